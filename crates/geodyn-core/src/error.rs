@@ -1,0 +1,120 @@
+//! Typed errors of the abstract layer.
+
+use std::fmt;
+
+/// Result alias used throughout geodyn.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in geodyn-core, and in backends that report through it.
+///
+/// Errors never come from a panic on user input: dimension mismatches, non-finite
+/// values and out-of-range settings are all reported here.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A slice had the wrong length.
+    #[error("dimension mismatch in {what}: expected {expected}, got {got}")]
+    DimensionMismatch {
+        /// Which argument or buffer.
+        what: &'static str,
+        /// The length that was required.
+        expected: usize,
+        /// The length that was given.
+        got: usize,
+    },
+    /// An input or an evaluated quantity was NaN or infinite.
+    #[error("non-finite value in {what}")]
+    NonFinite {
+        /// Which argument or quantity.
+        what: &'static str,
+    },
+    /// A setting was out of its admissible range.
+    #[error("invalid {name} = {value}: {reason}")]
+    InvalidParameter {
+        /// The setting's name.
+        name: &'static str,
+        /// Its value.
+        value: f64,
+        /// What the admissible range is.
+        reason: &'static str,
+    },
+    /// An integration stopped before its final time.
+    #[error("integration failed at t = {t}: {reason}")]
+    Integration {
+        /// The time the solver had reached.
+        t: f64,
+        /// Why it stopped.
+        reason: FailureReason,
+    },
+    /// A linear solve did not converge (conjugate gradients, a singular matrix).
+    #[error("linear solve failed in {what}: {detail}")]
+    LinearSolve {
+        /// Which solve.
+        what: &'static str,
+        /// What happened (iterations, residual, pivot).
+        detail: String,
+    },
+    /// An error reported by a backend or a user-supplied function.
+    #[error("{0}")]
+    Backend(String),
+}
+
+/// Why an integration failed; carried by [`Error::Integration`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum FailureReason {
+    /// The adaptive step size fell below the solver's minimum.
+    StepSizeUnderflow,
+    /// The step limit of the run was reached before the final time.
+    StepLimit {
+        /// The limit that was reached.
+        max_steps: usize,
+    },
+    /// Too many consecutive rejected steps.
+    TooManyRejections,
+    /// The state became NaN or infinite.
+    NonFiniteState,
+    /// Evaluating the right-hand side failed (e.g. the objective returned an error).
+    Evaluation(Box<Error>),
+    /// The underlying ODE solver reported another failure.
+    Solver(String),
+}
+
+impl fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FailureReason::StepSizeUnderflow => write!(f, "step size underflow"),
+            FailureReason::StepLimit { max_steps } => write!(f, "step limit of {max_steps} steps reached"),
+            FailureReason::TooManyRejections => write!(f, "too many consecutive rejected steps"),
+            FailureReason::NonFiniteState => write!(f, "the state became non-finite"),
+            FailureReason::Evaluation(e) => write!(f, "right-hand side evaluation failed: {e}"),
+            FailureReason::Solver(s) => write!(f, "solver error: {s}"),
+        }
+    }
+}
+
+/// Returns [`Error::DimensionMismatch`] unless `got == expected`.
+#[inline]
+pub fn check_dim(what: &'static str, expected: usize, got: usize) -> Result<()> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(Error::DimensionMismatch { what, expected, got })
+    }
+}
+
+/// Returns [`Error::NonFinite`] if any entry of `x` is NaN or infinite.
+#[inline]
+pub fn check_finite(what: &'static str, x: &[f64]) -> Result<()> {
+    if x.iter().all(|v| v.is_finite()) {
+        Ok(())
+    } else {
+        Err(Error::NonFinite { what })
+    }
+}
+
+/// Returns [`Error::NonFinite`] if `x` is NaN or infinite, else `x`.
+#[inline]
+pub fn finite(what: &'static str, x: f64) -> Result<f64> {
+    if x.is_finite() { Ok(x) } else { Err(Error::NonFinite { what }) }
+}

@@ -1,0 +1,29 @@
+//! # geodyn-core
+//!
+//! The abstract layer of geodyn: the [`Objective`] / [`Embedding`] / [`Lagrangian`]
+//! seam that backends implement, Riemannian [`Metric`]s induced by functions
+//! ([`Euclidean`], [`LossGraph`], [`Pullback`]), second-order dissipative
+//! [`Mechanics`] (DiMS, geodesics / RLA), [`LagrangianSystem`]s (Finsler metrics as
+//! L = ½F²) and adaptive Runge–Kutta integration through diffsol ([`integrate`]).
+//!
+//! This crate depends on no autodiff library; see `geodyn-dual` for exact
+//! derivatives from dual numbers.
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod integrate;
+pub mod lagrangian;
+pub mod mechanics;
+pub mod metric;
+pub mod objective;
+pub mod scratch;
+
+pub use error::{Error, FailureReason, Result};
+pub use integrate::{IntegrateOptions, Solution, SolveStats, StopReason, integrate};
+pub use lagrangian::LagrangianSystem;
+pub use mechanics::{
+    Constant, Dissipation, Energy, FnDissipation, Frictionless, Mechanics, SecondOrderSystem,
+    SpeedDependent,
+};
+pub use metric::{Euclidean, LossGraph, Metric, Pullback};
+pub use objective::{Embedding, Lagrangian, Objective, Rayleigh, dot};

@@ -1,0 +1,289 @@
+//! Second-order dissipative mechanics on a Riemannian manifold.
+//!
+//! [`Mechanics`] integrates
+//!
+//! ```text
+//! ẍ = −Γ(x)[ẋ,ẋ] − κ grad_G L(x) − η(t, x, ẋ) ẋ
+//! ```
+//!
+//! with potential V = κ(L − L*), kinetic energy T = ½ẋᵀG(x)ẋ and total energy
+//! H = T + V, which obeys dH/dt = −2ηT exactly. Special cases:
+//!
+//! - geodesics / the Riemannian Laplace approximation (RLA): κ = 0, η = 0
+//!   ([`Mechanics::geodesic`]);
+//! - DiMS: κ > 0 and η = η0·√T ([`SpeedDependent`]) on the loss-graph metric
+//!   ([`Mechanics::dims`]). geodyn uses η0·√T, as the authors' code does; the paper's
+//!   eq. 9 writes η0‖ẋ‖√(1+|g|²cos²ω), which is √2 larger — a rescaling of η0.
+//!   DiMS Theorem 2 bounds the first time T < ε by t0 + H(t0)/(2η0ε^{3/2}).
+
+use crate::error::{Error, Result, check_dim, finite};
+use crate::metric::{LossGraph, Metric};
+use crate::objective::Objective;
+use crate::scratch::with_buffers;
+
+/// A second-order system ẍ = a(t, x, ẋ) with an energy; what [`integrate`](crate::integrate) solves.
+pub trait SecondOrderSystem: Sync {
+    /// The configuration dimension n (the state has 2n entries).
+    fn dim(&self) -> usize;
+    /// Writes the acceleration ẍ into `a` and returns the kinetic energy T(x, v).
+    ///
+    /// Returning T lets the integrator watch a kinetic-energy stop event without
+    /// extra evaluations.
+    fn acceleration(&self, t: f64, x: &[f64], v: &[f64], a: &mut [f64]) -> Result<f64>;
+    /// Kinetic, potential and total energy at (x, v).
+    fn energy(&self, x: &[f64], v: &[f64]) -> Result<Energy>;
+    /// The power the dissipation removes, −dH/dt ≥ 0 (for friction −ηẋ: 2ηT).
+    fn dissipated_power(&self, t: f64, x: &[f64], v: &[f64]) -> Result<f64>;
+}
+
+/// Energy accounting at one state.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Energy {
+    /// Kinetic energy T = ½ vᵀG v.
+    pub kinetic: f64,
+    /// Potential energy V = κ(L − L*).
+    pub potential: f64,
+}
+
+impl Energy {
+    /// The total energy H = T + V.
+    pub fn total(&self) -> f64 {
+        self.kinetic + self.potential
+    }
+}
+
+/// A friction law: the coefficient η in the force −η ẋ.
+///
+/// The mechanics then dissipate energy at the rate dH/dt = −2ηT.
+pub trait Dissipation: Sync {
+    /// η(t, x, v) ≥ 0, given the kinetic energy `kinetic` = T(x, v).
+    fn coefficient(&self, t: f64, x: &[f64], v: &[f64], kinetic: f64) -> f64;
+}
+
+/// No friction (η = 0): energy is conserved.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Frictionless;
+
+impl Dissipation for Frictionless {
+    fn coefficient(&self, _t: f64, _x: &[f64], _v: &[f64], _kinetic: f64) -> f64 {
+        0.0
+    }
+}
+
+/// Constant friction η = η0.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Constant(pub f64);
+
+impl Dissipation for Constant {
+    fn coefficient(&self, _t: f64, _x: &[f64], _v: &[f64], _kinetic: f64) -> f64 {
+        self.0
+    }
+}
+
+/// DiMS's speed-dependent friction η = η0·√T.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpeedDependent(pub f64);
+
+impl Dissipation for SpeedDependent {
+    fn coefficient(&self, _t: f64, _x: &[f64], _v: &[f64], kinetic: f64) -> f64 {
+        self.0 * kinetic.max(0.0).sqrt()
+    }
+}
+
+/// A user-defined friction law from a closure `(t, x, v, T) -> η`.
+///
+/// ```
+/// use geodyn_core::{Dissipation, FnDissipation};
+/// // friction that switches on after t = 5
+/// let d = FnDissipation(|t: f64, _x: &[f64], _v: &[f64], _kin: f64| if t > 5.0 { 0.3 } else { 0.0 });
+/// assert_eq!(d.coefficient(6.0, &[], &[], 1.0), 0.3);
+/// ```
+#[derive(Clone, Copy)]
+pub struct FnDissipation<F>(pub F);
+
+impl<F: Fn(f64, &[f64], &[f64], f64) -> f64 + Sync> Dissipation for FnDissipation<F> {
+    fn coefficient(&self, t: f64, x: &[f64], v: &[f64], kinetic: f64) -> f64 {
+        (self.0)(t, x, v, kinetic)
+    }
+}
+
+impl<F> std::fmt::Debug for FnDissipation<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FnDissipation(..)")
+    }
+}
+
+/// A placeholder potential type for mechanics without an external potential.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoPotential;
+
+impl Objective for NoPotential {
+    fn dim(&self) -> usize {
+        0
+    }
+    fn value(&self, _x: &[f64]) -> Result<f64> {
+        Ok(0.0)
+    }
+    fn gradient(&self, _x: &[f64], g: &mut [f64]) -> Result<f64> {
+        g.fill(0.0);
+        Ok(0.0)
+    }
+    fn hvp(&self, _x: &[f64], _v: &[f64], hv: &mut [f64]) -> Result<()> {
+        hv.fill(0.0);
+        Ok(())
+    }
+}
+
+/// Where the potential V = κ(L − L*) comes from.
+#[derive(Debug, Clone)]
+enum PotentialTerm<P> {
+    /// V = 0.
+    Zero,
+    /// L is the scalar function inducing the metric (the loss graph): fused evaluation.
+    Intrinsic { kappa: f64, l_star: f64 },
+    /// L is a separate objective.
+    External { loss: P, kappa: f64, l_star: f64 },
+}
+
+/// Dissipative mechanics ẍ = −Γ(ẋ,ẋ) − κ grad_G L − ηẋ on a metric `M`.
+///
+/// ```
+/// use geodyn_core::{Euclidean, Mechanics, Constant, SecondOrderSystem};
+/// // a free particle with linear drag on R²: ẍ = −0.5 ẋ
+/// let sys = Mechanics::new(Euclidean::new(2), Constant(0.5));
+/// let mut a = [0.0; 2];
+/// let t = sys.acceleration(0.0, &[0.0, 0.0], &[2.0, 0.0], &mut a).unwrap();
+/// assert_eq!((t, a), (2.0, [-1.0, 0.0]));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Mechanics<M, D, P = NoPotential> {
+    metric: M,
+    dissipation: D,
+    potential: PotentialTerm<P>,
+}
+
+impl<M: Metric> Mechanics<M, Frictionless> {
+    /// Geodesic flow of `metric` (κ = 0, η = 0): integrated to t = 1 from (x, v) this is
+    /// the exponential map Exp_x(v) used by the Riemannian Laplace approximation.
+    pub fn geodesic(metric: M) -> Self {
+        Self::new(metric, Frictionless)
+    }
+}
+
+impl<M: Metric, D: Dissipation> Mechanics<M, D> {
+    /// Mechanics on `metric` with friction `dissipation` and no potential.
+    pub fn new(metric: M, dissipation: D) -> Self {
+        Self { metric, dissipation, potential: PotentialTerm::Zero }
+    }
+
+    /// Adds the potential V = κ(L − L*) where L is the scalar function inducing the
+    /// metric (see [`Metric::intrinsic_force`]; e.g. [`LossGraph`]).
+    pub fn with_intrinsic_potential(self, kappa: f64, l_star: f64) -> Result<Self> {
+        check_kappa(kappa, l_star)?;
+        Ok(Self { potential: PotentialTerm::Intrinsic { kappa, l_star }, ..self })
+    }
+
+    /// Adds the potential V = κ(L − L*) for a separate objective L; its force is
+    /// −κ G⁻¹∇L.
+    pub fn with_potential<P: Objective>(self, loss: P, kappa: f64, l_star: f64) -> Result<Mechanics<M, D, P>> {
+        check_kappa(kappa, l_star)?;
+        check_dim("potential dimension", self.metric.dim(), loss.dim())?;
+        Ok(Mechanics { metric: self.metric, dissipation: self.dissipation, potential: PotentialTerm::External { loss, kappa, l_star } })
+    }
+}
+
+impl<O: Objective, D: Dissipation> Mechanics<LossGraph<O>, D> {
+    /// DiMS dynamics: the loss-graph metric of `loss`, potential κ(L − L*) and friction
+    /// `dissipation` (the paper: κ = 1, [`SpeedDependent`]`(η0)`). Each right-hand side
+    /// costs one [`Objective::grad_and_curvature`] call:
+    /// ẍ = −(ẋᵀHẋ + κ) g/(1+|g|²) − ηẋ.
+    pub fn dims(loss: O, kappa: f64, l_star: f64, dissipation: D) -> Result<Self> {
+        Self::new(LossGraph::new(loss), dissipation).with_intrinsic_potential(kappa, l_star)
+    }
+}
+
+fn check_kappa(kappa: f64, l_star: f64) -> Result<()> {
+    if !(kappa.is_finite() && kappa >= 0.0) {
+        return Err(Error::InvalidParameter { name: "kappa", value: kappa, reason: "must be finite and >= 0" });
+    }
+    if !l_star.is_finite() {
+        return Err(Error::InvalidParameter { name: "l_star", value: l_star, reason: "must be finite" });
+    }
+    Ok(())
+}
+
+impl<M, D, P> Mechanics<M, D, P> {
+    /// The metric.
+    pub fn metric(&self) -> &M {
+        &self.metric
+    }
+    /// The friction law.
+    pub fn dissipation(&self) -> &D {
+        &self.dissipation
+    }
+    /// κ (0 without a potential).
+    pub fn kappa(&self) -> f64 {
+        match &self.potential {
+            PotentialTerm::Zero => 0.0,
+            PotentialTerm::Intrinsic { kappa, .. } | PotentialTerm::External { kappa, .. } => *kappa,
+        }
+    }
+}
+
+impl<M: Metric, D: Dissipation, P: Objective> SecondOrderSystem for Mechanics<M, D, P> {
+    fn dim(&self) -> usize {
+        self.metric.dim()
+    }
+
+    fn acceleration(&self, t: f64, x: &[f64], v: &[f64], a: &mut [f64]) -> Result<f64> {
+        let n = self.dim();
+        check_dim("x", n, x.len())?;
+        check_dim("v", n, v.len())?;
+        check_dim("a", n, a.len())?;
+        let kin = match &self.potential {
+            PotentialTerm::Intrinsic { kappa, .. } => self.metric.intrinsic_force(x, v, *kappa, a)?.1,
+            PotentialTerm::Zero => {
+                self.metric.geodesic_acceleration(x, v, a)?;
+                self.metric.kinetic(x, v)?
+            }
+            PotentialTerm::External { loss, kappa, .. } => {
+                self.metric.geodesic_acceleration(x, v, a)?;
+                if *kappa != 0.0 {
+                    with_buffers::<2, _>(n, |[g, ng]| -> Result<()> {
+                        loss.gradient(x, g)?;
+                        self.metric.solve(x, g, ng)?;
+                        for (ai, ngi) in a.iter_mut().zip(ng.iter()) {
+                            *ai -= kappa * ngi;
+                        }
+                        Ok(())
+                    })?;
+                }
+                self.metric.kinetic(x, v)?
+            }
+        };
+        let eta = self.dissipation.coefficient(t, x, v, kin);
+        if eta != 0.0 {
+            for (ai, vi) in a.iter_mut().zip(v) {
+                *ai -= eta * vi;
+            }
+        }
+        finite("kinetic energy", kin)
+    }
+
+    fn energy(&self, x: &[f64], v: &[f64]) -> Result<Energy> {
+        check_dim("x", self.dim(), x.len())?;
+        check_dim("v", self.dim(), v.len())?;
+        let kinetic = self.metric.kinetic(x, v)?;
+        let potential = match &self.potential {
+            PotentialTerm::Zero => 0.0,
+            PotentialTerm::Intrinsic { kappa, l_star } => kappa * (self.metric.intrinsic_potential(x)? - l_star),
+            PotentialTerm::External { loss, kappa, l_star } => kappa * (loss.value(x)? - l_star),
+        };
+        Ok(Energy { kinetic, potential })
+    }
+
+    fn dissipated_power(&self, t: f64, x: &[f64], v: &[f64]) -> Result<f64> {
+        let kin = self.metric.kinetic(x, v)?;
+        Ok(2.0 * self.dissipation.coefficient(t, x, v, kin) * kin)
+    }
+}

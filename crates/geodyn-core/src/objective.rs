@@ -1,0 +1,174 @@
+//! The one seam between geometry and autodiff: [`Objective`] and [`Embedding`].
+//!
+//! Everything geometric in geodyn needs only a few derivatives of a scalar function
+//! f: R^K → R (or of an embedding E: R^K → R^m). Backends implement these traits;
+//! nothing above the backends knows how the derivatives are computed.
+
+use crate::error::{Result, check_dim};
+use crate::scratch::with_buffers;
+use std::sync::Arc;
+
+/// A twice-differentiable scalar function f: R^K → R with exact derivatives.
+///
+/// Implementors provide [`value`](Objective::value), [`gradient`](Objective::gradient)
+/// and an exact Hessian-vector product [`hvp`](Objective::hvp);
+/// [`grad_and_curvature`](Objective::grad_and_curvature) — the hot path of
+/// second-order dynamics — has a default from `gradient` + `hvp` that backends
+/// override with a fused pass.
+///
+/// Callers pass output buffers; implementations must not allocate per call after
+/// warm-up, must check dimensions, and must report non-finite results as
+/// [`Error::NonFinite`](crate::Error::NonFinite) rather than panic.
+///
+/// ```
+/// use geodyn_core::{Objective, Result};
+///
+/// /// f(x) = ½ Σ a_i x_i², so ∇f = a ⊙ x and H = diag(a).
+/// struct Quadratic(Vec<f64>);
+///
+/// impl Objective for Quadratic {
+///     fn dim(&self) -> usize { self.0.len() }
+///     fn value(&self, x: &[f64]) -> Result<f64> {
+///         Ok(0.5 * self.0.iter().zip(x).map(|(a, x)| a * x * x).sum::<f64>())
+///     }
+///     fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
+///         for ((g, a), x) in g.iter_mut().zip(&self.0).zip(x) { *g = a * x; }
+///         self.value(x)
+///     }
+///     fn hvp(&self, _x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> {
+///         for ((h, a), v) in hv.iter_mut().zip(&self.0).zip(v) { *h = a * v; }
+///         Ok(())
+///     }
+/// }
+///
+/// let q = Quadratic(vec![1.0, 4.0]);
+/// let mut g = [0.0; 2];
+/// let (f, vhv) = q.grad_and_curvature(&[1.0, 1.0], &[1.0, 0.5], &mut g).unwrap();
+/// assert_eq!((f, vhv, g), (2.5, 2.0, [1.0, 4.0]));
+/// ```
+pub trait Objective: Sync {
+    /// The input dimension K.
+    fn dim(&self) -> usize;
+
+    /// f(x).
+    fn value(&self, x: &[f64]) -> Result<f64>;
+
+    /// Writes ∇f(x) into `g` and returns f(x).
+    fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64>;
+
+    /// Writes the exact Hessian-vector product ∇²f(x) v into `hv`.
+    fn hvp(&self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()>;
+
+    /// Writes ∇f(x) into `g` and returns (f(x), vᵀ∇²f(x)v).
+    ///
+    /// This is the only derivative the DiMS right-hand side on the loss-graph metric
+    /// needs. The default calls [`gradient`](Objective::gradient) and
+    /// [`hvp`](Objective::hvp) with a thread-local scratch buffer.
+    fn grad_and_curvature(&self, x: &[f64], v: &[f64], g: &mut [f64]) -> Result<(f64, f64)> {
+        let k = self.dim();
+        check_dim("v", k, v.len())?;
+        let f = self.gradient(x, g)?;
+        let vhv = with_buffers::<1, _>(k, |[hv]| -> Result<f64> {
+            self.hvp(x, v, hv)?;
+            Ok(dot(v, hv))
+        })?;
+        Ok((f, vhv))
+    }
+}
+
+/// A smooth map E: R^K → R^m (an embedding or immersion) with exact first and second
+/// directional derivatives; the input of [`Pullback`](crate::Pullback) metrics.
+pub trait Embedding: Sync {
+    /// The input dimension K.
+    fn input_dim(&self) -> usize;
+    /// The output dimension m.
+    fn output_dim(&self) -> usize;
+    /// Writes E(x) (length m).
+    fn value(&self, x: &[f64], out: &mut [f64]) -> Result<()>;
+    /// Writes the Jacobian-vector product J(x) v (length m).
+    fn jvp(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()>;
+    /// Writes the vector-Jacobian product J(x)ᵀ u (length K).
+    fn vjp(&self, x: &[f64], u: &[f64], out: &mut [f64]) -> Result<()>;
+    /// Writes the second directional derivative E''(x)[v, v] = d²/dt² E(x + t v) at t = 0
+    /// (length m).
+    fn second_directional(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()>;
+}
+
+/// A Lagrangian L(x, v) on the tangent bundle of R^n, with the derivatives the
+/// Euler–Lagrange equations need; the input of
+/// [`LagrangianSystem`](crate::LagrangianSystem).
+///
+/// A Finsler metric F enters as L = ½F².
+pub trait Lagrangian: Sync {
+    /// The configuration dimension n.
+    fn dim(&self) -> usize;
+    /// L(x, v).
+    fn value(&self, x: &[f64], v: &[f64]) -> Result<f64>;
+    /// Writes ∂L/∂v (length n).
+    fn velocity_gradient(&self, x: &[f64], v: &[f64], lv: &mut [f64]) -> Result<()>;
+    /// Writes ∂L/∂x (length n), the velocity Hessian ∂²L/∂v² (n×n, row-major) and the
+    /// mixed term (∂²L/∂v∂x) v, i.e. Σ_j ∂²L/∂v_i∂x_j v_j (length n).
+    fn euler_lagrange_terms(
+        &self,
+        x: &[f64],
+        v: &[f64],
+        lx: &mut [f64],
+        lvv: &mut [f64],
+        lvx_v: &mut [f64],
+    ) -> Result<()>;
+}
+
+/// A Rayleigh dissipation function R(x, v): the generalised friction force is −∂R/∂v.
+pub trait Rayleigh: Sync {
+    /// R(x, v).
+    fn value(&self, x: &[f64], v: &[f64]) -> Result<f64>;
+    /// Writes ∂R/∂v (length n).
+    fn velocity_gradient(&self, x: &[f64], v: &[f64], rv: &mut [f64]) -> Result<()>;
+}
+
+/// Dot product of two equal-length slices.
+#[inline]
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(a, b)| a * b).sum()
+}
+
+macro_rules! forward_objective {
+    ($($ty:ty),*) => {$(
+        impl<T: Objective + ?Sized> Objective for $ty {
+            fn dim(&self) -> usize { (**self).dim() }
+            fn value(&self, x: &[f64]) -> Result<f64> { (**self).value(x) }
+            fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> { (**self).gradient(x, g) }
+            fn hvp(&self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> { (**self).hvp(x, v, hv) }
+            fn grad_and_curvature(&self, x: &[f64], v: &[f64], g: &mut [f64]) -> Result<(f64, f64)> {
+                (**self).grad_and_curvature(x, v, g)
+            }
+        }
+    )*};
+}
+forward_objective!(&T, Box<T>);
+
+impl<T: Objective + Send + ?Sized> Objective for Arc<T> {
+    fn dim(&self) -> usize { (**self).dim() }
+    fn value(&self, x: &[f64]) -> Result<f64> { (**self).value(x) }
+    fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> { (**self).gradient(x, g) }
+    fn hvp(&self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> { (**self).hvp(x, v, hv) }
+    fn grad_and_curvature(&self, x: &[f64], v: &[f64], g: &mut [f64]) -> Result<(f64, f64)> {
+        (**self).grad_and_curvature(x, v, g)
+    }
+}
+
+macro_rules! forward_embedding {
+    ($($ty:ty),*) => {$(
+        impl<T: Embedding + ?Sized> Embedding for $ty {
+            fn input_dim(&self) -> usize { (**self).input_dim() }
+            fn output_dim(&self) -> usize { (**self).output_dim() }
+            fn value(&self, x: &[f64], out: &mut [f64]) -> Result<()> { (**self).value(x, out) }
+            fn jvp(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> { (**self).jvp(x, v, out) }
+            fn vjp(&self, x: &[f64], u: &[f64], out: &mut [f64]) -> Result<()> { (**self).vjp(x, u, out) }
+            fn second_directional(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
+                (**self).second_directional(x, v, out)
+            }
+        }
+    )*};
+}
+forward_embedding!(&T, Box<T>);

@@ -1,0 +1,93 @@
+//! LagrangianSystem against Newtonian mechanics and the damped oscillator.
+use geodyn_core::{
+    IntegrateOptions, Lagrangian, LagrangianSystem, Rayleigh, Result, SecondOrderSystem, integrate,
+};
+
+/// L = ½ m v² − V(x) with V = ½ k x² + ¼ q x⁴ (hand-derived derivatives).
+struct Newton {
+    m: f64,
+    k: f64,
+    q: f64,
+}
+
+impl Lagrangian for Newton {
+    fn dim(&self) -> usize {
+        1
+    }
+    fn value(&self, x: &[f64], v: &[f64]) -> Result<f64> {
+        Ok(0.5 * self.m * v[0] * v[0] - 0.5 * self.k * x[0] * x[0] - 0.25 * self.q * x[0].powi(4))
+    }
+    fn velocity_gradient(&self, _x: &[f64], v: &[f64], lv: &mut [f64]) -> Result<()> {
+        lv[0] = self.m * v[0];
+        Ok(())
+    }
+    fn euler_lagrange_terms(&self, x: &[f64], _v: &[f64], lx: &mut [f64], lvv: &mut [f64], lvx_v: &mut [f64]) -> Result<()> {
+        lx[0] = -self.k * x[0] - self.q * x[0].powi(3);
+        lvv[0] = self.m;
+        lvx_v[0] = 0.0;
+        Ok(())
+    }
+}
+
+/// R = ½ c v².
+struct Linear(f64);
+
+impl Rayleigh for Linear {
+    fn value(&self, _x: &[f64], v: &[f64]) -> Result<f64> {
+        Ok(0.5 * self.0 * v[0] * v[0])
+    }
+    fn velocity_gradient(&self, _x: &[f64], v: &[f64], rv: &mut [f64]) -> Result<()> {
+        rv[0] = self.0 * v[0];
+        Ok(())
+    }
+}
+
+/// L = ½mv² − V(x) gives Newton's ẍ = −V'(x)/m pointwise, and the energy
+/// ½mv² + V is the energy function v·∂L/∂v − L.
+#[test]
+fn newtonian_lagrangian_gives_newtons_law() {
+    let sys = LagrangianSystem::new(Newton { m: 2.5, k: 1.3, q: 0.7 });
+    for &(x, v) in &[(0.3, -1.0), (-1.7, 0.2), (2.0, 3.0)] {
+        let mut a = [0.0];
+        let t = sys.acceleration(0.0, &[x], &[v], &mut a).unwrap();
+        let exact = -(1.3 * x + 0.7 * x * x * x) / 2.5;
+        assert!((a[0] - exact).abs() < 1e-14, "{} vs {exact}", a[0]);
+        assert!((t - 0.5 * 2.5 * v * v).abs() < 1e-14);
+        let e = sys.energy(&[x], &[v]).unwrap();
+        assert!((e.potential - (0.65 * x * x + 0.175 * x.powi(4))).abs() < 1e-13);
+    }
+}
+
+/// The harmonic oscillator (q = 0) follows x(t) = x0 cos ωt + (v0/ω) sin ωt.
+#[test]
+fn harmonic_oscillator_matches_closed_form() {
+    let (m, k): (f64, f64) = (2.0, 8.0);
+    let w = (k / m).sqrt();
+    let sys = LagrangianSystem::new(Newton { m, k, q: 0.0 });
+    let opts = IntegrateOptions::new(10.0).tolerances(1e-12, 1e-12).uniform_outputs(21);
+    let sol = integrate(&sys, &[1.0], &[0.5], &opts).unwrap();
+    for o in &sol.outputs {
+        let exact = (w * o.t).cos() + 0.5 / w * (w * o.t).sin();
+        assert!((o.x[0] - exact).abs() < 1e-8, "t = {}: {} vs {exact}", o.t, o.x[0]);
+    }
+}
+
+/// R = ½cv² gives m ẍ = −kx − cẋ; the underdamped solution is
+/// x(t) = e^{−γt}(x0 cos ω_d t + (v0 + γx0)/ω_d sin ω_d t), γ = c/2m, ω_d = √(k/m − γ²),
+/// and the energy decreases at the rate v·∂R/∂v = c v².
+#[test]
+fn rayleigh_damping_matches_damped_oscillator() {
+    let (m, k, c): (f64, f64, f64) = (1.5, 6.0, 0.9);
+    let g = c / (2.0 * m);
+    let wd = (k / m - g * g).sqrt();
+    let sys = LagrangianSystem::new(Newton { m, k, q: 0.0 }).with_rayleigh(Linear(c));
+    let (x0, v0) = (1.0, -0.4);
+    let opts = IntegrateOptions::new(12.0).tolerances(1e-12, 1e-12).uniform_outputs(25);
+    let sol = integrate(&sys, &[x0], &[v0], &opts).unwrap();
+    for o in &sol.outputs {
+        let exact = (-g * o.t).exp() * (x0 * (wd * o.t).cos() + (v0 + g * x0) / wd * (wd * o.t).sin());
+        assert!((o.x[0] - exact).abs() < 1e-8, "t = {}: {} vs {exact}", o.t, o.x[0]);
+        let p = sys.dissipated_power(o.t, &o.x, &o.v).unwrap();
+        assert!((p - c * o.v[0] * o.v[0]).abs() < 1e-14);
+    }
+}
