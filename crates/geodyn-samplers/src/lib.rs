@@ -1,0 +1,23 @@
+//! # geodyn-samplers
+//!
+//! Sampler plugins on top of geodyn-core: [`Dims`] (the dissipative minima sampler),
+//! [`Rla`] (the Riemannian Laplace approximation) and [`Laplace`] (the sampled Laplace
+//! baseline), a name-keyed [`Registry`], the Laplace posterior ([`LaplacePosterior`],
+//! hyperparameter tuning by the Laplace evidence) and a deterministic parallel driver
+//! ([`run_samples`]).
+//!
+//! All samplers start from the MAP θ* with an initial velocity v ~ N(0, P⁻¹), P the
+//! Laplace posterior precision; they differ in how v is turned into a sample.
+#![deny(missing_docs)]
+
+pub mod driver;
+pub mod error;
+pub mod laplace;
+pub mod registry;
+pub mod sampler;
+
+pub use driver::{initial_velocity, run_samples};
+pub use error::{Result, SamplerError};
+pub use laplace::{EvidenceInputs, GgnSpectrum, LaplacePosterior, log_evidence, tune_hyperparameters};
+pub use registry::Registry;
+pub use sampler::{Dims, Laplace, Rla, SampleRecord, Sampler, SamplerConfig};
