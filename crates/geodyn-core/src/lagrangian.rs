@@ -87,7 +87,9 @@ impl<L: Lagrangian, R: Rayleigh> SecondOrderSystem for LagrangianSystem<L, R> {
     }
 
     /// Kinetic part ½vᵀ(∂²L/∂v²)v; the potential part is the rest of the energy
-    /// function E = v·∂L/∂v − L.
+    /// function E = v·∂L/∂v − L. The split is the usual T + V when L is quadratic in v
+    /// (L = ½vᵀA(x)v + b(x)·v − V(x)); for other Lagrangians only the total E is
+    /// meaningful (for L = ½F², E = ½F² and the "potential" part is zero).
     fn energy(&self, x: &[f64], v: &[f64]) -> Result<Energy> {
         let n = self.dim();
         check_dim("x", n, x.len())?;
@@ -129,7 +131,8 @@ pub(crate) fn solve_dense_in_place(a: &mut [f64], b: &mut [f64], n: usize) -> Re
                 best = val;
             }
         }
-        if !(best > 1e-14 * scale) {
+        // NaN-safe: a NaN pivot or matrix entry also counts as singular
+        if best.is_nan() || best <= 1e-14 * scale {
             return Err(Error::LinearSolve {
                 what: "Lagrangian velocity Hessian ∂²L/∂v²",
                 detail: format!("singular or not finite (pivot {best:e} in column {col}); the Lagrangian must be regular"),

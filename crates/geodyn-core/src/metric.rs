@@ -262,7 +262,8 @@ impl<E: Embedding> Pullback<E> {
                     }
                     self.apply_with(x, p, jv, ap)?;
                     let pap = dot(p, ap);
-                    if !(pap > 0.0) {
+                    // NaN-safe: NaN curvature is a failure too
+                    if pap.is_nan() || pap <= 0.0 {
                         return Err(Error::LinearSolve {
                             what: "pullback metric (conjugate gradients)",
                             detail: format!("G is not positive definite along the search direction (pᵀGp = {pap:e}); use lambda > 0"),
