@@ -225,25 +225,28 @@ pub fn log_evidence(inp: &EvidenceInputs<'_>, prior_precision: f64, noise_std: f
     }
 }
 
-/// Maximises [`log_evidence`] over log λ (and log σ for regression) by Nelder–Mead in
-/// log space from (λ0, σ0). Returns (λ, σ, log evidence).
-pub fn tune_hyperparameters(inp: &EvidenceInputs<'_>, prior_precision0: f64, noise_std0: f64) -> Result<(f64, f64, f64)> {
+/// Maximises [`log_evidence`] over log λ and, for regression, log σ, by Nelder–Mead in
+/// log space from (λ0, σ0). `tune_prior` / `tune_noise` = false keep that value fixed
+/// (σ is always fixed for classification). Returns (λ, σ, log evidence).
+pub fn tune_hyperparameters(
+    inp: &EvidenceInputs<'_>,
+    prior_precision0: f64,
+    noise_std0: f64,
+    tune_prior: bool,
+    tune_noise: bool,
+) -> Result<(f64, f64, f64)> {
     if !(prior_precision0 > 0.0 && noise_std0 > 0.0 && prior_precision0.is_finite() && noise_std0.is_finite()) {
         return Err(SamplerError::InvalidSetting("initial λ and σ must be finite and > 0".into()));
     }
+    let tune_noise = tune_noise && inp.regression;
+    let start = [prior_precision0.ln(), noise_std0.ln()];
+    let pin = |p: &[f64; 2]| [if tune_prior { p[0] } else { start[0] }, if tune_noise { p[1] } else { start[1] }];
     let f = |p: &[f64; 2]| -> f64 {
-        let v = log_evidence(inp, p[0].exp(), p[1].exp());
+        let q = pin(p);
+        let v = log_evidence(inp, q[0].exp(), q[1].exp());
         if v.is_finite() { -v } else { f64::INFINITY }
     };
-    let start = [prior_precision0.ln(), noise_std0.ln()];
-    let best = if inp.regression {
-        nelder_mead_2d(f, start)
-    } else {
-        // one-dimensional: fix log σ
-        let g = |p: &[f64; 2]| f(&[p[0], start[1]]);
-        let b = nelder_mead_2d(g, start);
-        [b[0], start[1]]
-    };
+    let best = if tune_prior || tune_noise { pin(&nelder_mead_2d(f, start)) } else { start };
     let (lam, sig) = (best[0].exp(), best[1].exp());
     Ok((lam, sig, log_evidence(inp, lam, sig)))
 }

@@ -129,7 +129,7 @@ fn laplace_evidence_is_exact_for_linear_regression() {
     let theta = [0.3, -1.2, 0.8];
     let sse: f64 = (0..n).map(|r| (dot(&phi[r * k..r * k + k], &theta) - y[r]).powi(2)).sum();
     let inp = EvidenceInputs { n, data_term: sse, theta_sq: dot(&theta, &theta), ggn_eigenvalues: spectrum.eigenvalues(), regression: true };
-    let (lam, sig, best) = tune_hyperparameters(&inp, 1.0, 1.0).unwrap();
+    let (lam, sig, best) = tune_hyperparameters(&inp, 1.0, 1.0, true, true).unwrap();
     for &(dl, ds) in &[(1.01, 1.0), (0.99, 1.0), (1.0, 1.01), (1.0, 0.99)] {
         assert!(log_evidence(&inp, lam * dl, sig * ds) < best, "not a maximum at λ={lam}, σ={sig}");
     }
@@ -137,6 +137,10 @@ fn laplace_evidence_is_exact_for_linear_regression() {
     let dl = (log_evidence(&inp, lam * (1.0 + h), sig) - log_evidence(&inp, lam * (1.0 - h), sig)) / (2.0 * h);
     let ds = (log_evidence(&inp, lam, sig * (1.0 + h)) - log_evidence(&inp, lam, sig * (1.0 - h))) / (2.0 * h);
     assert!(dl.abs() < 1e-4 && ds.abs() < 1e-4, "gradient in log space ({dl}, {ds})");
+    // with σ fixed, only λ moves, and the result is a 1-D maximum at that σ
+    let (lam1, sig1, best1) = tune_hyperparameters(&inp, 1.0, 0.3, true, false).unwrap();
+    assert_eq!(sig1, 0.3);
+    assert!(log_evidence(&inp, lam1 * 1.01, 0.3) < best1 && log_evidence(&inp, lam1 * 0.99, 0.3) < best1);
 }
 
 fn solve(a: &[f64], b: &[f64]) -> Vec<f64> {
