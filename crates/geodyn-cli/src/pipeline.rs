@@ -1,0 +1,309 @@
+//! `geodyn sample`: data → MAP → Laplace hyperparameters → posterior → samples → outputs.
+
+use crate::args::{PrecisionKind, SampleArgs};
+use crate::error::CliError;
+use crate::report::{self, Predictive, Summary};
+use geodyn_core::Objective;
+use geodyn_dual::MlpObjective;
+use geodyn_nn::data::{CsvSpec, SNELSON_LIKE_SEED, Split, snelson_like};
+use geodyn_nn::{Adam, Dataset, Loss, ModelSpec, WeightDecay};
+use geodyn_samplers::{
+    EvidenceInputs, GgnSpectrum, LaplacePosterior, Registry, SamplerConfig, initial_velocity, run_samples,
+    tune_hyperparameters,
+};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rand::SeedableRng;
+use std::time::Instant;
+
+/// Runs `geodyn sample` and returns the path of the summary.
+pub fn sample(args: &SampleArgs) -> Result<std::path::PathBuf, CliError> {
+    let t_start = Instant::now();
+    let registry = Registry::with_builtin();
+    let config = SamplerConfig {
+        kappa: args.kappa,
+        eta0: args.eta0,
+        t1: args.t1,
+        stop_below_kinetic: args.stop_below_kinetic,
+        atol: args.atol,
+        rtol: args.rtol,
+        max_steps: args.max_steps,
+        linearised: args.linearised,
+    };
+    // Fail fast on the sampler name and settings, before any training.
+    let sampler = registry.create(&args.sampler, config.clone())?;
+    for (name, v) in [("--noise-std", args.noise_std), ("--prior-precision", args.prior_precision)] {
+        if let Some(v) = v
+            && !(v.is_finite() && v > 0.0)
+        {
+            return Err(CliError::Input(format!("{name} must be a positive number, got {v}")));
+        }
+    }
+    if !(args.velocity_scale.is_finite() && args.velocity_scale > 0.0) {
+        return Err(CliError::Input(format!("--velocity-scale must be a positive number, got {}", args.velocity_scale)));
+    }
+    if args.samples == 0 && args.velocities.is_none() {
+        return Err(CliError::Input("--samples must be at least 1".into()));
+    }
+
+    // Data.
+    let (split, data_source) = load_data(args)?;
+    let train = split.train.clone();
+    let spec: ModelSpec = args.arch.parse()?;
+    if spec.input_dim() != train.input_dim() {
+        return Err(CliError::Input(format!(
+            "--arch {} takes {} inputs but the data have {} input columns",
+            args.arch,
+            spec.input_dim(),
+            train.input_dim()
+        )));
+    }
+    if spec.output_dim() != 1 {
+        return Err(CliError::Input(format!("--arch {}: regression needs one output, got {}", args.arch, spec.output_dim())));
+    }
+    let k = spec.num_params();
+    let n = train.len();
+
+    // MAP: the user's network, or Adam here.
+    let (theta, training) = match &args.model {
+        Some(path) => {
+            let theta = geodyn_nn::weights::load_safetensors_file(&spec, path)?;
+            (theta, None)
+        }
+        None => {
+            let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(args.seed);
+            let mut theta = spec.init_params(&mut rng);
+            // Mean squared error, as PyTorch's MSELoss: Σ(f−y)²/(2σ²) with σ² = N/2.
+            let mse = MlpObjective::new(spec.clone(), train.clone(), Loss::gaussian((n as f64 / 2.0).sqrt())?, 0.0)?;
+            let adam = Adam {
+                lr: args.lr,
+                weight_decay: args.weight_decay,
+                decay: WeightDecay::L2,
+                max_epochs: args.epochs,
+                ..Adam::default()
+            };
+            let rep = adam.minimize(&mse, &mut theta)?;
+            (theta, Some((rep.epochs, rep.value)))
+        }
+    };
+    geodyn_core::error::check_finite("MAP parameters", &theta)?;
+
+    // Laplace: GGN spectrum once, then λ and σ by the evidence.
+    let probe = MlpObjective::new(spec.clone(), train.clone(), Loss::gaussian(1.0)?, 0.0)?;
+    let mut jac = vec![0.0; n * k];
+    let mut e = vec![0.0; k];
+    let mut col = vec![0.0; n];
+    for j in 0..k {
+        e.fill(0.0);
+        e[j] = 1.0;
+        probe.jvp(&theta, &e, &mut col)?;
+        for i in 0..n {
+            jac[i * k + j] = col[i];
+        }
+    }
+    let mut f = vec![0.0; n];
+    probe.outputs(&theta, &mut f)?;
+    let y = train.regression_targets().ok_or_else(|| CliError::Input("regression targets expected".into()))?;
+    let sse: f64 = f.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum();
+    let spectrum = GgnSpectrum::from_jacobian(n, k, &jac, &vec![1.0; n])?;
+    let inp = EvidenceInputs {
+        n,
+        data_term: sse,
+        theta_sq: theta.iter().map(|t| t * t).sum(),
+        ggn_eigenvalues: spectrum.eigenvalues(),
+        regression: true,
+    };
+    let (lambda, sigma, log_evidence) = tune_hyperparameters(
+        &inp,
+        args.prior_precision.unwrap_or(1.0),
+        args.noise_std.unwrap_or(1.0),
+        args.prior_precision.is_none(),
+        args.noise_std.is_none(),
+    )?;
+    let objective = MlpObjective::new(spec.clone(), train.clone(), Loss::gaussian(sigma)?, lambda)?;
+    let posterior = match args.precision {
+        PrecisionKind::Ggn => LaplacePosterior::from_ggn(&spectrum, 1.0 / (sigma * sigma), lambda)?,
+        PrecisionKind::Hessian => LaplacePosterior::from_hessian(&objective, &theta, 1e-10)?,
+    };
+
+    // Initial velocities.
+    let velocities: Vec<Vec<f64>> = match &args.velocities {
+        Some(path) => {
+            let arr = geodyn_nn::npy::read_npy_file(path)?;
+            let rows = match arr.shape.as_slice() {
+                [kk] if *kk == k => 1,
+                [s, kk] if *kk == k => *s,
+                shape => {
+                    return Err(CliError::Input(format!(
+                        "{}: velocities must have shape [S, {k}] or [{k}] for --arch {}, got {shape:?}",
+                        path.display(),
+                        args.arch
+                    )));
+                }
+            };
+            if !arr.data.iter().all(|v| v.is_finite()) {
+                return Err(CliError::Input(format!("{}: velocities contain non-finite values", path.display())));
+            }
+            (0..rows).map(|i| arr.data[i * k..(i + 1) * k].to_vec()).collect()
+        }
+        None => (0..args.samples).map(|i| initial_velocity(&posterior, args.seed, i, args.velocity_scale)).collect(),
+    };
+
+    // Samples, in parallel, with a progress bar.
+    let pb = if args.no_progress {
+        ProgressBar::hidden()
+    } else {
+        let pb = ProgressBar::with_draw_target(Some(velocities.len() as u64), ProgressDrawTarget::stderr());
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} samples, elapsed {elapsed}, ETA {eta}")
+                .map_err(|e| CliError::Input(e.to_string()))?
+                .progress_chars("=> "),
+        );
+        pb.set_message(args.sampler.clone());
+        pb
+    };
+    pb.tick();
+    let t_samples = Instant::now();
+    let records = run_samples(sampler.as_ref(), &objective, &theta, &velocities, args.threads, &|_| pb.inc(1))?;
+    pb.finish_and_clear();
+    let sampling_wall = t_samples.elapsed().as_secs_f64();
+
+    // Predictive on a grid and at the data.
+    let s = records.len();
+    let mut thetas = Vec::with_capacity(s * k);
+    for r in &records {
+        thetas.extend_from_slice(&r.theta);
+    }
+    let linearised = args.sampler == "laplace" && args.linearised;
+    let predict = |inputs: &[f64]| -> Result<Vec<f64>, CliError> {
+        predict_samples(&spec, &theta, &thetas, &velocities, inputs, linearised)
+    };
+    let map_loss = objective.value(&theta)?;
+    let xs = train.inputs();
+    let (lo, hi) = split_range(&split);
+    let margin = 0.25 * (hi - lo).max(1e-9);
+    let g = 201;
+    let grid: Vec<f64> = if train.input_dim() == 1 {
+        (0..g).map(|i| lo - margin + (hi - lo + 2.0 * margin) * i as f64 / (g - 1) as f64).collect()
+    } else {
+        Vec::new()
+    };
+    let grid_preds = if grid.is_empty() { Vec::new() } else { predict(&grid)? };
+    let train_preds = predict(xs)?;
+    let gap_preds = if split.held_out.is_empty() { Vec::new() } else { predict(split.held_out.inputs())? };
+    let map_grid = if grid.is_empty() { Vec::new() } else { predict_map(&spec, &theta, &grid)? };
+
+    let predictive = Predictive::from_samples(&grid, &grid_preds, s);
+    let train_nll = report::mixture_nll(&train_preds, s, y, sigma);
+    let gap_nll = split.held_out.regression_targets().filter(|t| !t.is_empty()).map(|t| report::mixture_nll(&gap_preds, s, t, sigma));
+    let train_std = report::mean_std(&train_preds, s);
+    let gap_std = if gap_preds.is_empty() { None } else { Some(report::mean_std(&gap_preds, s)) };
+
+    // Files.
+    std::fs::create_dir_all(&args.out).map_err(|e| CliError::Io { path: args.out.clone(), source: e })?;
+    let samples_path = args.out.join("samples.npy");
+    report::write_atomic(&samples_path, &geodyn_nn::npy::write_npy(&[s, k], &thetas)?)?;
+    let summary = Summary {
+        sampler: args.sampler.clone(),
+        config,
+        samples: s,
+        seed: args.seed,
+        threads: args.threads,
+        arch: args.arch.clone(),
+        num_params: k,
+        data: data_source,
+        train_points: n,
+        held_out_points: split.held_out.len(),
+        precision: args.precision,
+        velocity_scale: args.velocity_scale,
+        velocities_from: args.velocities.as_ref().map(|p| p.display().to_string()),
+        model_from: args.model.as_ref().map(|p| p.display().to_string()),
+        training_epochs: training.map(|t| t.0),
+        training_final_mse: training.map(|t| t.1),
+        prior_precision: lambda,
+        noise_std: sigma,
+        hyperparameters_tuned: args.prior_precision.is_none() || args.noise_std.is_none(),
+        log_evidence,
+        map_train_loss: map_loss,
+        per_sample: records.clone(),
+        predictive,
+        train_nll,
+        gap_nll,
+        mean_std_train: train_std,
+        mean_std_gap: gap_std,
+        sampling_wall_time_s: sampling_wall,
+        total_wall_time_s: t_start.elapsed().as_secs_f64(),
+    };
+    let json = serde_json::to_string_pretty(&summary).map_err(|e| CliError::Input(e.to_string()))?;
+    let summary_path = args.out.join("summary.json");
+    report::write_atomic(&summary_path, json.as_bytes())?;
+    if !grid.is_empty() {
+        let svg = crate::svg::function_space(&split, &grid, &map_grid, &grid_preds, s, &summary);
+        report::write_atomic(&args.out.join("function_space.svg"), svg.as_bytes())?;
+    }
+    Ok(summary_path)
+}
+
+fn load_data(args: &SampleArgs) -> Result<(Split, String), CliError> {
+    match &args.data {
+        None => Ok((snelson_like(SNELSON_LIKE_SEED), format!("embedded snelson-like (seed {SNELSON_LIKE_SEED}), gap 1.5 <= x <= 3 held out"))),
+        Some(path) => {
+            let mut spec = CsvSpec::regression(&args.target);
+            if !args.inputs.is_empty() {
+                let names: Vec<&str> = args.inputs.iter().map(String::as_str).collect();
+                spec = spec.with_inputs(&names);
+            }
+            if let Some(h) = &args.holdout {
+                spec = spec.with_holdout(h);
+            }
+            let split = spec.load(path)?;
+            if split.train.is_empty() {
+                return Err(CliError::Input(format!("{}: no training rows", path.display())));
+            }
+            Ok((split, path.display().to_string()))
+        }
+    }
+}
+
+/// The input range covered by training and held-out points (1-D inputs).
+fn split_range(split: &Split) -> (f64, f64) {
+    let all = split.train.inputs().iter().chain(split.held_out.inputs());
+    all.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+}
+
+fn predict_map(spec: &ModelSpec, theta: &[f64], inputs: &[f64]) -> Result<Vec<f64>, CliError> {
+    let m = inputs.len() / spec.input_dim();
+    let mut out = vec![0.0; m];
+    spec.predict(theta, inputs, &mut out)?;
+    Ok(out)
+}
+
+/// Predictions [S, M] of every sample at `inputs` (row-major [M, d]); the linearised
+/// Laplace predictive is f*(x) + J(x) v.
+fn predict_samples(
+    spec: &ModelSpec,
+    theta_map: &[f64],
+    thetas: &[f64],
+    velocities: &[Vec<f64>],
+    inputs: &[f64],
+    linearised: bool,
+) -> Result<Vec<f64>, CliError> {
+    let m = inputs.len() / spec.input_dim();
+    let s = thetas.len() / spec.num_params();
+    let mut out = vec![0.0; s * m];
+    if linearised {
+        let data = Dataset::regression(inputs.to_vec(), spec.input_dim(), vec![0.0; m], 1)?;
+        let lin = MlpObjective::new(spec.clone(), data, Loss::gaussian(1.0)?, 0.0)?;
+        let mut f0 = vec![0.0; m];
+        lin.outputs(theta_map, &mut f0)?;
+        for (i, v) in velocities.iter().enumerate() {
+            let row = &mut out[i * m..(i + 1) * m];
+            lin.jvp(theta_map, v, row)?;
+            for (r, f) in row.iter_mut().zip(&f0) {
+                *r += f;
+            }
+        }
+    } else {
+        spec.predict(thetas, inputs, &mut out)?;
+    }
+    Ok(out)
+}

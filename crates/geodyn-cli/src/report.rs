@@ -1,0 +1,170 @@
+//! summary.json contents, predictive statistics and atomic file writes.
+
+use crate::args::PrecisionKind;
+use crate::error::CliError;
+use geodyn_samplers::{SampleRecord, SamplerConfig};
+use serde::Serialize;
+use std::io::Write;
+use std::path::Path;
+
+/// Everything `geodyn sample` reports.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    /// Sampler name.
+    pub sampler: String,
+    /// Sampler settings.
+    pub config: SamplerConfig,
+    /// Number of samples.
+    pub samples: usize,
+    /// Velocity seed.
+    pub seed: u64,
+    /// Worker threads (0: all cores).
+    pub threads: usize,
+    /// Architecture string.
+    pub arch: String,
+    /// Parameter count K.
+    pub num_params: usize,
+    /// Where the data came from.
+    pub data: String,
+    /// Training points N.
+    pub train_points: usize,
+    /// Held-out points.
+    pub held_out_points: usize,
+    /// Posterior precision used for the velocities.
+    pub precision: PrecisionKind,
+    /// Velocity scale factor.
+    pub velocity_scale: f64,
+    /// The velocities file, if given.
+    pub velocities_from: Option<String>,
+    /// The safetensors file, if given.
+    pub model_from: Option<String>,
+    /// Adam epochs run (when trained here).
+    pub training_epochs: Option<usize>,
+    /// Final training objective (mean squared error) of Adam.
+    pub training_final_mse: Option<f64>,
+    /// Prior precision λ in force.
+    pub prior_precision: f64,
+    /// Noise σ in force.
+    pub noise_std: f64,
+    /// Whether λ or σ were tuned by the Laplace evidence.
+    pub hyperparameters_tuned: bool,
+    /// Laplace log marginal likelihood at (λ, σ).
+    pub log_evidence: f64,
+    /// Negative log posterior Σ(f−y)²/(2σ²) + ½λ|θ|² at the MAP.
+    pub map_train_loss: f64,
+    /// Per-sample records.
+    pub per_sample: Vec<SampleRecord>,
+    /// Predictive mean and standard deviation on a grid.
+    pub predictive: Predictive,
+    /// Mean over training points of −log (1/S Σ_s N(y; f_s(x), σ²)).
+    pub train_nll: f64,
+    /// The same over the held-out (gap) points.
+    pub gap_nll: Option<f64>,
+    /// Mean predictive std at the training inputs.
+    pub mean_std_train: f64,
+    /// Mean predictive std at the held-out inputs.
+    pub mean_std_gap: Option<f64>,
+    /// Wall time of the sampling stage.
+    pub sampling_wall_time_s: f64,
+    /// Wall time of the whole command.
+    pub total_wall_time_s: f64,
+}
+
+/// Predictive mean and std of the sampled functions on a grid of inputs.
+#[derive(Debug, Serialize)]
+pub struct Predictive {
+    /// Grid inputs.
+    pub x: Vec<f64>,
+    /// Mean over samples.
+    pub mean: Vec<f64>,
+    /// Standard deviation over samples (population, divisor S).
+    pub std: Vec<f64>,
+}
+
+impl Predictive {
+    /// From predictions [S, M].
+    pub fn from_samples(x: &[f64], preds: &[f64], s: usize) -> Self {
+        let m = x.len();
+        let (mean, std) = moments(preds, s, m);
+        Self { x: x.to_vec(), mean, std }
+    }
+}
+
+/// Per-point mean and std of predictions [S, M].
+pub fn moments(preds: &[f64], s: usize, m: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut mean = vec![0.0; m];
+    let mut var = vec![0.0; m];
+    if s == 0 || m == 0 {
+        return (mean, var);
+    }
+    for i in 0..s {
+        for j in 0..m {
+            mean[j] += preds[i * m + j] / s as f64;
+        }
+    }
+    for i in 0..s {
+        for j in 0..m {
+            let d = preds[i * m + j] - mean[j];
+            var[j] += d * d / s as f64;
+        }
+    }
+    (mean, var.into_iter().map(f64::sqrt).collect())
+}
+
+/// Mean predictive std over the points of predictions [S, M].
+pub fn mean_std(preds: &[f64], s: usize) -> f64 {
+    let m = if s == 0 { 0 } else { preds.len() / s };
+    let (_, std) = moments(preds, s, m);
+    if m == 0 { 0.0 } else { std.iter().sum::<f64>() / m as f64 }
+}
+
+/// Mean over points of the mixture negative log-likelihood
+/// −log (1/S Σ_s N(y_j; f_s(x_j), σ²)), computed with log-sum-exp.
+pub fn mixture_nll(preds: &[f64], s: usize, y: &[f64], sigma: f64) -> f64 {
+    let m = y.len();
+    if m == 0 || s == 0 {
+        return f64::NAN;
+    }
+    let c = -0.5 * (2.0 * std::f64::consts::PI).ln() - sigma.ln();
+    let mut total = 0.0;
+    for (j, yj) in y.iter().enumerate() {
+        let logs: Vec<f64> = (0..s).map(|i| c - 0.5 * ((preds[i * m + j] - yj) / sigma).powi(2)).collect();
+        let mx = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let lse = mx + logs.iter().map(|l| (l - mx).exp()).sum::<f64>().ln() - (s as f64).ln();
+        total -= lse;
+    }
+    total / m as f64
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`, so a
+/// reader never sees a half-written file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    let io = |e| CliError::Io { path: path.to_path_buf(), source: e };
+    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
+    {
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(bytes).map_err(io)?;
+        f.sync_all().map_err(io)?;
+    }
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With one sample the mixture NLL is the Gaussian NLL: ½ log 2πσ² + (y−f)²/2σ².
+    #[test]
+    fn mixture_nll_single_sample_is_gaussian_nll() {
+        let nll = mixture_nll(&[1.0, 2.0], 1, &[1.5, 2.0], 0.5);
+        let g = |r: f64| 0.5 * (2.0 * std::f64::consts::PI * 0.25).ln() + r * r / (2.0 * 0.25);
+        assert!((nll - 0.5 * (g(0.5) + g(0.0))).abs() < 1e-14);
+    }
+
+    /// Population std of {1, 3} is 1.
+    #[test]
+    fn moments_of_two_samples() {
+        let (m, s) = moments(&[1.0, 3.0], 2, 1);
+        assert_eq!((m[0], s[0]), (2.0, 1.0));
+    }
+}
