@@ -32,6 +32,12 @@
 /// The abstract layer (metrics, mechanics, integration); see [`geodyn_core`].
 pub use geodyn_core as core;
 
+/// Neural-network specs, data sets, losses and training; see [`geodyn_nn`].
+pub use geodyn_nn as nn;
+
+/// Sampler plugins (DiMS, RLA, Laplace), the registry and the Laplace posterior; see [`geodyn_samplers`].
+pub use geodyn_samplers as samplers;
+
 /// The dual-number backend (feature `dual`); see [`geodyn_dual`].
 #[cfg(feature = "dual")]
 pub use geodyn_dual as dual;

@@ -53,6 +53,7 @@
 pub mod embedding;
 pub mod lagrangian;
 pub mod mlp;
+mod mlp_batched;
 pub mod scalar;
 
 pub use embedding::{DualEmbedding, VectorFn};

@@ -478,6 +478,8 @@ fn loss_and_grad<S: Scalar>(
 pub struct MlpObjective {
     spec: ModelSpec,
     data: Dataset,
+    /// The data's inputs feature-major ([d, N]) for the batched engine.
+    inputs_t: Vec<f64>,
     loss: Loss,
     prior: GaussianPrior,
 }
@@ -502,9 +504,11 @@ impl MlpObjective {
         }
         loss.check_compatible(spec.output_dim(), &data)?;
         let prior = GaussianPrior::new(prior_precision)?;
+        let inputs_t = crate::mlp_batched::transpose_inputs(&data);
         Ok(Self {
             spec,
             data,
+            inputs_t,
             loss,
             prior,
         })
@@ -852,21 +856,16 @@ impl Objective for MlpObjective {
     }
 
     fn value(&self, x: &[f64]) -> Result<f64> {
-        let d = self.data_loss(x)?;
+        self.check_x(x)?;
+        let (d, _) = crate::mlp_batched::pass(&self.spec, &self.data, &self.inputs_t, &self.loss, x, None, None);
         geodyn_core::error::finite("objective", d + self.prior.value(x))
     }
 
     fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
         self.check_x(x)?;
         check_dim("g", self.spec.num_params(), g.len())?;
-        let k = self.spec.num_params();
-        let f = f64::with_work(|w| {
-            w.reserve(&self.spec);
-            w.params[..k].copy_from_slice(x);
-            let data_term = loss_and_grad(&self.spec, &self.data, &self.loss, w);
-            g.copy_from_slice(&w.grad[..k]);
-            data_term
-        });
+        g.fill(0.0);
+        let (f, _) = crate::mlp_batched::pass(&self.spec, &self.data, &self.inputs_t, &self.loss, x, None, Some(g));
         self.prior.add_gradient(x, g);
         check_finite("gradient", g)?;
         geodyn_core::error::finite("objective", f + self.prior.value(x))
@@ -882,17 +881,23 @@ impl Objective for MlpObjective {
         Ok(())
     }
 
+    /// One batched pass: value, first and second tangents forward (vᵀHv as the second
+    /// directional derivative), then a plain backward pass for ∇f.
     fn grad_and_curvature(&self, x: &[f64], v: &[f64], g: &mut [f64]) -> Result<(f64, f64)> {
         self.check_x(x)?;
         let k = self.spec.num_params();
         check_dim("v", k, v.len())?;
         check_finite("v", v)?;
         check_dim("g", k, g.len())?;
-        geodyn_core::scratch::with_buffers::<1, _>(k, |[hv]| {
-            let f = self.dual_pass(x, v, g, hv)?;
-            let vhv = geodyn_core::dot(v, hv);
-            Ok((f, geodyn_core::error::finite("curvature vᵀHv", vhv)?))
-        })
+        g.fill(0.0);
+        let (f, c) = crate::mlp_batched::pass(&self.spec, &self.data, &self.inputs_t, &self.loss, x, Some(v), Some(g));
+        self.prior.add_gradient(x, g);
+        check_finite("gradient", g)?;
+        let vhv = c + self.prior.precision * geodyn_core::dot(v, v);
+        Ok((
+            geodyn_core::error::finite("objective", f + self.prior.value(x))?,
+            geodyn_core::error::finite("curvature vᵀHv", vhv)?,
+        ))
     }
 }
 

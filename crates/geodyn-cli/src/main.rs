@@ -1,18 +1,13 @@
 //! The `geodyn` command line. See `geodyn --help`.
 
-mod args;
-mod error;
-mod pipeline;
-mod report;
-mod svg;
-
 use clap::Parser;
+use geodyn_cli::{Cli, Command};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = args::Cli::parse();
+    let cli = Cli::parse();
     match cli.command {
-        args::Command::List => {
+        Command::List => {
             let reg = geodyn_samplers::Registry::with_builtin();
             for name in reg.names() {
                 if let Some(e) = reg.get(name) {
@@ -21,8 +16,8 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        args::Command::Sample(a) => match pipeline::sample(&a) {
-            Ok(path) => {
+        Command::Sample(a) => match geodyn_cli::sample(&a) {
+            Ok((path, _)) => {
                 println!("wrote {}", path.display());
                 ExitCode::SUCCESS
             }

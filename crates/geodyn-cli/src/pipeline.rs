@@ -15,8 +15,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::SeedableRng;
 use std::time::Instant;
 
-/// Runs `geodyn sample` and returns the path of the summary.
-pub fn sample(args: &SampleArgs) -> Result<std::path::PathBuf, CliError> {
+/// Runs `geodyn sample`: writes samples.npy, summary.json and (for 1-D inputs)
+/// function_space.svg into `args.out`, and returns the summary's path and contents.
+pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliError> {
     let t_start = Instant::now();
     let registry = Registry::with_builtin();
     let config = SamplerConfig {
@@ -240,7 +241,7 @@ pub fn sample(args: &SampleArgs) -> Result<std::path::PathBuf, CliError> {
         let svg = crate::svg::function_space(&split, &grid, &map_grid, &grid_preds, s, &summary);
         report::write_atomic(&args.out.join("function_space.svg"), svg.as_bytes())?;
     }
-    Ok(summary_path)
+    Ok((summary_path, summary))
 }
 
 fn load_data(args: &SampleArgs) -> Result<(Split, String), CliError> {
