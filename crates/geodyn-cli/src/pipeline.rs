@@ -64,7 +64,31 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
     let k = spec.num_params();
     let n = train.len();
 
-    // MAP: the user's network, or Adam here.
+    // MAP: the user's network, or Adam here. Training alternates Adam on the negative
+    // log posterior at the current (λ, σ) with evidence re-tuning (online marginal
+    // likelihood), then polishes θ* at the final (λ, σ) so that θ* is a stationary point
+    // of the objective the samplers use.
+    let mut lambda = args.prior_precision.unwrap_or(1.0);
+    let mut sigma = args.noise_std.unwrap_or(1.0);
+    let tune_prior = args.prior_precision.is_none();
+    let tune_noise = args.noise_std.is_none();
+    let y = train.regression_targets().ok_or_else(|| CliError::Input("regression targets expected".into()))?;
+    let tune = |theta: &[f64], lambda: f64, sigma: f64| -> Result<(f64, f64, f64, GgnSpectrum), CliError> {
+        let spectrum = ggn_spectrum(&spec, &train, theta)?;
+        let probe = MlpObjective::new(spec.clone(), train.clone(), Loss::gaussian(1.0)?, 0.0)?;
+        let mut f = vec![0.0; n];
+        probe.outputs(theta, &mut f)?;
+        let sse: f64 = f.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum();
+        let inp = EvidenceInputs {
+            n,
+            data_term: sse,
+            theta_sq: theta.iter().map(|t| t * t).sum(),
+            ggn_eigenvalues: spectrum.eigenvalues(),
+            regression: true,
+        };
+        let (l, s, ev) = tune_hyperparameters(&inp, lambda, sigma, tune_prior, tune_noise)?;
+        Ok((l, s, ev, spectrum))
+    };
     let (theta, training) = match &args.model {
         Some(path) => {
             let theta = geodyn_nn::weights::load_safetensors_file(&spec, path)?;
@@ -73,54 +97,49 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
         None => {
             let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(args.seed);
             let mut theta = spec.init_params(&mut rng);
-            // Mean squared error, as PyTorch's MSELoss: Σ(f−y)²/(2σ²) with σ² = N/2.
-            let mse = MlpObjective::new(spec.clone(), train.clone(), Loss::gaussian((n as f64 / 2.0).sqrt())?, 0.0)?;
-            let adam = Adam {
-                lr: args.lr,
-                weight_decay: args.weight_decay,
-                decay: WeightDecay::L2,
-                max_epochs: args.epochs,
-                ..Adam::default()
-            };
-            let rep = adam.minimize(&mse, &mut theta)?;
-            (theta, Some((rep.epochs, rep.value)))
+            let rounds = 10usize;
+            let per_round = args.epochs.div_ceil(rounds + 1).max(1);
+            let mut epochs = 0;
+            for round in 0..=rounds {
+                let obj = MlpObjective::new(spec.clone(), train.clone(), Loss::gaussian(sigma)?, lambda)?;
+                let adam = Adam {
+                    lr: args.lr,
+                    weight_decay: args.weight_decay,
+                    decay: WeightDecay::L2,
+                    max_epochs: per_round,
+                    ..Adam::default()
+                };
+                epochs += adam.minimize(&obj, &mut theta)?.epochs;
+                if round < rounds && (tune_prior || tune_noise) {
+                    let (l, s, _, _) = tune(&theta, lambda, sigma)?;
+                    (lambda, sigma) = (l, s);
+                }
+            }
+            // Polish at the final (λ, σ): no weight decay, decreasing steps.
+            let obj = MlpObjective::new(spec.clone(), train.clone(), Loss::gaussian(sigma)?, lambda)?;
+            for lr in [args.lr * 0.1, args.lr * 0.01] {
+                let adam = Adam { lr, max_epochs: per_round, ..Adam::default() };
+                epochs += adam.minimize(&obj, &mut theta)?.epochs;
+            }
+            (theta, Some(epochs))
         }
     };
     geodyn_core::error::check_finite("MAP parameters", &theta)?;
 
-    // Laplace: GGN spectrum once, then λ and σ by the evidence.
-    let probe = MlpObjective::new(spec.clone(), train.clone(), Loss::gaussian(1.0)?, 0.0)?;
-    let mut jac = vec![0.0; n * k];
-    let mut e = vec![0.0; k];
-    let mut col = vec![0.0; n];
-    for j in 0..k {
-        e.fill(0.0);
-        e[j] = 1.0;
-        probe.jvp(&theta, &e, &mut col)?;
-        for i in 0..n {
-            jac[i * k + j] = col[i];
-        }
-    }
-    let mut f = vec![0.0; n];
-    probe.outputs(&theta, &mut f)?;
-    let y = train.regression_targets().ok_or_else(|| CliError::Input("regression targets expected".into()))?;
-    let sse: f64 = f.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum();
-    let spectrum = GgnSpectrum::from_jacobian(n, k, &jac, &vec![1.0; n])?;
-    let inp = EvidenceInputs {
-        n,
-        data_term: sse,
-        theta_sq: theta.iter().map(|t| t * t).sum(),
-        ggn_eigenvalues: spectrum.eigenvalues(),
-        regression: true,
+    // Laplace at θ*: GGN spectrum, and (for a user's model) λ, σ by the evidence.
+    let (lambda, sigma, log_evidence, spectrum) = if args.model.is_some() {
+        tune(&theta, lambda, sigma)?
+    } else {
+        let (_, _, ev, spectrum) = tune(&theta, lambda, sigma)?;
+        // report the evidence at the hyperparameters θ* was polished for
+        let _ = ev;
+        let ev = evidence_at(&spec, &train, &theta, &spectrum, lambda, sigma)?;
+        (lambda, sigma, ev, spectrum)
     };
-    let (lambda, sigma, log_evidence) = tune_hyperparameters(
-        &inp,
-        args.prior_precision.unwrap_or(1.0),
-        args.noise_std.unwrap_or(1.0),
-        args.prior_precision.is_none(),
-        args.noise_std.is_none(),
-    )?;
     let objective = MlpObjective::new(spec.clone(), train.clone(), Loss::gaussian(sigma)?, lambda)?;
+    let mut map_grad = vec![0.0; k];
+    objective.gradient(&theta, &mut map_grad)?;
+    let map_grad_norm = map_grad.iter().map(|g| g * g).sum::<f64>().sqrt();
     let posterior = match args.precision {
         PrecisionKind::Ggn => LaplacePosterior::from_ggn(&spectrum, 1.0 / (sigma * sigma), lambda)?,
         PrecisionKind::Hessian => LaplacePosterior::from_hessian(&objective, &theta, 1e-10)?,
@@ -218,8 +237,8 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
         velocity_scale: args.velocity_scale,
         velocities_from: args.velocities.as_ref().map(|p| p.display().to_string()),
         model_from: args.model.as_ref().map(|p| p.display().to_string()),
-        training_epochs: training.map(|t| t.0),
-        training_final_mse: training.map(|t| t.1),
+        training_epochs: training,
+        map_grad_norm,
         prior_precision: lambda,
         noise_std: sigma,
         hyperparameters_tuned: args.prior_precision.is_none() || args.noise_std.is_none(),
@@ -242,6 +261,36 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
         report::write_atomic(&args.out.join("function_space.svg"), svg.as_bytes())?;
     }
     Ok((summary_path, summary))
+}
+
+/// Eigendecomposition of JᵀJ, J the N×K Jacobian of the outputs at the training inputs.
+fn ggn_spectrum(spec: &ModelSpec, train: &Dataset, theta: &[f64]) -> Result<GgnSpectrum, CliError> {
+    let (n, k) = (train.len(), spec.num_params());
+    let probe = MlpObjective::new(spec.clone(), train.clone(), Loss::gaussian(1.0)?, 0.0)?;
+    let mut jac = vec![0.0; n * k];
+    let mut e = vec![0.0; k];
+    let mut col = vec![0.0; n];
+    for j in 0..k {
+        e.fill(0.0);
+        e[j] = 1.0;
+        probe.jvp(theta, &e, &mut col)?;
+        for i in 0..n {
+            jac[i * k + j] = col[i];
+        }
+    }
+    Ok(GgnSpectrum::from_jacobian(n, k, &jac, &vec![1.0; n])?)
+}
+
+/// The Laplace log evidence at θ* for given (λ, σ).
+fn evidence_at(spec: &ModelSpec, train: &Dataset, theta: &[f64], spectrum: &GgnSpectrum, lambda: f64, sigma: f64) -> Result<f64, CliError> {
+    let n = train.len();
+    let probe = MlpObjective::new(spec.clone(), train.clone(), Loss::gaussian(1.0)?, 0.0)?;
+    let mut f = vec![0.0; n];
+    probe.outputs(theta, &mut f)?;
+    let y = train.regression_targets().unwrap_or(&[]);
+    let sse: f64 = f.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum();
+    let inp = EvidenceInputs { n, data_term: sse, theta_sq: theta.iter().map(|t| t * t).sum(), ggn_eigenvalues: spectrum.eigenvalues(), regression: true };
+    Ok(geodyn_samplers::log_evidence(&inp, lambda, sigma))
 }
 
 fn load_data(args: &SampleArgs) -> Result<(Split, String), CliError> {

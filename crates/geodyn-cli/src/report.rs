@@ -40,8 +40,8 @@ pub struct Summary {
     pub model_from: Option<String>,
     /// Adam epochs run (when trained here).
     pub training_epochs: Option<usize>,
-    /// Final training objective (mean squared error) of Adam.
-    pub training_final_mse: Option<f64>,
+    /// ‖∇L(θ*)‖ of the negative log posterior at the MAP (0 at an exact minimum).
+    pub map_grad_norm: f64,
     /// Prior precision λ in force.
     pub prior_precision: f64,
     /// Noise σ in force.
