@@ -115,12 +115,10 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
                     (lambda, sigma) = (l, s);
                 }
             }
-            // Polish at the final (λ, σ): no weight decay, decreasing steps.
+            // Polish at the final (λ, σ) by Levenberg–Marquardt on the GGN, so θ* is a
+            // stationary point of the objective the samplers use.
             let obj = MlpObjective::new(spec.clone(), train.clone(), Loss::gaussian(sigma)?, lambda)?;
-            for lr in [args.lr * 0.1, args.lr * 0.01] {
-                let adam = Adam { lr, max_epochs: per_round, ..Adam::default() };
-                epochs += adam.minimize(&obj, &mut theta)?.epochs;
-            }
+            levenberg_marquardt(&obj, &mut theta, 200)?;
             (theta, Some(epochs))
         }
     };
@@ -222,6 +220,9 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
     std::fs::create_dir_all(&args.out).map_err(|e| CliError::Io { path: args.out.clone(), source: e })?;
     let samples_path = args.out.join("samples.npy");
     report::write_atomic(&samples_path, &geodyn_nn::npy::write_npy(&[s, k], &thetas)?)?;
+    report::write_atomic(&args.out.join("map.npy"), &geodyn_nn::npy::write_npy(&[k], &theta)?)?;
+    let flat_v: Vec<f64> = velocities.iter().flatten().copied().collect();
+    report::write_atomic(&args.out.join("velocities.npy"), &geodyn_nn::npy::write_npy(&[velocities.len(), k], &flat_v)?)?;
     let summary = Summary {
         sampler: args.sampler.clone(),
         config,
@@ -261,6 +262,70 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
         report::write_atomic(&args.out.join("function_space.svg"), svg.as_bytes())?;
     }
     Ok((summary_path, summary))
+}
+
+/// Minimises `obj` from `theta` by Levenberg–Marquardt: (GGN + μI) δ = −∇L solved by
+/// conjugate gradients on exact GGN-vector products, steps accepted only if L drops.
+/// Stops after `iters` iterations or when ‖∇L‖ stops improving.
+fn levenberg_marquardt(obj: &MlpObjective, theta: &mut [f64], iters: usize) -> Result<(), CliError> {
+    let k = theta.len();
+    let (mut g, mut d, mut r, mut p, mut ap, mut trial) =
+        (vec![0.0; k], vec![0.0; k], vec![0.0; k], vec![0.0; k], vec![0.0; k], vec![0.0; k]);
+    let mut mu = 1e-3;
+    let mut f = obj.gradient(theta, &mut g)?;
+    for _ in 0..iters {
+        let gnorm = g.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if gnorm < 1e-10 * f.abs().max(1.0) {
+            break;
+        }
+        // CG on (GGN + μI) d = −g
+        d.fill(0.0);
+        for i in 0..k {
+            r[i] = -g[i];
+            p[i] = r[i];
+        }
+        let mut rr: f64 = r.iter().map(|x| x * x).sum();
+        for _ in 0..200 {
+            if rr.sqrt() <= 1e-10 * gnorm {
+                break;
+            }
+            obj.ggn_vp(theta, &p, &mut ap)?;
+            for i in 0..k {
+                ap[i] += mu * p[i];
+            }
+            let pap: f64 = p.iter().zip(&ap).map(|(a, b)| a * b).sum();
+            if pap.is_nan() || pap <= 0.0 {
+                break;
+            }
+            let alpha = rr / pap;
+            for i in 0..k {
+                d[i] += alpha * p[i];
+                r[i] -= alpha * ap[i];
+            }
+            let rr_new: f64 = r.iter().map(|x| x * x).sum();
+            for i in 0..k {
+                p[i] = r[i] + rr_new / rr * p[i];
+            }
+            rr = rr_new;
+        }
+        for i in 0..k {
+            trial[i] = theta[i] + d[i];
+        }
+        match obj.value(&trial) {
+            Ok(ft) if ft < f => {
+                theta.copy_from_slice(&trial);
+                f = obj.gradient(theta, &mut g)?;
+                mu = (mu / 3.0).max(1e-12);
+            }
+            _ => {
+                mu *= 4.0;
+                if mu > 1e12 {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Eigendecomposition of JᵀJ, J the N×K Jacobian of the outputs at the training inputs.
