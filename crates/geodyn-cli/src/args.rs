@@ -23,7 +23,7 @@ pub enum Command {
 }
 
 /// Which matrix is the Laplace posterior precision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PrecisionKind {
     /// Generalised Gauss–Newton JᵀJ/σ² + λI (what the DiMS authors use).
@@ -33,10 +33,17 @@ pub enum PrecisionKind {
 }
 
 /// `geodyn sample` arguments.
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SampleArgs {
     /// Sampler name (see `geodyn list`): dims, rla or laplace.
-    pub sampler: String,
+    #[arg(required_unless_present = "resume")]
+    pub sampler: Option<String>,
+
+    /// Continue the interrupted run in DIR with its original settings (from DIR/run.json);
+    /// finished samples are kept, the rest are computed. Only --threads and --no-progress may change.
+    #[arg(long, value_name = "DIR", conflicts_with = "sampler")]
+    #[serde(skip)]
+    pub resume: Option<PathBuf>,
 
     /// Output directory for samples.npy, summary.json and function_space.svg.
     #[arg(long, default_value = "geodyn-out")]

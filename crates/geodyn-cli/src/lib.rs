@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod error;
+pub mod fuzzing;
 pub mod pipeline;
 pub mod report;
 mod svg;

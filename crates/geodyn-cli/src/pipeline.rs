@@ -8,7 +8,7 @@ use geodyn_dual::MlpObjective;
 use geodyn_nn::data::{CsvSpec, SNELSON_LIKE_SEED, Split, snelson_like};
 use geodyn_nn::{Adam, Dataset, Loss, ModelSpec, WeightDecay};
 use geodyn_samplers::{
-    EvidenceInputs, GgnSpectrum, LaplacePosterior, Registry, SamplerConfig, initial_velocity, run_samples,
+    EvidenceInputs, GgnSpectrum, LaplacePosterior, Registry, SampleRecord, SamplerConfig, initial_velocity, run_selected,
     tune_hyperparameters,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -19,6 +19,29 @@ use std::time::Instant;
 /// function_space.svg into `args.out`, and returns the summary's path and contents.
 pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliError> {
     let t_start = Instant::now();
+    // Results must not depend on the machine's core count: keep faer sequential.
+    faer::set_global_parallelism(faer::Par::Seq);
+    let resumed;
+    let args: &SampleArgs = match &args.resume {
+        Some(dir) => {
+            let path = dir.join("run.json");
+            let text = std::fs::read_to_string(&path).map_err(|e| CliError::Io { path: path.clone(), source: e })?;
+            let mut stored: SampleArgs = serde_json::from_str(&text)
+                .map_err(|e| CliError::Input(format!("{}: not a geodyn run file: {e}", path.display())))?;
+            stored.out = dir.clone();
+            stored.threads = args.threads;
+            stored.no_progress = args.no_progress;
+            resumed = stored;
+            &resumed
+        }
+        None => {
+            std::fs::create_dir_all(&args.out).map_err(|e| CliError::Io { path: args.out.clone(), source: e })?;
+            let json = serde_json::to_string_pretty(args).map_err(|e| CliError::Input(e.to_string()))?;
+            report::write_atomic(&args.out.join("run.json"), json.as_bytes())?;
+            args
+        }
+    };
+    let sampler_name = args.sampler.clone().ok_or_else(|| CliError::Input("a sampler name is required".into()))?;
     let registry = Registry::with_builtin();
     let config = SamplerConfig {
         kappa: args.kappa,
@@ -31,7 +54,7 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
         linearised: args.linearised,
     };
     // Fail fast on the sampler name and settings, before any training.
-    let sampler = registry.create(&args.sampler, config.clone())?;
+    let sampler = registry.create(&sampler_name, config.clone())?;
     for (name, v) in [("--noise-std", args.noise_std), ("--prior-precision", args.prior_precision)] {
         if let Some(v) = v
             && !(v.is_finite() && v > 0.0)
@@ -176,13 +199,44 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
                 .map_err(|e| CliError::Input(e.to_string()))?
                 .progress_chars("=> "),
         );
-        pb.set_message(args.sampler.clone());
+        pb.set_message(sampler_name.clone());
         pb
     };
     pb.tick();
     let t_samples = Instant::now();
-    let records = run_samples(sampler.as_ref(), &objective, &theta, &velocities, args.threads, &|_| pb.inc(1))?;
+    // Finished samples are on disk (one file each, written atomically as it completes);
+    // an interrupted run resumes with the missing ones.
+    let samples_dir = args.out.join("samples");
+    std::fs::create_dir_all(&samples_dir).map_err(|e| CliError::Io { path: samples_dir.clone(), source: e })?;
+    let sample_path = |i: usize| samples_dir.join(format!("sample-{i:05}.json"));
+    let mut done: Vec<Option<SampleRecord>> = vec![None; velocities.len()];
+    for (i, slot) in done.iter_mut().enumerate() {
+        if let Ok(text) = std::fs::read_to_string(sample_path(i))
+            && let Ok(stored) = serde_json::from_str::<StoredSample>(&text)
+            && stored.record.index == i
+            && stored.theta.len() == k
+        {
+            let mut r = stored.record;
+            r.theta = stored.theta;
+            *slot = Some(r);
+        }
+    }
+    let pending: Vec<usize> = (0..velocities.len()).filter(|&i| done[i].is_none()).collect();
+    pb.set_position((velocities.len() - pending.len()) as u64);
+    let save = |r: &SampleRecord| -> Result<(), String> {
+        let stored = StoredSample { record: r.clone(), theta: r.theta.clone() };
+        let json = serde_json::to_string(&stored).map_err(|e| e.to_string())?;
+        report::write_atomic(&sample_path(r.index), json.as_bytes()).map_err(|e| e.to_string())?;
+        pb.inc(1);
+        Ok(())
+    };
+    let fresh = run_selected(sampler.as_ref(), &objective, &theta, &velocities, &pending, args.threads, &save)?;
     pb.finish_and_clear();
+    for r in fresh {
+        let i = r.index;
+        done[i] = Some(r);
+    }
+    let records: Vec<SampleRecord> = done.into_iter().flatten().collect();
     let sampling_wall = t_samples.elapsed().as_secs_f64();
 
     // Predictive on a grid and at the data.
@@ -191,7 +245,7 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
     for r in &records {
         thetas.extend_from_slice(&r.theta);
     }
-    let linearised = args.sampler == "laplace" && args.linearised;
+    let linearised = sampler_name == "laplace" && args.linearised;
     let predict = |inputs: &[f64]| -> Result<Vec<f64>, CliError> {
         predict_samples(&spec, &theta, &thetas, &velocities, inputs, linearised)
     };
@@ -224,7 +278,7 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
     let flat_v: Vec<f64> = velocities.iter().flatten().copied().collect();
     report::write_atomic(&args.out.join("velocities.npy"), &geodyn_nn::npy::write_npy(&[velocities.len(), k], &flat_v)?)?;
     let summary = Summary {
-        sampler: args.sampler.clone(),
+        sampler: sampler_name.clone(),
         config,
         samples: s,
         seed: args.seed,
@@ -356,6 +410,13 @@ fn evidence_at(spec: &ModelSpec, train: &Dataset, theta: &[f64], spectrum: &GgnS
     let sse: f64 = f.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum();
     let inp = EvidenceInputs { n, data_term: sse, theta_sq: theta.iter().map(|t| t * t).sum(), ggn_eigenvalues: spectrum.eigenvalues(), regression: true };
     Ok(geodyn_samplers::log_evidence(&inp, lambda, sigma))
+}
+
+/// One finished sample on disk.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredSample {
+    record: SampleRecord,
+    theta: Vec<f64>,
 }
 
 fn load_data(args: &SampleArgs) -> Result<(Split, String), CliError> {

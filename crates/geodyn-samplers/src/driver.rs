@@ -23,27 +23,44 @@ pub fn initial_velocity(posterior: &LaplacePosterior, seed: u64, index: usize, s
 }
 
 /// Runs `sampler` for every velocity in `velocities` (index i ↦ velocities[i]) on
-/// `threads` worker threads (0: rayon's default), calling `on_done` after each sample.
-/// Results are in index order.
+/// `threads` worker threads (0: rayon's default), calling `on_done` after each sample
+/// (an error there stops the run). Results are in index order.
 pub fn run_samples(
     sampler: &dyn Sampler,
     objective: &dyn Objective,
     theta_map: &[f64],
     velocities: &[Vec<f64>],
     threads: usize,
-    on_done: &(dyn Fn(&SampleRecord) + Sync),
+    on_done: &(dyn Fn(&SampleRecord) -> std::result::Result<(), String> + Sync),
 ) -> Result<Vec<SampleRecord>> {
+    let all: Vec<usize> = (0..velocities.len()).collect();
+    run_selected(sampler, objective, theta_map, velocities, &all, threads, on_done)
+}
+
+/// Like [`run_samples`] for the sample indices in `indices` only (e.g. the ones an
+/// interrupted run had not finished); results follow `indices`' order.
+pub fn run_selected(
+    sampler: &dyn Sampler,
+    objective: &dyn Objective,
+    theta_map: &[f64],
+    velocities: &[Vec<f64>],
+    indices: &[usize],
+    threads: usize,
+    on_done: &(dyn Fn(&SampleRecord) -> std::result::Result<(), String> + Sync),
+) -> Result<Vec<SampleRecord>> {
+    if let Some(&bad) = indices.iter().find(|&&i| i >= velocities.len()) {
+        return Err(SamplerError::InvalidSetting(format!("sample index {bad} out of range ({} velocities)", velocities.len())));
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .map_err(|e| SamplerError::InvalidSetting(format!("cannot start {threads} threads: {e}")))?;
     pool.install(|| {
-        velocities
+        indices
             .par_iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let r = sampler.sample_one(objective, theta_map, v, i)?;
-                on_done(&r);
+            .map(|&i| {
+                let r = sampler.sample_one(objective, theta_map, &velocities[i], i)?;
+                on_done(&r).map_err(SamplerError::Callback)?;
                 Ok(r)
             })
             .collect::<Result<Vec<_>>>()

@@ -30,6 +30,9 @@ pub enum SamplerError {
     /// The eigensolver failed.
     #[error("eigendecomposition failed: {0}")]
     Eigen(String),
+    /// The caller's per-sample callback failed (e.g. writing the sample to disk).
+    #[error("{0}")]
+    Callback(String),
     /// One sample failed; carries its index.
     #[error("sample {index} failed: {source}")]
     Sample {

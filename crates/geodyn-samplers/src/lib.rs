@@ -16,7 +16,7 @@ pub mod laplace;
 pub mod registry;
 pub mod sampler;
 
-pub use driver::{initial_velocity, run_samples};
+pub use driver::{initial_velocity, run_samples, run_selected};
 pub use error::{Result, SamplerError};
 pub use laplace::{EvidenceInputs, GgnSpectrum, LaplacePosterior, log_evidence, tune_hyperparameters};
 pub use registry::Registry;

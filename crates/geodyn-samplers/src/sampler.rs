@@ -5,11 +5,11 @@ use geodyn_core::{
     IntegrateOptions, LossGraph, Mechanics, Metric, Objective, SecondOrderSystem, SpeedDependent,
     StopReason, integrate,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// Settings shared by the built-in samplers; each plugin reads the ones it uses.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SamplerConfig {
     /// Potential strength κ in V = κ(L − L*) (DiMS; paper: 1).
     pub kappa: f64,
@@ -72,7 +72,7 @@ impl SamplerConfig {
 }
 
 /// One sample and how it was obtained.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SampleRecord {
     /// Sample index (the RNG stream it was drawn from).
     pub index: usize,

@@ -206,8 +206,8 @@ fn samples_are_identical_for_any_thread_count() {
     let post = posterior();
     let dims = Dims::new(SamplerConfig { t1: Some(5.0), ..Default::default() }).unwrap();
     let vs: Vec<Vec<f64>> = (0..6).map(|i| initial_velocity(&post, 42, i, 1.0)).collect();
-    let a = run_samples(&dims, &Ring, &MAP, &vs, 1, &|_| {}).unwrap();
-    let b = run_samples(&dims, &Ring, &MAP, &vs, 2, &|_| {}).unwrap();
+    let a = run_samples(&dims, &Ring, &MAP, &vs, 1, &|_| Ok(())).unwrap();
+    let b = run_samples(&dims, &Ring, &MAP, &vs, 2, &|_| Ok(())).unwrap();
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(x.theta, y.theta);
         assert_eq!(x.index, y.index);
