@@ -9,11 +9,20 @@
 //! failed solve returns [`Error::Integration`] naming the time reached and the
 //! [`FailureReason`].
 //!
+//! [`IntegrateOptions::method`] selects the integrator: [`Method::Tsit45`] (the
+//! default, described here) or [`Method::EnergyProjected`], the same 5(4) pair with an
+//! energy projection after every step, for which H never increases at accepted steps of
+//! dissipative systems (see [`crate::stable`]). Both report the energy behaviour of the
+//! run in [`Solution::energy`]; for Tsit45 the monitor reads T and V from the FSAL
+//! evaluation, so it is free for [`Mechanics`](crate::Mechanics) (see
+//! [`EnergyMonitor`]).
+//!
 //! The right-hand side does not allocate: it writes straight into the solver's
 //! buffers.
 
 use crate::error::{Error, FailureReason, Result, check_dim, check_finite};
 use crate::mechanics::SecondOrderSystem;
+use crate::stable::{EnergyMonitor, EnergyReport, EnergyTracker, Method};
 use diffsol::{
     DiffsolError, FaerMat, MatrixCommon, OdeBuilder, OdeSolverMethod, error::OdeSolverError,
     OdeSolverStopReason,
@@ -52,6 +61,11 @@ pub struct IntegrateOptions {
     pub output_times: Vec<f64>,
     /// Keep the state after every accepted step (memory grows with the step count).
     pub trajectory: bool,
+    /// The integrator (default [`Method::Tsit45`]).
+    pub method: Method,
+    /// When [`Method::Tsit45`] monitors the energy for [`Solution::energy`] (default
+    /// [`EnergyMonitor::WhenFree`]); [`Method::EnergyProjected`] always does.
+    pub energy_monitor: EnergyMonitor,
 }
 
 impl Default for IntegrateOptions {
@@ -65,6 +79,8 @@ impl Default for IntegrateOptions {
             stop_below_kinetic: None,
             output_times: Vec::new(),
             trajectory: false,
+            method: Method::default(),
+            energy_monitor: EnergyMonitor::default(),
         }
     }
 }
@@ -110,6 +126,16 @@ impl IntegrateOptions {
     /// Keeps the state after every accepted step.
     pub fn with_trajectory(mut self) -> Self {
         self.trajectory = true;
+        self
+    }
+    /// Selects the integrator.
+    pub fn method(mut self, method: Method) -> Self {
+        self.method = method;
+        self
+    }
+    /// Sets when [`Method::Tsit45`] monitors the energy.
+    pub fn energy_monitor(mut self, monitor: EnergyMonitor) -> Self {
+        self.energy_monitor = monitor;
         self
     }
 
@@ -176,6 +202,10 @@ pub struct SolveStats {
     pub accepted_steps: usize,
     /// Rejected step attempts (error test failures).
     pub rejected_steps: usize,
+    /// Calls of [`SecondOrderSystem::energy`], [`SecondOrderSystem::kinetic_energy`]
+    /// or [`SecondOrderSystem::dissipated_power`] outside the right-hand side: stop-event
+    /// location, energy monitoring and projection for systems without fused energies.
+    pub energy_evaluations: usize,
 }
 
 /// The result of [`integrate`].
@@ -195,12 +225,18 @@ pub struct Solution {
     pub outputs: Vec<StatePoint>,
     /// The state after every accepted step, starting with the initial state, if requested.
     pub trajectory: Option<Vec<StatePoint>>,
+    /// The energy behaviour over the accepted steps: always with
+    /// [`Method::EnergyProjected`]; with [`Method::Tsit45`] as
+    /// [`IntegrateOptions::energy_monitor`] says (`None` when not monitored).
+    pub energy: Option<EnergyReport>,
 }
 
 struct Cache {
     t: f64,
     y: Vec<f64>,
     kinetic: f64,
+    potential: Option<f64>,
+    power: Option<f64>,
     valid: bool,
 }
 
@@ -225,6 +261,9 @@ pub fn integrate<S: SecondOrderSystem + ?Sized>(
     check_finite("x0", x0)?;
     check_finite("v0", v0)?;
     opts.validate()?;
+    if opts.method == Method::EnergyProjected {
+        return crate::stable::integrate_projected(system, x0, v0, opts);
+    }
 
     let mut y0 = Vec::with_capacity(2 * n);
     y0.extend_from_slice(x0);
@@ -233,11 +272,30 @@ pub fn integrate<S: SecondOrderSystem + ?Sized>(
     // Evaluate once up front: surfaces objective errors at t0 with a clear time,
     // and gives T(t0) for the stop event.
     let mut a0 = vec![0.0; n];
-    let kin0 = system
-        .acceleration(opts.t0, x0, v0, &mut a0)
+    let ev0 = system
+        .evaluate(opts.t0, x0, v0, &mut a0)
         .map_err(|e| Error::Integration { t: opts.t0, reason: FailureReason::Evaluation(Box::new(e)) })?;
+    let kin0 = ev0.kinetic;
     check_finite("initial acceleration", &a0)
         .map_err(|e| Error::Integration { t: opts.t0, reason: FailureReason::Evaluation(Box::new(e)) })?;
+    // Energy monitoring (free when the evaluation reports V and the power).
+    let energy_calls = Cell::new(0usize);
+    let fused = ev0.potential.is_some() && ev0.dissipated_power.is_some();
+    let mut tracker = match opts.energy_monitor {
+        EnergyMonitor::Off => None,
+        EnergyMonitor::WhenFree if !fused => None,
+        _ => {
+            let (pot, power) = match (ev0.potential, ev0.dissipated_power) {
+                (Some(p), Some(w)) => (p, w),
+                _ => {
+                    energy_calls.set(energy_calls.get() + 2);
+                    let e = system.energy(x0, v0).map_err(|e| eval_error(opts.t0, e))?;
+                    (e.potential, system.dissipated_power(opts.t0, x0, v0).map_err(|e| eval_error(opts.t0, e))?)
+                }
+            };
+            Some(EnergyTracker::new(kin0 + pot, power))
+        }
+    };
 
     let mut outputs = Vec::with_capacity(opts.output_times.len());
     let mut out_idx = 0;
@@ -255,15 +313,23 @@ pub fn integrate<S: SecondOrderSystem + ?Sized>(
             x: x0.to_vec(),
             v: v0.to_vec(),
             stop: StopReason::KineticBelow { threshold: eps },
-            stats: SolveStats { rhs_evaluations: 1, ..SolveStats::default() },
+            stats: SolveStats { rhs_evaluations: 1, energy_evaluations: energy_calls.get(), ..SolveStats::default() },
             outputs,
             trajectory,
+            energy: tracker.as_ref().map(EnergyTracker::report),
         });
     }
 
     let calls = Cell::new(1usize);
     let failure: RefCell<Option<Error>> = RefCell::new(None);
-    let cache = RefCell::new(Cache { t: f64::NAN, y: vec![0.0; 2 * n], kinetic: f64::NAN, valid: false });
+    let cache = RefCell::new(Cache {
+        t: f64::NAN,
+        y: vec![0.0; 2 * n],
+        kinetic: f64::NAN,
+        potential: None,
+        power: None,
+        valid: false,
+    });
     let rhs = |y: &[f64], _p: &[f64], t: f64, dy: &mut [f64]| {
         calls.set(calls.get() + 1);
         let (x, v) = y.split_at(n);
@@ -273,12 +339,14 @@ pub fn integrate<S: SecondOrderSystem + ?Sized>(
             dv.fill(f64::NAN);
             return;
         }
-        match system.acceleration(t, x, v, dv) {
-            Ok(kin) => {
+        match system.evaluate(t, x, v, dv) {
+            Ok(ev) => {
                 let mut c = cache.borrow_mut();
                 c.t = t;
                 c.y.copy_from_slice(y);
-                c.kinetic = kin;
+                c.kinetic = ev.kinetic;
+                c.potential = ev.potential;
+                c.power = ev.dissipated_power;
                 c.valid = true;
             }
             Err(e) => {
@@ -322,15 +390,33 @@ pub fn integrate<S: SecondOrderSystem + ?Sized>(
         }
         t_end = t_now;
 
+        // Energy at the accepted step: from the FSAL evaluation when it is cached.
+        let cached = {
+            let c = cache.borrow();
+            if c.valid && c.t == t_now && c.y == y { Some((c.kinetic, c.potential, c.power)) } else { None }
+        };
+        let mut pending = None;
+        if tracker.is_some() {
+            let (h_now, power) = match cached {
+                Some((k, Some(p), Some(w))) => (k + p, w),
+                _ => {
+                    energy_calls.set(energy_calls.get() + 2);
+                    let (x, v) = y.split_at(n);
+                    let e = system.energy(x, v).map_err(|e| eval_error(t_now, e))?;
+                    (e.total(), system.dissipated_power(t_now, x, v).map_err(|e| eval_error(t_now, e))?)
+                }
+            };
+            pending = Some((h_now, power != 0.0));
+        }
+
         // Stop event: the first time T < ε, located by bisection on the dense output.
         if let Some(eps) = opts.stop_below_kinetic {
-            let kin = {
-                let c = cache.borrow();
-                if c.valid && c.t == t_now && c.y == y { Some(c.kinetic) } else { None }
-            };
-            let kin = match kin {
-                Some(k) => k,
-                None => kinetic_at(system, &y, n).map_err(|e| eval_error(t_now, e))?,
+            let kin = match cached {
+                Some((k, _, _)) => k,
+                None => {
+                    energy_calls.set(energy_calls.get() + 1);
+                    kinetic_at(system, &y, n).map_err(|e| eval_error(t_now, e))?
+                }
             };
             if kin < eps {
                 let (mut lo, mut hi) = (t_prev, t_now);
@@ -341,6 +427,7 @@ pub fn integrate<S: SecondOrderSystem + ?Sized>(
                     let mid = 0.5 * (lo + hi);
                     solver.interpolate_inplace(mid, &mut interp).map_err(|e| solver_error(mid, e))?;
                     copy_vec(&interp, &mut y);
+                    energy_calls.set(energy_calls.get() + 1);
                     let k = kinetic_at(system, &y, n).map_err(|e| eval_error(mid, e))?;
                     if k < eps { hi = mid } else { lo = mid }
                 }
@@ -350,9 +437,18 @@ pub fn integrate<S: SecondOrderSystem + ?Sized>(
                 }
                 t_end = hi;
                 stop = StopReason::KineticBelow { threshold: eps };
+                // The monitored energy ends at the event state, not the step end.
+                if let Some((h_now, _)) = pending.as_mut() {
+                    energy_calls.set(energy_calls.get() + 1);
+                    let (x, v) = y.split_at(n);
+                    *h_now = system.energy(x, v).map_err(|e| eval_error(hi, e))?.total();
+                }
             }
         }
 
+        if let (Some(tr), Some((h_now, power_seen))) = (tracker.as_mut(), pending) {
+            tr.record(h_now, power_seen);
+        }
         while out_idx < opts.output_times.len() && opts.output_times[out_idx] <= t_end {
             let to = opts.output_times[out_idx];
             let mut yo = vec![0.0; 2 * n];
@@ -382,9 +478,11 @@ pub fn integrate<S: SecondOrderSystem + ?Sized>(
         rhs_evaluations: calls.get(),
         accepted_steps: st.number_of_steps,
         rejected_steps: st.number_of_error_test_failures,
+        energy_evaluations: energy_calls.get(),
     };
     let v = y.split_off(n);
-    Ok(Solution { t: t_end, x: y, v, stop, stats, outputs, trajectory })
+    let energy = tracker.as_ref().map(EnergyTracker::report);
+    Ok(Solution { t: t_end, x: y, v, stop, stats, outputs, trajectory, energy })
 }
 
 fn copy_vec(src: &V, dst: &mut [f64]) {
@@ -395,7 +493,7 @@ fn copy_vec(src: &V, dst: &mut [f64]) {
 
 fn kinetic_at<S: SecondOrderSystem + ?Sized>(system: &S, y: &[f64], n: usize) -> Result<f64> {
     let (x, v) = y.split_at(n);
-    Ok(system.energy(x, v)?.kinetic)
+    system.kinetic_energy(x, v)
 }
 
 fn eval_error(t: f64, e: Error) -> Error {

@@ -4,7 +4,9 @@
 //! seam that backends implement, Riemannian [`Metric`]s induced by functions
 //! ([`Euclidean`], [`LossGraph`], [`Pullback`]), second-order dissipative
 //! [`Mechanics`] (DiMS, geodesics / RLA), [`LagrangianSystem`]s (Finsler metrics as
-//! L = ½F²) and adaptive Runge–Kutta integration through diffsol ([`integrate`]).
+//! L = ½F²) and adaptive Runge–Kutta integration through diffsol ([`integrate`]),
+//! optionally with an energy projection that keeps the discrete energy of dissipative
+//! systems non-increasing ([`Method::EnergyProjected`], module [`stable`]).
 //!
 //! This crate depends on no autodiff library; see `geodyn-dual` for exact
 //! derivatives from dual numbers.
@@ -17,13 +19,15 @@ pub mod mechanics;
 pub mod metric;
 pub mod objective;
 pub mod scratch;
+pub mod stable;
 
 pub use error::{Error, FailureReason, Result};
 pub use integrate::{IntegrateOptions, Solution, SolveStats, StopReason, integrate};
 pub use lagrangian::LagrangianSystem;
 pub use mechanics::{
-    Constant, Dissipation, Energy, FnDissipation, Frictionless, Mechanics, SecondOrderSystem,
-    SpeedDependent,
+    Constant, Dissipation, Energy, Evaluation, FnDissipation, Frictionless, Mechanics,
+    SecondOrderSystem, SpeedDependent,
 };
 pub use metric::{Euclidean, LossGraph, Metric, Pullback};
 pub use objective::{Embedding, Lagrangian, Objective, Rayleigh, dot};
+pub use stable::{EnergyMonitor, EnergyReport, Method};

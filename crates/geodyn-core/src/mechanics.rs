@@ -34,6 +34,48 @@ pub trait SecondOrderSystem: Sync {
     fn energy(&self, x: &[f64], v: &[f64]) -> Result<Energy>;
     /// The power the dissipation removes, −dH/dt ≥ 0 (for friction −ηẋ: 2ηT).
     fn dissipated_power(&self, t: f64, x: &[f64], v: &[f64]) -> Result<f64>;
+
+    /// Writes the acceleration into `a` and returns what the same evaluation knows
+    /// about the energy: always T, and V(x) and the dissipated power when they come
+    /// at no extra cost.
+    ///
+    /// The energy-projected integrator ([`Method::EnergyProjected`](crate::Method))
+    /// and the energy monitor of [`integrate`](crate::integrate()) use it to watch H
+    /// without extra evaluations. The default calls
+    /// [`acceleration`](SecondOrderSystem::acceleration) and reports neither V nor the
+    /// power (callers then fall back to [`energy`](SecondOrderSystem::energy) and
+    /// [`dissipated_power`](SecondOrderSystem::dissipated_power)); [`Mechanics`]
+    /// reports all three for free.
+    fn evaluate(&self, t: f64, x: &[f64], v: &[f64], a: &mut [f64]) -> Result<Evaluation> {
+        let kinetic = self.acceleration(t, x, v, a)?;
+        Ok(Evaluation { kinetic, potential: None, dissipated_power: None })
+    }
+    /// The kinetic energy T(x, v) alone (default: [`energy`](SecondOrderSystem::energy)).
+    /// Event location evaluates it many times; override it when T is cheaper than H.
+    fn kinetic_energy(&self, x: &[f64], v: &[f64]) -> Result<f64> {
+        Ok(self.energy(x, v)?.kinetic)
+    }
+    /// Whether the energy splits as H(x, v) = T(x, v) + V(x) with T quadratic in v,
+    /// T(x, αv) = α² T(x, v), and V independent of v (default: `false`).
+    ///
+    /// When `true`, the energy-projected integrator restores a target energy by a
+    /// velocity scaling in closed form; otherwise it solves H(x, αv) = target by a few
+    /// secant iterations on [`energy`](SecondOrderSystem::energy).
+    fn quadratic_kinetic(&self) -> bool {
+        false
+    }
+}
+
+/// What one right-hand-side evaluation knows besides the acceleration; returned by
+/// [`SecondOrderSystem::evaluate`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluation {
+    /// Kinetic energy T(x, v).
+    pub kinetic: f64,
+    /// Potential energy V(x), if the evaluation computed it anyway.
+    pub potential: Option<f64>,
+    /// The dissipated power −dH/dt (2ηT for friction −ηẋ), if known for free.
+    pub dissipated_power: Option<f64>,
 }
 
 /// Energy accounting at one state.
@@ -236,29 +278,40 @@ impl<M: Metric, D: Dissipation, P: Objective> SecondOrderSystem for Mechanics<M,
     }
 
     fn acceleration(&self, t: f64, x: &[f64], v: &[f64], a: &mut [f64]) -> Result<f64> {
+        Ok(self.evaluate(t, x, v, a)?.kinetic)
+    }
+
+    /// The fused evaluation: V comes from the same loss evaluation as the force (the
+    /// loss graph's `grad_and_curvature`, or the external loss's gradient), and the
+    /// power 2ηT from the friction coefficient already computed.
+    fn evaluate(&self, t: f64, x: &[f64], v: &[f64], a: &mut [f64]) -> Result<Evaluation> {
         let n = self.dim();
         check_dim("x", n, x.len())?;
         check_dim("v", n, v.len())?;
         check_dim("a", n, a.len())?;
-        let kin = match &self.potential {
-            PotentialTerm::Intrinsic { kappa, .. } => self.metric.intrinsic_force(x, v, *kappa, a)?.1,
+        let (kin, potential) = match &self.potential {
+            PotentialTerm::Intrinsic { kappa, l_star } => {
+                let (l, kin) = self.metric.intrinsic_force(x, v, *kappa, a)?;
+                (kin, kappa * (l - l_star))
+            }
             PotentialTerm::Zero => {
                 self.metric.geodesic_acceleration(x, v, a)?;
-                self.metric.kinetic(x, v)?
+                (self.metric.kinetic(x, v)?, 0.0)
             }
-            PotentialTerm::External { loss, kappa, .. } => {
+            PotentialTerm::External { loss, kappa, l_star } => {
                 self.metric.geodesic_acceleration(x, v, a)?;
+                let mut potential = 0.0;
                 if *kappa != 0.0 {
-                    with_buffers::<2, _>(n, |[g, ng]| -> Result<()> {
-                        loss.gradient(x, g)?;
+                    potential = with_buffers::<2, _>(n, |[g, ng]| -> Result<f64> {
+                        let l = loss.gradient(x, g)?;
                         self.metric.solve(x, g, ng)?;
                         for (ai, ngi) in a.iter_mut().zip(ng.iter()) {
                             *ai -= kappa * ngi;
                         }
-                        Ok(())
+                        Ok(kappa * (l - l_star))
                     })?;
                 }
-                self.metric.kinetic(x, v)?
+                (self.metric.kinetic(x, v)?, potential)
             }
         };
         let eta = self.dissipation.coefficient(t, x, v, kin);
@@ -267,7 +320,22 @@ impl<M: Metric, D: Dissipation, P: Objective> SecondOrderSystem for Mechanics<M,
                 *ai -= eta * vi;
             }
         }
-        finite("kinetic energy", kin)
+        Ok(Evaluation {
+            kinetic: finite("kinetic energy", kin)?,
+            potential: Some(potential),
+            dissipated_power: Some(2.0 * eta * kin),
+        })
+    }
+
+    fn kinetic_energy(&self, x: &[f64], v: &[f64]) -> Result<f64> {
+        check_dim("x", self.dim(), x.len())?;
+        check_dim("v", self.dim(), v.len())?;
+        self.metric.kinetic(x, v)
+    }
+
+    /// T = ½vᵀG(x)v is quadratic in v and V = κ(L − L*) depends on x only.
+    fn quadratic_kinetic(&self) -> bool {
+        true
     }
 
     fn energy(&self, x: &[f64], v: &[f64]) -> Result<Energy> {
