@@ -34,12 +34,7 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
             resumed = stored;
             &resumed
         }
-        None => {
-            std::fs::create_dir_all(&args.out).map_err(|e| CliError::Io { path: args.out.clone(), source: e })?;
-            let json = serde_json::to_string_pretty(args).map_err(|e| CliError::Input(e.to_string()))?;
-            report::write_atomic(&args.out.join("run.json"), json.as_bytes())?;
-            args
-        }
+        None => args,
     };
     let sampler_name = args.sampler.clone().ok_or_else(|| CliError::Input("a sampler name is required".into()))?;
     let registry = Registry::with_builtin();
@@ -86,6 +81,12 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
     }
     let k = spec.num_params();
     let n = train.len();
+    if args.resume.is_none() {
+        // The settings, for --resume; written once the inputs have been checked.
+        std::fs::create_dir_all(&args.out).map_err(|e| CliError::Io { path: args.out.clone(), source: e })?;
+        let json = serde_json::to_string_pretty(args).map_err(|e| CliError::Input(e.to_string()))?;
+        report::write_atomic(&args.out.join("run.json"), json.as_bytes())?;
+    }
 
     // MAP: the user's network, or Adam here. Training alternates Adam on the negative
     // log posterior at the current (λ, σ) with evidence re-tuning (online marginal

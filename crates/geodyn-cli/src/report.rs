@@ -139,8 +139,11 @@ pub fn mixture_nll(preds: &[f64], s: usize, y: &[f64], sigma: f64) -> f64 {
 /// Writes `bytes` to a temporary file beside `path`, then renames it over `path`, so a
 /// reader never sees a half-written file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let io = |e| CliError::Io { path: path.to_path_buf(), source: e };
-    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+    let unique = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_file_name(format!(".{name}.{}.{unique}.tmp", std::process::id()));
     {
         let mut f = std::fs::File::create(&tmp).map_err(io)?;
         f.write_all(bytes).map_err(io)?;

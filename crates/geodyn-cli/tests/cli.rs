@@ -3,8 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Runs the binary in its own scratch working directory, so default outputs never collide.
 fn geodyn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_geodyn")).args(args).output().expect("run geodyn")
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let cwd = std::env::temp_dir().join(format!("geodyn-cli-cwd-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&cwd).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_geodyn")).current_dir(&cwd).args(args).output().expect("run geodyn")
 }
 
 fn tmpdir(name: &str) -> PathBuf {
