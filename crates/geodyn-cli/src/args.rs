@@ -32,6 +32,24 @@ pub enum PrecisionKind {
     Hessian,
 }
 
+/// The `--integrator` choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+pub enum IntegratorArg {
+    /// Tsitouras 5(4) with an energy projection after each step.
+    EnergyProjected,
+    /// Plain Tsitouras 5(4) (diffsol).
+    Tsit45,
+}
+
+impl From<IntegratorArg> for geodyn_samplers::Integrator {
+    fn from(a: IntegratorArg) -> Self {
+        match a {
+            IntegratorArg::EnergyProjected => geodyn_samplers::Integrator::EnergyProjected,
+            IntegratorArg::Tsit45 => geodyn_samplers::Integrator::Tsit45,
+        }
+    }
+}
+
 /// `geodyn sample` arguments.
 #[derive(Debug, Args, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SampleArgs {
@@ -124,6 +142,10 @@ pub struct SampleArgs {
     /// Step limit per trajectory.
     #[arg(long, default_value_t = 10_000_000)]
     pub max_steps: usize,
+    /// ODE integrator of dims and rla trajectories: energy-projected keeps the energy from
+    /// ever rising (and conserves T on geodesics); tsit45 is the plain Runge–Kutta 5(4) pair.
+    #[arg(long, value_enum, default_value_t = IntegratorArg::EnergyProjected)]
+    pub integrator: IntegratorArg,
     /// laplace: use the linearised predictive f* + J v.
     #[arg(long)]
     pub linearised: bool,

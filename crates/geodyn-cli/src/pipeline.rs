@@ -47,6 +47,7 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
         rtol: args.rtol,
         max_steps: args.max_steps,
         linearised: args.linearised,
+        integrator: args.integrator.into(),
     };
     // Fail fast on the sampler name and settings, before any training.
     let sampler = registry.create(&sampler_name, config.clone())?;
