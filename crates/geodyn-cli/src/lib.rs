@@ -14,3 +14,15 @@ pub use args::{Cli, Command, PrecisionKind, SampleArgs};
 pub use error::CliError;
 pub use pipeline::sample;
 pub use report::Summary;
+
+/// The text of `geodyn list`: each registered sampler with its one-line description.
+pub fn list_text() -> String {
+    let reg = geodyn_samplers::Registry::with_builtin();
+    let mut out = String::new();
+    for name in reg.names() {
+        if let Some(e) = reg.get(name) {
+            out.push_str(&format!("{name:<8} {}\n", e.description));
+        }
+    }
+    out
+}

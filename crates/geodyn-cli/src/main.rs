@@ -8,12 +8,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::List => {
-            let reg = geodyn_samplers::Registry::with_builtin();
-            for name in reg.names() {
-                if let Some(e) = reg.get(name) {
-                    println!("{name:<8} {}", e.description);
-                }
-            }
+            print!("{}", geodyn_cli::list_text());
             ExitCode::SUCCESS
         }
         Command::Sample(a) => match geodyn_cli::sample(&a) {
