@@ -1,0 +1,139 @@
+//! geodyn's benchmarks (run by `cargo xtask bench`); prints markdown tables.
+//!
+//! 1. Cost of one right-hand side (`grad_and_curvature`) against one forward pass
+//!    (`value`) of the MLP objective, for N ∈ {150, 1500, 15000} and widths {16, 64, 256}
+//!    (1-W-W-1 GELU), measured in the same run.
+//! 2. One DiMS sample (κ = 1, η0 = 0.1, t1 = 50) and one RLA sample (t = 1) on the
+//!    Snelson workload of the issues (real data with the gap held out if
+//!    ../shared/data/snelson_train.csv exists, else the embedded set; 1-16-16-1 GELU;
+//!    atol 1e-6, rtol 1e-7), with both integrators: wall time, steps, RHS, and for RLA the
+//!    relative drift of the conserved kinetic energy.
+//! 3. Samples per second with 1 and 2 threads.
+//!
+//! `--quick` shrinks everything for a smoke run.
+use geodyn_core::Objective;
+use geodyn_dual::MlpObjective;
+use geodyn_nn::{Dataset, Loss, ModelSpec};
+use geodyn_samplers::{Integrator, LaplacePosterior, Registry, SamplerConfig, initial_velocity, run_samples};
+use rand::SeedableRng;
+use std::time::Instant;
+
+fn time_per_call(iters: usize, mut f: impl FnMut()) -> f64 {
+    for _ in 0..(iters / 10).max(1) {
+        f();
+    }
+    let t = Instant::now();
+    for _ in 0..iters {
+        f();
+    }
+    t.elapsed().as_secs_f64() / iters as f64
+}
+
+fn synthetic(n: usize) -> Dataset {
+    let xs: Vec<f64> = (0..n).map(|i| -0.5 + 7.0 * (i as f64 + 0.5) / n as f64).collect();
+    let ys: Vec<f64> = xs.iter().map(|&x| geodyn_nn::data::snelson_like_mean(x) + 0.1 * (7.3 * x).sin()).collect();
+    Dataset::regression(xs, 1, ys, 1).expect("finite")
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    faer::set_global_parallelism(faer::Par::Seq);
+
+    println!("## Cost of one RHS vs one forward pass (1-W-W-1 GELU)\n");
+    println!("| N | width | K | forward (value) µs | grad_and_curvature µs | ratio |");
+    println!("|---|---|---|---|---|---|");
+    let ns: &[usize] = if quick { &[150] } else { &[150, 1500, 15000] };
+    let ws: &[usize] = if quick { &[16] } else { &[16, 64, 256] };
+    for &n in ns {
+        for &w in ws {
+            let spec: ModelSpec = format!("1-{w}-{w}-1:gelu").parse().expect("arch");
+            let obj = MlpObjective::new(spec.clone(), synthetic(n), Loss::gaussian(0.3).expect("σ"), 0.5).expect("objective");
+            let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(1);
+            let theta = spec.init_params(&mut rng);
+            let v = spec.init_params(&mut rng);
+            let mut g = vec![0.0; theta.len()];
+            let work = (n * w * w) as f64;
+            let iters = ((2e8 / work) as usize).clamp(3, 2000);
+            let tf = time_per_call(iters, || {
+                obj.value(&theta).expect("value");
+            });
+            let tc = time_per_call(iters, || {
+                obj.grad_and_curvature(&theta, &v, &mut g).expect("curvature");
+            });
+            println!("| {n} | {w} | {} | {:.1} | {:.1} | {:.2} |", theta.len(), tf * 1e6, tc * 1e6, tc / tf);
+        }
+    }
+
+    // The Snelson workload.
+    let shared = std::path::Path::new("../shared/data/snelson_train.csv");
+    let (split, source) = if shared.exists() {
+        (geodyn_nn::CsvSpec::snelson().load(shared).expect("snelson csv"), "real Snelson (148 train, gap held out)")
+    } else {
+        (geodyn_nn::data::snelson_like(geodyn_nn::data::SNELSON_LIKE_SEED), "embedded Snelson-like")
+    };
+    let arch = if quick { "1-8-8-1:gelu" } else { "1-16-16-1:gelu" };
+    let spec: ModelSpec = arch.parse().expect("arch");
+    let (sigma, lambda) = (0.285, 0.209); // the issue's tuned values on real Snelson
+    let obj = MlpObjective::new(spec.clone(), split.train.clone(), Loss::gaussian(sigma).expect("σ"), lambda).expect("objective");
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(0);
+    let mut theta = spec.init_params(&mut rng);
+    let adam = geodyn_nn::Adam { max_epochs: if quick { 2000 } else { 20000 }, ..geodyn_nn::Adam::default() };
+    adam.minimize(&obj, &mut theta).expect("adam");
+    let k = theta.len();
+    // GGN posterior from K Jacobian columns
+    let n = split.train.len();
+    let probe = MlpObjective::new(spec.clone(), split.train.clone(), Loss::gaussian(1.0).expect("σ"), 0.0).expect("probe");
+    let mut jac = vec![0.0; n * k];
+    let (mut e, mut col) = (vec![0.0; k], vec![0.0; n]);
+    for j in 0..k {
+        e.fill(0.0);
+        e[j] = 1.0;
+        probe.jvp(&theta, &e, &mut col).expect("jvp");
+        for i in 0..n {
+            jac[i * k + j] = col[i];
+        }
+    }
+    let spectrum = geodyn_samplers::GgnSpectrum::from_jacobian(n, k, &jac, &vec![1.0; n]).expect("spectrum");
+    let post = LaplacePosterior::from_ggn(&spectrum, 1.0 / (sigma * sigma), lambda).expect("posterior");
+    let v0 = initial_velocity(&post, 0, 0, 1.0);
+
+    println!("\n## One sample on the Snelson workload ({source}, {arch}, K = {k}, σ = {sigma}, λ = {lambda}, atol 1e-6, rtol 1e-7, one core)\n");
+    println!("| sampler | integrator | wall s | accepted steps | rejected | RHS | µs per RHS | max H increase | T drift |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let reg = Registry::with_builtin();
+    for sampler in ["rla", "dims"] {
+        for integ in [Integrator::Tsit45, Integrator::EnergyProjected] {
+            let t1 = if sampler == "dims" && quick { Some(5.0) } else { None };
+            let cfg = SamplerConfig { integrator: integ, t1, ..SamplerConfig::default() };
+            let s = reg.create(sampler, cfg).expect("sampler");
+            let r = s.sample_one(&obj, &theta, &v0, 0).expect("sample");
+            println!(
+                "| {sampler}{} | {integ:?} | {:.2} | {} | {} | {} | {:.1} | {:.2e} | {} |",
+                t1.map(|t| format!(" (t1 = {t})")).unwrap_or_default(),
+                r.wall_time_s,
+                r.accepted_steps,
+                r.rejected_steps,
+                r.rhs_evaluations,
+                r.wall_time_s / r.rhs_evaluations.max(1) as f64 * 1e6,
+                r.max_energy_increase.unwrap_or(f64::NAN),
+                r.kinetic_drift.map(|d| format!("{d:.2e}")).unwrap_or_else(|| "—".into()),
+            );
+        }
+    }
+
+    println!("\n## Parallel samples (RLA, energy-projected)\n");
+    println!("| threads | samples | wall s | samples/s |");
+    println!("|---|---|---|---|");
+    let s = reg.create("rla", SamplerConfig::default()).expect("rla");
+    let count = if quick { 2 } else { 8 };
+    let vs: Vec<Vec<f64>> = (0..count).map(|i| initial_velocity(&post, 0, i, 1.0)).collect();
+    let mut rates = vec![];
+    for threads in [1, 2] {
+        let t = Instant::now();
+        run_samples(s.as_ref(), &obj, &theta, &vs, threads, &|_| Ok(())).expect("samples");
+        let wall = t.elapsed().as_secs_f64();
+        rates.push(count as f64 / wall);
+        println!("| {threads} | {count} | {wall:.2} | {:.3} |", count as f64 / wall);
+    }
+    println!("\nspeed-up with 2 threads: {:.2}x", rates[1] / rates[0]);
+}
