@@ -70,14 +70,13 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let gravity = Mechanics::dims(&loss, 1.0, 0.0, Frictionless)?;
     let dims = Mechanics::dims(&loss, 1.0, 0.0, SpeedDependent(0.5))?;
 
-    let curves = [
-        run("geodesic", &geodesic, &opts)?,
-        run("gravity", &gravity, &opts)?,
-        run("dims", &dims, &opts)?,
-    ];
+    let curves = [run("geodesic", &geodesic, &opts)?, run("gravity", &gravity, &opts)?, run("dims", &dims, &opts)?];
 
     let h = t1 / (n_out - 1) as f64;
-    println!("{:<10} {:>12} {:>14} {:>12} {:>10} {:>9}", "curve", "final loss", "final kinetic", "arc length", "RHS evals", "steps");
+    println!(
+        "{:<10} {:>12} {:>14} {:>12} {:>10} {:>9}",
+        "curve", "final loss", "final kinetic", "arc length", "RHS evals", "steps"
+    );
     for c in &curves {
         let speed: Vec<f64> = c.kinetic.iter().map(|t| (2.0 * t).sqrt()).collect();
         let arc = simpson(h, &speed);

@@ -45,9 +45,8 @@ pub use geodyn_dual as dual;
 /// The items most programs need: `use geodyn::prelude::*;`.
 pub mod prelude {
     pub use geodyn_core::{
-        Constant, Dissipation, Embedding, Energy, Error, Euclidean, FnDissipation, Frictionless,
-        IntegrateOptions, Lagrangian, LagrangianSystem, LossGraph, Mechanics, Metric, Objective,
-        Pullback, Rayleigh, Result, SecondOrderSystem, Solution, SpeedDependent, StopReason,
-        integrate,
+        Constant, Dissipation, Embedding, Energy, Error, Euclidean, FnDissipation, Frictionless, IntegrateOptions,
+        Lagrangian, LagrangianSystem, LossGraph, Mechanics, Metric, Objective, Pullback, Rayleigh, Result,
+        SecondOrderSystem, Solution, SpeedDependent, StopReason, integrate,
     };
 }

@@ -70,10 +70,29 @@ fn user_error_messages() {
         ("unknown target column", vec!["dims", "--data", &tiny, "--target", "z", "--out", out]),
         ("bad architecture", vec!["dims", "--arch", "1-16-1:softsign", "--out", out]),
         ("architecture vs data", vec!["dims", "--data", &tiny, "--arch", "2-4-1:tanh", "--out", out]),
-        ("tensor of the wrong shape", vec!["dims", "--data", &tiny, "--model", model, "--arch", "1-5-1:tanh", "--out", out]),
+        (
+            "tensor of the wrong shape",
+            vec!["dims", "--data", &tiny, "--model", model, "--arch", "1-5-1:tanh", "--out", out],
+        ),
         ("missing tensor", vec!["dims", "--data", &tiny, "--model", model, "--arch", "1-4-1-1:tanh", "--out", out]),
-        ("missing model file", vec!["dims", "--data", &tiny, "--model", "/nonexistent/m.safetensors", "--arch", "1-4-1:tanh", "--out", out]),
-        ("velocities of the wrong shape", vec!["rla", "--data", &tiny, "--model", model, "--arch", "1-4-1:tanh", "--velocities", vel, "--out", out]),
+        (
+            "missing model file",
+            vec![
+                "dims",
+                "--data",
+                &tiny,
+                "--model",
+                "/nonexistent/m.safetensors",
+                "--arch",
+                "1-4-1:tanh",
+                "--out",
+                out,
+            ],
+        ),
+        (
+            "velocities of the wrong shape",
+            vec!["rla", "--data", &tiny, "--model", model, "--arch", "1-4-1:tanh", "--velocities", vel, "--out", out],
+        ),
         ("non-positive noise", vec!["dims", "--noise-std=-1", "--out", out]),
         ("bad tolerance", vec!["dims", "--atol", "0", "--out", out]),
         ("unknown flag", vec!["dims", "--bogus"]),
@@ -90,8 +109,26 @@ fn summary_of_small_deterministic_run() {
     let tmp = scratch("summary");
     let out = tmp.join("out");
     let argv = [
-        "geodyn", "sample", "dims", "--data", "tests/fixtures/cli/tiny.csv", "--arch", "1-4-1:tanh", "--epochs", "200",
-        "--samples", "2", "--t1", "3", "--seed", "1", "--threads", "1", "--no-progress", "--out", out.to_str().unwrap(),
+        "geodyn",
+        "sample",
+        "dims",
+        "--data",
+        "tests/fixtures/cli/tiny.csv",
+        "--arch",
+        "1-4-1:tanh",
+        "--epochs",
+        "200",
+        "--samples",
+        "2",
+        "--t1",
+        "3",
+        "--seed",
+        "1",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--out",
+        out.to_str().unwrap(),
     ];
     let Command::Sample(args) = Cli::try_parse_from(argv).unwrap().command else { unreachable!() };
     geodyn_cli::sample(&args).unwrap();
@@ -114,7 +151,9 @@ fn round_floats(v: &mut serde_json::Value) {
     match v {
         serde_json::Value::Number(n) if n.is_f64() => {
             let x = n.as_f64().unwrap_or(0.0);
-            let r = if x == 0.0 { 0.0 } else {
+            let r = if x == 0.0 {
+                0.0
+            } else {
                 let e = 10f64.powi(3 - x.abs().log10().floor() as i32);
                 (x * e).round() / e
             };

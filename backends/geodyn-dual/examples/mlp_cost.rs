@@ -18,14 +18,24 @@ fn main() {
     let mut g = vec![0.0; theta.len()];
     let mut out = vec![0.0; split.train.len()];
     let time = |name: &str, f: &mut dyn FnMut()| {
-        for _ in 0..iters / 10 { f(); }
+        for _ in 0..iters / 10 {
+            f();
+        }
         let t = Instant::now();
-        for _ in 0..iters { f(); }
+        for _ in 0..iters {
+            f();
+        }
         println!("{name:<20} {:>10.2} µs", t.elapsed().as_secs_f64() / iters as f64 * 1e6);
     };
     println!("{arch}, K = {}, N = {}", theta.len(), split.train.len());
     time("forward (outputs)", &mut || obj.outputs(&theta, &mut out).unwrap());
-    time("value", &mut || { obj.value(&theta).unwrap(); });
-    time("gradient", &mut || { obj.gradient(&theta, &mut g).unwrap(); });
-    time("grad_and_curvature", &mut || { obj.grad_and_curvature(&theta, &v, &mut g).unwrap(); });
+    time("value", &mut || {
+        obj.value(&theta).unwrap();
+    });
+    time("gradient", &mut || {
+        obj.gradient(&theta, &mut g).unwrap();
+    });
+    time("grad_and_curvature", &mut || {
+        obj.grad_and_curvature(&theta, &v, &mut g).unwrap();
+    });
 }

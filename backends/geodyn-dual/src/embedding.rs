@@ -124,11 +124,7 @@ impl<F: VectorFn> Pass for VjpPass<'_, F> {
             chunk::seeded(x, start, xd);
             f.eval(xd, ed);
             for (a, o) in out.iter_mut().skip(start).take(N).enumerate() {
-                *o = ed
-                    .iter()
-                    .zip(u)
-                    .map(|(e, &ui)| ui * chunk::lane(e, a))
-                    .sum();
+                *o = ed.iter().zip(u).map(|(e, &ui)| ui * chunk::lane(e, a)).sum();
             }
         });
         Ok(())
@@ -172,12 +168,7 @@ impl<F: VectorFn> Embedding for DualEmbedding<F> {
     fn vjp(&self, x: &[f64], u: &[f64], out: &mut [f64]) -> Result<()> {
         let m = self.f.output_dim();
         let (k, _) = self.check(x, ("u", u, m), ("out", out.len(), self.f.input_dim()))?;
-        let mut pass = VjpPass {
-            f: &self.f,
-            x,
-            u,
-            out,
-        };
+        let mut pass = VjpPass { f: &self.f, x, u, out };
         for_each_chunk(k, &mut pass)?;
         check_finite("vector-Jacobian product", out)
     }

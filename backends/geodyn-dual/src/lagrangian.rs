@@ -130,8 +130,7 @@ struct PartialPass<'a, G> {
 
 /// A user function of (x, v), evaluated with a first-order chunk type.
 trait XvEval {
-    fn eval_chunk<const N: usize>(&self, x: &[DualSVec64<N>], v: &[DualSVec64<N>])
-    -> DualSVec64<N>;
+    fn eval_chunk<const N: usize>(&self, x: &[DualSVec64<N>], v: &[DualSVec64<N>]) -> DualSVec64<N>;
 }
 
 /// Adapter: a [`LagrangianFn`] as an [`XvEval`].
@@ -140,21 +139,13 @@ struct AsL<'a, F>(&'a F);
 struct AsR<'a, F>(&'a F);
 
 impl<F: LagrangianFn> XvEval for AsL<'_, F> {
-    fn eval_chunk<const N: usize>(
-        &self,
-        x: &[DualSVec64<N>],
-        v: &[DualSVec64<N>],
-    ) -> DualSVec64<N> {
+    fn eval_chunk<const N: usize>(&self, x: &[DualSVec64<N>], v: &[DualSVec64<N>]) -> DualSVec64<N> {
         self.0.eval(x, v)
     }
 }
 
 impl<F: RayleighFn> XvEval for AsR<'_, F> {
-    fn eval_chunk<const N: usize>(
-        &self,
-        x: &[DualSVec64<N>],
-        v: &[DualSVec64<N>],
-    ) -> DualSVec64<N> {
+    fn eval_chunk<const N: usize>(&self, x: &[DualSVec64<N>], v: &[DualSVec64<N>]) -> DualSVec64<N> {
         self.0.eval(x, v)
     }
 }
@@ -278,13 +269,7 @@ impl<F: LagrangianFn> Lagrangian for DualLagrangian<F> {
 
     fn velocity_gradient(&self, x: &[f64], v: &[f64], lv: &mut [f64]) -> Result<()> {
         let n = check_xv(self.f.dim(), x, v, ("lv", lv.len(), self.f.dim()))?;
-        let mut pass = PartialPass {
-            eval: &AsL(&self.f),
-            x,
-            v,
-            wrt: Wrt::V,
-            out: lv,
-        };
+        let mut pass = PartialPass { eval: &AsL(&self.f), x, v, wrt: Wrt::V, out: lv };
         for_each_chunk(n, &mut pass)?;
         check_finite("∂L/∂v", lv)
     }
@@ -300,13 +285,7 @@ impl<F: LagrangianFn> Lagrangian for DualLagrangian<F> {
         let n = check_xv(self.f.dim(), x, v, ("lx", lx.len(), self.f.dim()))?;
         check_dim("lvv", n * n, lvv.len())?;
         check_dim("lvx_v", n, lvx_v.len())?;
-        let mut pass = PartialPass {
-            eval: &AsL(&self.f),
-            x,
-            v,
-            wrt: Wrt::X,
-            out: &mut *lx,
-        };
+        let mut pass = PartialPass { eval: &AsL(&self.f), x, v, wrt: Wrt::X, out: &mut *lx };
         for_each_chunk(n, &mut pass)?;
         match n {
             0 => {}
@@ -351,13 +330,7 @@ impl<F: RayleighFn> Rayleigh for DualRayleigh<F> {
 
     fn velocity_gradient(&self, x: &[f64], v: &[f64], rv: &mut [f64]) -> Result<()> {
         let n = check_xv(self.f.dim(), x, v, ("rv", rv.len(), self.f.dim()))?;
-        let mut pass = PartialPass {
-            eval: &AsR(&self.f),
-            x,
-            v,
-            wrt: Wrt::V,
-            out: rv,
-        };
+        let mut pass = PartialPass { eval: &AsR(&self.f), x, v, wrt: Wrt::V, out: rv };
         for_each_chunk(n, &mut pass)?;
         check_finite("∂R/∂v", rv)
     }

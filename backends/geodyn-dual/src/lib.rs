@@ -82,17 +82,12 @@ pub(crate) mod pool {
         static POOL: RefCell<Vec<(TypeId, Stack)>> = const { RefCell::new(Vec::new()) };
     }
 
-    #[expect(
-        clippy::box_collection,
-        reason = "the box is the pool's type-erased slot"
-    )]
+    #[expect(clippy::box_collection, reason = "the box is the pool's type-erased slot")]
     fn take<D: 'static>() -> Box<Vec<D>> {
         let id = TypeId::of::<D>();
         POOL.try_with(|p| {
             let mut p = p.borrow_mut();
-            p.iter_mut()
-                .find(|(t, _)| *t == id)
-                .and_then(|(_, s)| s.pop())
+            p.iter_mut().find(|(t, _)| *t == id).and_then(|(_, s)| s.pop())
         })
         .ok()
         .flatten()
@@ -100,10 +95,7 @@ pub(crate) mod pool {
         .unwrap_or_default()
     }
 
-    #[expect(
-        clippy::box_collection,
-        reason = "the box is the pool's type-erased slot"
-    )]
+    #[expect(clippy::box_collection, reason = "the box is the pool's type-erased slot")]
     fn give<D: 'static>(b: Box<Vec<D>>) {
         let id = TypeId::of::<D>();
         // If the thread is being torn down the buffer is simply dropped.

@@ -231,15 +231,7 @@ impl<S: ForwardScalar> Work<S> {
 /// `[n, d]`, a = l + 1 the output `[n, w_l]` of layer l.
 #[inline]
 fn act_offset(spec: &ModelSpec, a: usize, n: usize) -> usize {
-    if a == 0 {
-        0
-    } else {
-        n * (spec.input_dim()
-            + spec.layers()[..a - 1]
-                .iter()
-                .map(|d| d.output)
-                .sum::<usize>())
-    }
+    if a == 0 { 0 } else { n * (spec.input_dim() + spec.layers()[..a - 1].iter().map(|d| d.output).sum::<usize>()) }
 }
 
 /// Offset of layer `l`'s σ' block (l ≥ 1 indexes the layer producing it; stored at l−1).
@@ -270,13 +262,7 @@ fn dot_plus<S: ForwardScalar>(w: &[S], a: &[S], b: S) -> S {
 /// blocks of `acts` (and σ' into `dacts` when given). Returns the offset of the output
 /// block `[n, m]` in `acts`.
 #[inline]
-fn forward_values<S: ForwardScalar>(
-    spec: &ModelSpec,
-    params: &[S],
-    inputs: &[f64],
-    n: usize,
-    acts: &mut [S],
-) -> usize {
+fn forward_values<S: ForwardScalar>(spec: &ModelSpec, params: &[S], inputs: &[f64], n: usize, acts: &mut [S]) -> usize {
     let d = spec.input_dim();
     for (a, x) in acts[..n * d].iter_mut().zip(inputs) {
         *a = S::from_re(*x);
@@ -288,10 +274,7 @@ fn forward_values<S: ForwardScalar>(
         let (lo, hi) = acts.split_at_mut(out_off);
         let a_in = &lo[in_off..in_off + n * layer.input];
         let a_out = &mut hi[..n * layer.output];
-        for (x, y) in a_in
-            .chunks_exact(layer.input)
-            .zip(a_out.chunks_exact_mut(layer.output))
-        {
+        for (x, y) in a_in.chunks_exact(layer.input).zip(a_out.chunks_exact_mut(layer.output)) {
             for ((yo, row), bo) in y.iter_mut().zip(wt.chunks_exact(layer.input)).zip(b) {
                 *yo = S::act_value(layer.activation, dot_plus(row, x, *bo));
             }
@@ -328,12 +311,7 @@ fn forward<S: Scalar>(
             .zip(a_out.chunks_exact_mut(layer.output))
             .zip(da.chunks_exact_mut(layer.output))
         {
-            for (((yo, dyo), row), bo) in y
-                .iter_mut()
-                .zip(dy.iter_mut())
-                .zip(wt.chunks_exact(layer.input))
-                .zip(b)
-            {
+            for (((yo, dyo), row), bo) in y.iter_mut().zip(dy.iter_mut()).zip(wt.chunks_exact(layer.input)).zip(b) {
                 let (v, dv) = S::act(layer.activation, dot_plus(row, x, *bo));
                 *yo = v;
                 *dyo = dv;
@@ -364,10 +342,7 @@ fn backward<S: Scalar>(
         let (wi, wo) = (layer.input, layer.output);
         // δ_l = ∂ℓ/∂a_l ⊙ σ'(z_l)
         let da_off = dact_offset(spec, l, n);
-        for (c, d) in cur[..n * wo]
-            .iter_mut()
-            .zip(&dacts[da_off..da_off + n * wo])
-        {
+        for (c, d) in cur[..n * wo].iter_mut().zip(&dacts[da_off..da_off + n * wo]) {
             *c = *c * *d;
         }
         let a_off = act_offset(spec, l, n);
@@ -386,10 +361,7 @@ fn backward<S: Scalar>(
         // ∂ℓ/∂a_{l−1} = W_lᵀ δ_l
         if l > 0 {
             let (wt, _) = spec.layer_params(params, l);
-            for (dl, dn) in cur[..n * wo]
-                .chunks_exact(wo)
-                .zip(next[..n * wi].chunks_exact_mut(wi))
-            {
+            for (dl, dn) in cur[..n * wo].chunks_exact(wo).zip(next[..n * wi].chunks_exact_mut(wi)) {
                 dn.fill(S::zero());
                 for (row, d) in wt.chunks_exact(wi).zip(dl) {
                     for (o, w) in dn.iter_mut().zip(row) {
@@ -404,23 +376,10 @@ fn backward<S: Scalar>(
 
 /// Loss and gradient of the data term (no prior) over all of `data`; the gradient is
 /// accumulated into `work.grad[..K]` (zeroed first). `work.params[..K]` must hold θ.
-fn loss_and_grad<S: Scalar>(
-    spec: &ModelSpec,
-    data: &Dataset,
-    loss: &Loss,
-    work: &mut Work<S>,
-) -> S {
+fn loss_and_grad<S: Scalar>(spec: &ModelSpec, data: &Dataset, loss: &Loss, work: &mut Work<S>) -> S {
     let k = spec.num_params();
     let (d, m) = (spec.input_dim(), spec.output_dim());
-    let Work {
-        params,
-        acts,
-        dacts,
-        delta,
-        delta2,
-        grad,
-        tmp,
-    } = work;
+    let Work { params, acts, dacts, delta, delta2, grad, tmp } = work;
     let params = &params[..k];
     let grad = &mut grad[..k];
     grad.fill(S::zero());
@@ -433,13 +392,7 @@ fn loss_and_grad<S: Scalar>(
         let out_off = forward(spec, params, inputs, n, acts, dacts);
         for i in 0..n {
             let f = &acts[out_off + i * m..out_off + (i + 1) * m];
-            total += S::loss(
-                loss,
-                f,
-                data.target(start + i),
-                &mut delta[i * m..(i + 1) * m],
-                tmp,
-            );
+            total += S::loss(loss, f, data.target(start + i), &mut delta[i * m..(i + 1) * m], tmp);
         }
         backward(spec, params, n, acts, dacts, delta, delta2, grad);
         start += n;
@@ -489,12 +442,7 @@ impl MlpObjective {
     ///
     /// Errors if the data's input width differs from the network's, the loss does not
     /// fit the targets (see [`Loss::check_compatible`]) or λ is invalid.
-    pub fn new(
-        spec: ModelSpec,
-        data: Dataset,
-        loss: Loss,
-        prior_precision: f64,
-    ) -> Result<Self, NnError> {
+    pub fn new(spec: ModelSpec, data: Dataset, loss: Loss, prior_precision: f64) -> Result<Self, NnError> {
         if data.input_dim() != spec.input_dim() {
             return Err(NnError::shape(
                 "data inputs per sample (= network inputs)",
@@ -505,13 +453,7 @@ impl MlpObjective {
         loss.check_compatible(spec.output_dim(), &data)?;
         let prior = GaussianPrior::new(prior_precision)?;
         let inputs_t = crate::mlp_batched::transpose_inputs(&data);
-        Ok(Self {
-            spec,
-            data,
-            inputs_t,
-            loss,
-            prior,
-        })
+        Ok(Self { spec, data, inputs_t, loss, prior })
     }
 
     /// The model spec.
@@ -536,20 +478,12 @@ impl MlpObjective {
 
     /// A copy with another prior precision λ (e.g. while tuning it).
     pub fn with_prior_precision(&self, prior_precision: f64) -> Result<Self, NnError> {
-        Ok(Self {
-            prior: GaussianPrior::new(prior_precision)?,
-            ..self.clone()
-        })
+        Ok(Self { prior: GaussianPrior::new(prior_precision)?, ..self.clone() })
     }
 
     /// A copy with another loss (e.g. another noise σ while tuning it).
     pub fn with_loss(&self, loss: Loss) -> Result<Self, NnError> {
-        Self::new(
-            self.spec.clone(),
-            self.data.clone(),
-            loss,
-            self.prior.precision,
-        )
+        Self::new(self.spec.clone(), self.data.clone(), loss, self.prior.precision)
     }
 
     /// N · m, the number of network outputs at the data (length of [`jvp`](Self::jvp)).
@@ -568,29 +502,15 @@ impl MlpObjective {
         let (d, m) = (self.spec.input_dim(), self.spec.output_dim());
         let f = f64::with_work(|w| {
             w.reserve(&self.spec);
-            let Work {
-                acts, delta, tmp, ..
-            } = w;
+            let Work { acts, delta, tmp, .. } = w;
             let mut total = 0.0;
             let mut start = 0;
             while start < self.data.len() {
                 let n = CHUNK.min(self.data.len() - start);
-                let out = forward_values(
-                    &self.spec,
-                    x,
-                    &self.data.inputs()[start * d..(start + n) * d],
-                    n,
-                    acts,
-                );
+                let out = forward_values(&self.spec, x, &self.data.inputs()[start * d..(start + n) * d], n, acts);
                 for i in 0..n {
                     let f = &acts[out + i * m..out + (i + 1) * m];
-                    total += f64::loss(
-                        &self.loss,
-                        f,
-                        self.data.target(start + i),
-                        &mut delta[..m],
-                        tmp,
-                    );
+                    total += f64::loss(&self.loss, f, self.data.target(start + i), &mut delta[..m], tmp);
                 }
                 start += n;
             }
@@ -614,13 +534,7 @@ impl MlpObjective {
             let mut start = 0;
             while start < n_all {
                 let n = CHUNK.min(n_all - start);
-                let o = forward_values(
-                    &self.spec,
-                    x,
-                    &inputs[start * d..(start + n) * d],
-                    n,
-                    &mut w.acts,
-                );
+                let o = forward_values(&self.spec, x, &inputs[start * d..(start + n) * d], n, &mut w.acts);
                 out[start * m..(start + n) * m].copy_from_slice(&w.acts[o..o + n * m]);
                 start += n;
             }
@@ -640,11 +554,7 @@ impl MlpObjective {
 
     /// J v at arbitrary `inputs`.
     fn jvp_at(&self, x: &[f64], v: &[f64], inputs: &[f64], out: &mut [f64]) -> Result<()> {
-        let (d, m, k) = (
-            self.spec.input_dim(),
-            self.spec.output_dim(),
-            self.spec.num_params(),
-        );
+        let (d, m, k) = (self.spec.input_dim(), self.spec.output_dim(), self.spec.num_params());
         let n_all = inputs.len() / d;
         Dual64::with_work(|w| {
             w.reserve(&self.spec);
@@ -654,17 +564,8 @@ impl MlpObjective {
             let mut start = 0;
             while start < n_all {
                 let n = CHUNK.min(n_all - start);
-                let o = forward_values(
-                    &self.spec,
-                    &w.params[..k],
-                    &inputs[start * d..(start + n) * d],
-                    n,
-                    &mut w.acts,
-                );
-                for (dst, a) in out[start * m..(start + n) * m]
-                    .iter_mut()
-                    .zip(&w.acts[o..o + n * m])
-                {
+                let o = forward_values(&self.spec, &w.params[..k], &inputs[start * d..(start + n) * d], n, &mut w.acts);
+                for (dst, a) in out[start * m..(start + n) * m].iter_mut().zip(&w.acts[o..o + n * m]) {
                     *dst = a.eps;
                 }
                 start += n;
@@ -684,35 +585,17 @@ impl MlpObjective {
     }
 
     fn vjp_at(&self, x: &[f64], u: &[f64], inputs: &[f64], out: &mut [f64]) -> Result<()> {
-        let (d, m, k) = (
-            self.spec.input_dim(),
-            self.spec.output_dim(),
-            self.spec.num_params(),
-        );
+        let (d, m, k) = (self.spec.input_dim(), self.spec.output_dim(), self.spec.num_params());
         let n_all = inputs.len() / d;
         f64::with_work(|w| {
             w.reserve(&self.spec);
-            let Work {
-                acts,
-                dacts,
-                delta,
-                delta2,
-                grad,
-                ..
-            } = w;
+            let Work { acts, dacts, delta, delta2, grad, .. } = w;
             let grad = &mut grad[..k];
             grad.fill(0.0);
             let mut start = 0;
             while start < n_all {
                 let n = CHUNK.min(n_all - start);
-                forward(
-                    &self.spec,
-                    x,
-                    &inputs[start * d..(start + n) * d],
-                    n,
-                    acts,
-                    dacts,
-                );
+                forward(&self.spec, x, &inputs[start * d..(start + n) * d], n, acts, dacts);
                 delta[..n * m].copy_from_slice(&u[start * m..(start + n) * m]);
                 backward(&self.spec, x, n, acts, dacts, delta, delta2, grad);
                 start += n;
@@ -730,11 +613,7 @@ impl MlpObjective {
         check_dim("v", self.spec.num_params(), v.len())?;
         check_finite("v", v)?;
         check_dim("out", self.spec.num_params(), out.len())?;
-        let (d, m, k) = (
-            self.spec.input_dim(),
-            self.spec.output_dim(),
-            self.spec.num_params(),
-        );
+        let (d, m, k) = (self.spec.input_dim(), self.spec.output_dim(), self.spec.num_params());
         let n_all = self.data.len();
         let inputs = self.data.inputs();
         // Per chunk: u = J v and f by a dual forward pass; w = Λ(f) u; Jᵀw by the f64
@@ -746,15 +625,7 @@ impl MlpObjective {
             }
             f64::with_work(|w| {
                 w.reserve(&self.spec);
-                let Work {
-                    acts,
-                    dacts,
-                    delta,
-                    delta2,
-                    grad,
-                    tmp,
-                    ..
-                } = w;
+                let Work { acts, dacts, delta, delta2, grad, tmp, .. } = w;
                 let grad = &mut grad[..k];
                 grad.fill(0.0);
                 let mut start = 0;
@@ -786,23 +657,12 @@ impl MlpObjective {
     /// Batched predictions at arbitrary inputs: `param_sets` holds S parameter vectors
     /// back to back (`[S, K]`), `inputs` is `[n, d]`, `out` receives `[S, n, m]`.
     pub fn predict(&self, param_sets: &[f64], inputs: &[f64], out: &mut [f64]) -> Result<()> {
-        let (d, m, k) = (
-            self.spec.input_dim(),
-            self.spec.output_dim(),
-            self.spec.num_params(),
-        );
+        let (d, m, k) = (self.spec.input_dim(), self.spec.output_dim(), self.spec.num_params());
         if !param_sets.len().is_multiple_of(k) {
-            return Err(NnError::shape(
-                "param_sets",
-                format!("a multiple of K = {k}"),
-                param_sets.len(),
-            )
-            .into());
+            return Err(NnError::shape("param_sets", format!("a multiple of K = {k}"), param_sets.len()).into());
         }
         if !inputs.len().is_multiple_of(d) {
-            return Err(
-                NnError::shape("inputs", format!("a multiple of d = {d}"), inputs.len()).into(),
-            );
+            return Err(NnError::shape("inputs", format!("a multiple of d = {d}"), inputs.len()).into());
         }
         check_finite("param_sets", param_sets)?;
         check_finite("inputs", inputs)?;
@@ -833,12 +693,7 @@ impl MlpObjective {
                 *p = Dual64::new(*x, *v);
             }
             let data_term = loss_and_grad(&self.spec, &self.data, &self.loss, w);
-            for (((g, hv), d), (x, v)) in g
-                .iter_mut()
-                .zip(hv.iter_mut())
-                .zip(&w.grad[..k])
-                .zip(x.iter().zip(v))
-            {
+            for (((g, hv), d), (x, v)) in g.iter_mut().zip(hv.iter_mut()).zip(&w.grad[..k]).zip(x.iter().zip(v)) {
                 *g = d.re + lambda * x;
                 *hv = d.eps + lambda * v;
             }
@@ -933,11 +788,7 @@ impl Embedding for MlpOutputs<'_> {
     fn second_directional(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
         let obj = self.objective;
         obj.check_x(x)?;
-        let (d, m, k) = (
-            obj.spec.input_dim(),
-            obj.spec.output_dim(),
-            obj.spec.num_params(),
-        );
+        let (d, m, k) = (obj.spec.input_dim(), obj.spec.output_dim(), obj.spec.num_params());
         check_dim("v", k, v.len())?;
         check_finite("v", v)?;
         check_dim("out", obj.num_outputs(), out.len())?;
@@ -951,17 +802,8 @@ impl Embedding for MlpOutputs<'_> {
             let mut start = 0;
             while start < n_all {
                 let n = CHUNK.min(n_all - start);
-                let o = forward_values(
-                    &obj.spec,
-                    &w.params[..k],
-                    &inputs[start * d..(start + n) * d],
-                    n,
-                    &mut w.acts,
-                );
-                for (dst, a) in out[start * m..(start + n) * m]
-                    .iter_mut()
-                    .zip(&w.acts[o..o + n * m])
-                {
+                let o = forward_values(&obj.spec, &w.params[..k], &inputs[start * d..(start + n) * d], n, &mut w.acts);
+                for (dst, a) in out[start * m..(start + n) * m].iter_mut().zip(&w.acts[o..o + n * m]) {
                     *dst = a.v2;
                 }
                 start += n;

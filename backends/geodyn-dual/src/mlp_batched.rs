@@ -16,9 +16,9 @@
 //! backward pass reusing σ'(Z) from the forward pass. Scratch is thread-local and only
 //! grows: after warm-up nothing is allocated.
 
-use geodyn_nn::{Activation, Dataset, Loss, ModelSpec};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
+use geodyn_nn::{Activation, Dataset, Loss, ModelSpec};
 use std::cell::RefCell;
 
 /// Columns (data points) per block.
@@ -80,18 +80,9 @@ fn activate(act: Activation, z: &[f64], a: &mut [f64], s1: &mut [f64], s2: &mut 
         }
         _ => {
             if second {
-                for j in 0..z.len() {
-                    let (v, d1, d2) = act.eval3(z[j]);
-                    a[j] = v;
-                    s1[j] = d1;
-                    s2[j] = d2;
-                }
+                act.eval3_slice(z, a, s1, s2);
             } else {
-                for j in 0..z.len() {
-                    let (v, d1) = act.eval2(z[j]);
-                    a[j] = v;
-                    s1[j] = d1;
-                }
+                act.eval2_slice(z, a, s1);
             }
         }
     }
@@ -132,7 +123,8 @@ pub(crate) fn pass(
         for (l, layer) in layers.iter().enumerate() {
             let sz = layer.output * BLOCK;
             let lw = &mut w.layers[l];
-            for buf in [&mut lw.z, &mut lw.a, &mut lw.s1, &mut lw.s2, &mut lw.zd, &mut lw.ad, &mut lw.zdd, &mut lw.add] {
+            for buf in [&mut lw.z, &mut lw.a, &mut lw.s1, &mut lw.s2, &mut lw.zd, &mut lw.ad, &mut lw.zdd, &mut lw.add]
+            {
                 grow(buf, sz);
             }
         }
@@ -240,7 +232,14 @@ pub(crate) fn pass(
                         let (wt, _) = spec.layer_params(params, l);
                         let wm = MatRef::from_row_major_slice(wt, nout, nin);
                         let dp = &mut w.delta_prev[..nin * c];
-                        matmul(MatMut::from_row_major_slice_mut(dp, nin, c), Accum::Replace, wm.transpose(), dm, 1.0, Par::Seq);
+                        matmul(
+                            MatMut::from_row_major_slice_mut(dp, nin, c),
+                            Accum::Replace,
+                            wm.transpose(),
+                            dm,
+                            1.0,
+                            Par::Seq,
+                        );
                         let s1 = &w.layers[l - 1].s1[..nin * c];
                         for (x, s) in dp.iter_mut().zip(s1) {
                             *x *= s;

@@ -171,12 +171,7 @@ impl<F: ScalarFn> Objective for DualObjective<F> {
         if k == 0 {
             return finite("objective value", self.f.eval(x));
         }
-        let mut pass = GradPass {
-            f: &self.f,
-            x,
-            g,
-            value: 0.0,
-        };
+        let mut pass = GradPass { f: &self.f, x, g, value: 0.0 };
         for_each_chunk(k, &mut pass)?;
         let value = pass.value;
         check_finite("gradient", g)?;
@@ -187,12 +182,7 @@ impl<F: ScalarFn> Objective for DualObjective<F> {
         let k = self.check_x(x, "hv", hv.len())?;
         check_dim("v", k, v.len())?;
         check_finite("v", v)?;
-        let mut pass = HvpPass {
-            f: &self.f,
-            x,
-            v,
-            hv,
-        };
+        let mut pass = HvpPass { f: &self.f, x, v, hv };
         for_each_chunk(k, &mut pass)?;
         check_finite("Hessian-vector product", hv)
     }

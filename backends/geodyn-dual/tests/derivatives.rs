@@ -4,8 +4,7 @@
 use geodyn_core::{Embedding, Error, Lagrangian, Objective, Rayleigh, dot};
 use geodyn_dual::num_dual::{Dual2SVec64, hessian};
 use geodyn_dual::{
-    DualEmbedding, DualLagrangian, DualNum, DualObjective, DualRayleigh, LagrangianFn, RayleighFn,
-    ScalarFn, VectorFn,
+    DualEmbedding, DualLagrangian, DualNum, DualObjective, DualRayleigh, LagrangianFn, RayleighFn, ScalarFn, VectorFn,
 };
 use nalgebra::SVector;
 use rand::rngs::ChaCha8Rng;
@@ -34,10 +33,7 @@ fn norm(a: &[f64]) -> f64 {
 fn rel_err(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
     let scale = b.iter().fold(0.0_f64, |m, x| m.max(x.abs())).max(1e-300);
-    a.iter()
-        .zip(b)
-        .fold(0.0_f64, |m, (x, y)| m.max((x - y).abs()))
-        / scale
+    a.iter().zip(b).fold(0.0_f64, |m, (x, y)| m.max((x - y).abs())) / scale
 }
 
 fn axpy(x: &[f64], t: f64, v: &[f64]) -> Vec<f64> {
@@ -85,10 +81,7 @@ fn rosenbrock_gradient(x: &[f64]) -> Vec<f64> {
 /// an independent code path from the backend's forward-over-forward HVP.
 fn rosenbrock_dense_hessian(x: &[f64]) -> [[f64; 10]; 10] {
     let x = SVector::<f64, 10>::from_column_slice(x);
-    let (_, _, h) = hessian(
-        |x: SVector<Dual2SVec64<10>, 10>| rosenbrock(x.as_slice()),
-        &x,
-    );
+    let (_, _, h) = hessian(|x: SVector<Dual2SVec64<10>, 10>| rosenbrock(x.as_slice()), &x);
     std::array::from_fn(|i| std::array::from_fn(|j| h[(i, j)]))
 }
 
@@ -124,11 +117,7 @@ fn rosenbrock10_hvp_equals_central_difference_of_gradient() {
         let (mut gp, mut gm) = ([0.0; 10], [0.0; 10]);
         f.gradient(&axpy(&x, eps, &v), &mut gp).unwrap();
         f.gradient(&axpy(&x, -eps, &v), &mut gm).unwrap();
-        let fd: Vec<f64> = gp
-            .iter()
-            .zip(&gm)
-            .map(|(p, m)| (p - m) / (2.0 * eps))
-            .collect();
+        let fd: Vec<f64> = gp.iter().zip(&gm).map(|(p, m)| (p - m) / (2.0 * eps)).collect();
         assert!(rel_err(&hv, &fd) < 1e-6, "{hv:?} vs {fd:?}");
     }
 }
@@ -171,11 +160,7 @@ fn rosenbrock_gradient_and_hvp_all_chunk_widths() {
         let v = normals(&mut r, k);
         let mut g = vec![0.0; k];
         f.gradient(&x, &mut g).unwrap();
-        let mut expect = if k > 1 {
-            rosenbrock_gradient(&x)
-        } else {
-            vec![0.0]
-        };
+        let mut expect = if k > 1 { rosenbrock_gradient(&x) } else { vec![0.0] };
         for (e, xi) in expect.iter_mut().zip(&x) {
             *e += xi;
         }
@@ -206,10 +191,7 @@ fn rosenbrock10_curvature_equals_v_dot_hvp() {
         f.hvp(&x, &v, &mut hv).unwrap();
         let expect = dot(&v, &hv);
         assert_eq!((fx, g), (fx2, g2));
-        assert!(
-            (vhv - expect).abs() <= 1e-12 * expect.abs().max(norm(&v).powi(2)),
-            "{vhv} vs {expect}"
-        );
+        assert!((vhv - expect).abs() <= 1e-12 * expect.abs().max(norm(&v).powi(2)), "{vhv} vs {expect}");
     }
 }
 
@@ -271,11 +253,7 @@ fn embedding_jvp_equals_central_difference() {
         let mut jv = [0.0; 4];
         e.jvp(&x, &v, &mut jv).unwrap();
         let (p, m) = (embed(&axpy(&x, eps, &v)), embed(&axpy(&x, -eps, &v)));
-        let fd: Vec<f64> = p
-            .iter()
-            .zip(&m)
-            .map(|(p, m)| (p - m) / (2.0 * eps))
-            .collect();
+        let fd: Vec<f64> = p.iter().zip(&m).map(|(p, m)| (p - m) / (2.0 * eps)).collect();
         assert!(rel_err(&jv, &fd) < 1e-8, "{jv:?} vs {fd:?}");
     }
 }
@@ -292,14 +270,8 @@ fn embedding_second_directional_equals_second_central_difference() {
         let v = normals(&mut r, 3);
         let mut acc = [0.0; 4];
         e.second_directional(&x, &v, &mut acc).unwrap();
-        let (p, c, m) = (
-            embed(&axpy(&x, eps, &v)),
-            embed(&x),
-            embed(&axpy(&x, -eps, &v)),
-        );
-        let fd: Vec<f64> = (0..4)
-            .map(|i| (p[i] - 2.0 * c[i] + m[i]) / (eps * eps))
-            .collect();
+        let (p, c, m) = (embed(&axpy(&x, eps, &v)), embed(&x), embed(&axpy(&x, -eps, &v)));
+        let fd: Vec<f64> = (0..4).map(|i| (p[i] - 2.0 * c[i] + m[i]) / (eps * eps)).collect();
         assert!(rel_err(&acc, &fd) < 1e-5, "{acc:?} vs {fd:?}");
     }
 }
@@ -317,11 +289,7 @@ fn embedding_vjp_equals_componentwise_gradients_k11() {
             2
         }
         fn eval<D: DualNum<Primitive = f64> + Copy>(&self, x: &[D], out: &mut [D]) {
-            out[0] = x
-                .iter()
-                .enumerate()
-                .map(|(i, &xi)| (xi * (i as f64 + 1.0)).sin())
-                .sum();
+            out[0] = x.iter().enumerate().map(|(i, &xi)| (xi * (i as f64 + 1.0)).sin()).sum();
             out[1] = x.windows(2).map(|w| w[0] * w[1]).sum::<D>().tanh();
         }
     }
@@ -343,12 +311,8 @@ fn embedding_vjp_equals_componentwise_gradients_k11() {
     let mut jtu = [0.0; 11];
     e.vjp(&x, &u, &mut jtu).unwrap();
     let (mut g0, mut g1) = ([0.0; 11], [0.0; 11]);
-    DualObjective::new(Component(0))
-        .gradient(&x, &mut g0)
-        .unwrap();
-    DualObjective::new(Component(1))
-        .gradient(&x, &mut g1)
-        .unwrap();
+    DualObjective::new(Component(0)).gradient(&x, &mut g0).unwrap();
+    DualObjective::new(Component(1)).gradient(&x, &mut g1).unwrap();
     let expect: Vec<f64> = (0..11).map(|j| u[0] * g0[j] + u[1] * g1[j]).collect();
     assert!(rel_err(&jtu, &expect) < 1e-14);
 }
@@ -401,31 +365,21 @@ fn mechanical_lagrangian_terms_equal_closed_form() {
         let l = DualLagrangian::new(Mechanical { n, mass: 2.5 });
         let x = uniforms(&mut r, n, -1.5, 1.5);
         let v = normals(&mut r, n);
-        let (mut lx, mut lvv, mut lvx_v, mut lv) = (
-            vec![0.0; n],
-            vec![f64::NAN; n * n],
-            vec![f64::NAN; n],
-            vec![0.0; n],
-        );
-        l.euler_lagrange_terms(&x, &v, &mut lx, &mut lvv, &mut lvx_v)
-            .unwrap();
+        let (mut lx, mut lvv, mut lvx_v, mut lv) =
+            (vec![0.0; n], vec![f64::NAN; n * n], vec![f64::NAN; n], vec![0.0; n]);
+        l.euler_lagrange_terms(&x, &v, &mut lx, &mut lvv, &mut lvx_v).unwrap();
         l.velocity_gradient(&x, &v, &mut lv).unwrap();
         let minus_grad_v: Vec<f64> = quartic_grad(&x).iter().map(|g| -g).collect();
         assert!(rel_err(&lx, &minus_grad_v) < 1e-14, "n = {n}");
         for i in 0..n {
             for j in 0..n {
-                assert_eq!(
-                    lvv[i * n + j],
-                    if i == j { 2.5 } else { 0.0 },
-                    "n = {n}, ({i},{j})"
-                );
+                assert_eq!(lvv[i * n + j], if i == j { 2.5 } else { 0.0 }, "n = {n}, ({i},{j})");
             }
             assert_eq!(lvx_v[i], 0.0);
             assert!((lv[i] - 2.5 * v[i]).abs() <= 1e-15 * v[i].abs());
         }
         let expect = 0.5 * 2.5 * dot(&v, &v)
-            - (x.iter().map(|xi| xi.powi(4) / 4.0).sum::<f64>()
-                + x.windows(2).map(|w| w[0] * w[1]).sum::<f64>());
+            - (x.iter().map(|xi| xi.powi(4) / 4.0).sum::<f64>() + x.windows(2).map(|w| w[0] * w[1]).sum::<f64>());
         assert!((l.value(&x, &v).unwrap() - expect).abs() <= 1e-14 * expect.abs().max(1.0));
     }
 }
@@ -445,9 +399,7 @@ impl LagrangianFn for Coupled {
         let n = self.n;
         let diag = (0..n).map(|i| (x[i] * x[i] + 1.0) * v[i] * v[i]).sum::<D>() * 0.5;
         let sv = (0..n).map(|i| x[i].sin() * v[i]).sum::<D>();
-        let gyro = (0..n)
-            .map(|i| x[(i + 1) % n] * x[(i + 1) % n] * v[i])
-            .sum::<D>();
+        let gyro = (0..n).map(|i| x[(i + 1) % n] * x[(i + 1) % n] * v[i]).sum::<D>();
         diag + sv * sv * (0.5 * self.c) + gyro
     }
 }
@@ -463,9 +415,7 @@ fn coupled_closed_form(x: &[f64], v: &[f64], c: f64) -> (Vec<f64>, Vec<f64>, Vec
     let co: Vec<f64> = x.iter().map(|xi| xi.cos()).collect();
     let sigma = dot(&s, v);
     let cv2: f64 = (0..n).map(|j| co[j] * v[j] * v[j]).sum();
-    let lx = (0..n)
-        .map(|k| x[k] * v[k] * v[k] + c * sigma * co[k] * v[k] + 2.0 * x[k] * v[(k + n - 1) % n])
-        .collect();
+    let lx = (0..n).map(|k| x[k] * v[k] * v[k] + c * sigma * co[k] * v[k] + 2.0 * x[k] * v[(k + n - 1) % n]).collect();
     let mut lvv = vec![0.0; n * n];
     for i in 0..n {
         for j in 0..n {
@@ -474,9 +424,7 @@ fn coupled_closed_form(x: &[f64], v: &[f64], c: f64) -> (Vec<f64>, Vec<f64>, Vec
     }
     let lvx_v = (0..n)
         .map(|i| {
-            2.0 * x[i] * v[i] * v[i]
-                + c * (co[i] * v[i] * sigma + s[i] * cv2)
-                + 2.0 * x[(i + 1) % n] * v[(i + 1) % n]
+            2.0 * x[i] * v[i] * v[i] + c * (co[i] * v[i] * sigma + s[i] * cv2) + 2.0 * x[(i + 1) % n] * v[(i + 1) % n]
         })
         .collect();
     (lx, lvv, lvx_v)
@@ -493,18 +441,11 @@ fn coupled_lagrangian_terms_equal_hand_derived_closed_form() {
         let x = uniforms(&mut r, n, -1.5, 1.5);
         let v = normals(&mut r, n);
         let (mut lx, mut lvv, mut lvx_v) = (vec![0.0; n], vec![f64::NAN; n * n], vec![f64::NAN; n]);
-        l.euler_lagrange_terms(&x, &v, &mut lx, &mut lvv, &mut lvx_v)
-            .unwrap();
+        l.euler_lagrange_terms(&x, &v, &mut lx, &mut lvv, &mut lvx_v).unwrap();
         let (ex, evv, evx) = coupled_closed_form(&x, &v, 0.7);
         assert!(rel_err(&lx, &ex) < 1e-13, "lx, n = {n}: {lx:?} vs {ex:?}");
-        assert!(
-            rel_err(&lvv, &evv) < 1e-13,
-            "lvv, n = {n}: {lvv:?} vs {evv:?}"
-        );
-        assert!(
-            rel_err(&lvx_v, &evx) < 1e-13,
-            "lvx_v, n = {n}: {lvx_v:?} vs {evx:?}"
-        );
+        assert!(rel_err(&lvv, &evv) < 1e-13, "lvv, n = {n}: {lvv:?} vs {evv:?}");
+        assert!(rel_err(&lvx_v, &evx) < 1e-13, "lvx_v, n = {n}: {lvx_v:?} vs {evx:?}");
     }
 }
 
@@ -518,18 +459,13 @@ fn diagonal_metric_lagrangian_terms_equal_closed_form() {
             3
         }
         fn eval<D: DualNum<Primitive = f64> + Copy>(&self, x: &[D], v: &[D]) -> D {
-            x.iter()
-                .zip(v)
-                .map(|(&xi, &vi)| (xi * xi + 1.0) * vi * vi)
-                .sum::<D>()
-                * 0.5
+            x.iter().zip(v).map(|(&xi, &vi)| (xi * xi + 1.0) * vi * vi).sum::<D>() * 0.5
         }
     }
     let l = DualLagrangian::new(DiagMetric);
     let (x, v) = ([0.5, -1.0, 2.0], [1.0, 3.0, -0.5]);
     let (mut lx, mut lvv, mut lvx_v, mut lv) = ([0.0; 3], [0.0; 9], [0.0; 3], [0.0; 3]);
-    l.euler_lagrange_terms(&x, &v, &mut lx, &mut lvv, &mut lvx_v)
-        .unwrap();
+    l.euler_lagrange_terms(&x, &v, &mut lx, &mut lvv, &mut lvx_v).unwrap();
     l.velocity_gradient(&x, &v, &mut lv).unwrap();
     for i in 0..3 {
         assert_eq!(lx[i], x[i] * v[i] * v[i]);
@@ -588,65 +524,26 @@ fn dimension_mismatch_is_a_typed_error() {
     assert!(is_dim_mismatch(f.value(&x9).unwrap_err(), "x"));
     assert!(is_dim_mismatch(f.gradient(&x9, &mut g10).unwrap_err(), "x"));
     assert!(is_dim_mismatch(f.gradient(&x10, &mut g9).unwrap_err(), "g"));
-    assert!(is_dim_mismatch(
-        f.hvp(&x10, &x9, &mut g10).unwrap_err(),
-        "v"
-    ));
-    assert!(is_dim_mismatch(
-        f.hvp(&x10, &x10, &mut g9).unwrap_err(),
-        "hv"
-    ));
-    assert!(is_dim_mismatch(
-        f.grad_and_curvature(&x10, &x9, &mut g10).unwrap_err(),
-        "v"
-    ));
+    assert!(is_dim_mismatch(f.hvp(&x10, &x9, &mut g10).unwrap_err(), "v"));
+    assert!(is_dim_mismatch(f.hvp(&x10, &x10, &mut g9).unwrap_err(), "hv"));
+    assert!(is_dim_mismatch(f.grad_and_curvature(&x10, &x9, &mut g10).unwrap_err(), "v"));
 
     let e = DualEmbedding::new(Curvy);
     let (mut o3, mut o4) = ([0.0; 3], [0.0; 4]);
-    assert!(is_dim_mismatch(
-        e.value(&[0.0; 4], &mut o4).unwrap_err(),
-        "x"
-    ));
-    assert!(is_dim_mismatch(
-        e.value(&[0.0; 3], &mut o3).unwrap_err(),
-        "out"
-    ));
-    assert!(is_dim_mismatch(
-        e.jvp(&[0.0; 3], &[0.0; 4], &mut o4).unwrap_err(),
-        "v"
-    ));
-    assert!(is_dim_mismatch(
-        e.vjp(&[0.0; 3], &[0.0; 3], &mut o3).unwrap_err(),
-        "u"
-    ));
-    assert!(is_dim_mismatch(
-        e.vjp(&[0.0; 3], &[0.0; 4], &mut o4).unwrap_err(),
-        "out"
-    ));
-    assert!(is_dim_mismatch(
-        e.second_directional(&[0.0; 3], &[0.0; 3], &mut o3)
-            .unwrap_err(),
-        "out"
-    ));
+    assert!(is_dim_mismatch(e.value(&[0.0; 4], &mut o4).unwrap_err(), "x"));
+    assert!(is_dim_mismatch(e.value(&[0.0; 3], &mut o3).unwrap_err(), "out"));
+    assert!(is_dim_mismatch(e.jvp(&[0.0; 3], &[0.0; 4], &mut o4).unwrap_err(), "v"));
+    assert!(is_dim_mismatch(e.vjp(&[0.0; 3], &[0.0; 3], &mut o3).unwrap_err(), "u"));
+    assert!(is_dim_mismatch(e.vjp(&[0.0; 3], &[0.0; 4], &mut o4).unwrap_err(), "out"));
+    assert!(is_dim_mismatch(e.second_directional(&[0.0; 3], &[0.0; 3], &mut o3).unwrap_err(), "out"));
 
     let l = DualLagrangian::new(Mechanical { n: 2, mass: 1.0 });
     let (mut a2, mut a4, mut b2) = ([0.0; 2], [0.0; 4], [0.0; 2]);
-    assert!(is_dim_mismatch(
-        l.value(&[0.0; 2], &[0.0; 3]).unwrap_err(),
-        "v"
-    ));
-    assert!(is_dim_mismatch(
-        l.velocity_gradient(&[0.0; 2], &[0.0; 2], &mut o3)
-            .unwrap_err(),
-        "lv"
-    ));
-    let err = l
-        .euler_lagrange_terms(&[0.0; 2], &[0.0; 2], &mut a2, &mut o3, &mut b2)
-        .unwrap_err();
+    assert!(is_dim_mismatch(l.value(&[0.0; 2], &[0.0; 3]).unwrap_err(), "v"));
+    assert!(is_dim_mismatch(l.velocity_gradient(&[0.0; 2], &[0.0; 2], &mut o3).unwrap_err(), "lv"));
+    let err = l.euler_lagrange_terms(&[0.0; 2], &[0.0; 2], &mut a2, &mut o3, &mut b2).unwrap_err();
     assert!(is_dim_mismatch(err, "lvv"));
-    let err = l
-        .euler_lagrange_terms(&[0.0; 2], &[0.0; 2], &mut a2, &mut a4, &mut o3)
-        .unwrap_err();
+    let err = l.euler_lagrange_terms(&[0.0; 2], &[0.0; 2], &mut a2, &mut a4, &mut o3).unwrap_err();
     assert!(is_dim_mismatch(err, "lvx_v"));
 }
 
@@ -661,9 +558,7 @@ fn non_finite_input_and_output_are_typed_errors() {
     assert!(is_non_finite(f.value(&x).unwrap_err()));
     assert!(is_non_finite(f.gradient(&x, &mut g).unwrap_err()));
     assert!(is_non_finite(f.hvp(&ok, &x, &mut g).unwrap_err()));
-    assert!(is_non_finite(
-        f.grad_and_curvature(&ok, &x, &mut g).unwrap_err()
-    ));
+    assert!(is_non_finite(f.grad_and_curvature(&ok, &x, &mut g).unwrap_err()));
     let mut inf = ok;
     inf[9] = f64::INFINITY;
     assert!(is_non_finite(f.hvp(&inf, &ok, &mut g).unwrap_err()));
@@ -686,14 +581,8 @@ fn non_finite_input_and_output_are_typed_errors() {
 
     let e = DualEmbedding::new(Curvy);
     let mut o4 = [0.0; 4];
-    assert!(is_non_finite(
-        e.jvp(&[0.0, f64::NAN, 0.0], &[1.0; 3], &mut o4)
-            .unwrap_err()
-    ));
-    assert!(is_non_finite(
-        e.vjp(&[0.0; 3], &[1.0, 1.0, f64::NAN, 1.0], &mut [0.0; 3])
-            .unwrap_err()
-    ));
+    assert!(is_non_finite(e.jvp(&[0.0, f64::NAN, 0.0], &[1.0; 3], &mut o4).unwrap_err()));
+    assert!(is_non_finite(e.vjp(&[0.0; 3], &[1.0, 1.0, f64::NAN, 1.0], &mut [0.0; 3]).unwrap_err()));
 
     let l = DualLagrangian::new(Mechanical { n: 2, mass: 1.0 });
     let (mut a, mut b, mut c) = ([0.0; 2], [0.0; 4], [0.0; 2]);
@@ -753,11 +642,7 @@ fn lagrangian_system_acceleration_equals_closed_form() {
             3
         }
         fn eval<D: DualNum<Primitive = f64> + Copy>(&self, x: &[D], v: &[D]) -> D {
-            x.iter()
-                .zip(v)
-                .map(|(&xi, &vi)| (xi * xi + 1.0) * vi * vi)
-                .sum::<D>()
-                * 0.5
+            x.iter().zip(v).map(|(&xi, &vi)| (xi * xi + 1.0) * vi * vi).sum::<D>() * 0.5
         }
     }
     struct Friction;
@@ -769,17 +654,13 @@ fn lagrangian_system_acceleration_equals_closed_form() {
             v.iter().map(|&vi| vi * vi).sum::<D>() * (0.5 * 0.3)
         }
     }
-    let sys = LagrangianSystem::new(DualLagrangian::new(DiagMetric))
-        .with_rayleigh(DualRayleigh::new(Friction));
+    let sys = LagrangianSystem::new(DualLagrangian::new(DiagMetric)).with_rayleigh(DualRayleigh::new(Friction));
     let (x, v) = ([0.5, -1.0, 2.0], [1.0, 3.0, -0.5]);
     let mut a = [0.0; 3];
     sys.acceleration(0.0, &x, &v, &mut a).unwrap();
     for i in 0..3 {
         let expect = -(x[i] * v[i] * v[i] + 0.3 * v[i]) / (1.0 + x[i] * x[i]);
-        assert!(
-            (a[i] - expect).abs() <= 1e-14 * expect.abs().max(1.0),
-            "{a:?}"
-        );
+        assert!((a[i] - expect).abs() <= 1e-14 * expect.abs().max(1.0), "{a:?}");
     }
 }
 
@@ -870,8 +751,7 @@ fn no_allocation_after_warm_up() {
         e.vjp(&x[..3], &v[..4], &mut o3).unwrap();
         e.second_directional(&x[..3], &v[..3], &mut o4).unwrap();
         l.velocity_gradient(&x, &v, &mut g).unwrap();
-        l.euler_lagrange_terms(&x, &v, &mut lx, &mut lvv, &mut lvx_v)
-            .unwrap();
+        l.euler_lagrange_terms(&x, &v, &mut lx, &mut lvv, &mut lvx_v).unwrap();
     };
     run();
     assert_eq!(allocations_during(&mut run), 0);

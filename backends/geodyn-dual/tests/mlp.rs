@@ -5,9 +5,7 @@
 
 use geodyn_core::{Embedding, Error, Objective};
 use geodyn_dual::mlp::{CHUNK, MlpObjective};
-use geodyn_nn::{
-    Activation, Adam, Dataset, GaussianPrior, Loss, ModelSpec, data, negative_log_posterior,
-};
+use geodyn_nn::{Activation, Adam, Dataset, GaussianPrior, Loss, ModelSpec, data, negative_log_posterior};
 use nalgebra::DVector;
 use num_dual::{Dual2DVec64, DualNum, hessian};
 use rand::rngs::ChaCha8Rng;
@@ -57,9 +55,7 @@ fn count_allocs(f: impl FnOnce()) -> usize {
 // ---------------------------------------------------------------------------------
 
 fn normal_vec(rng: &mut ChaCha8Rng, n: usize, scale: f64) -> Vec<f64> {
-    (0..n)
-        .map(|_| scale * rng.sample::<f64, _>(rand_distr::StandardNormal))
-        .collect()
+    (0..n).map(|_| scale * rng.sample::<f64, _>(rand_distr::StandardNormal)).collect()
 }
 
 /// A regression objective: `spec` on `n` random inputs, targets sin-like, σ = 0.4, λ = 0.3.
@@ -68,15 +64,10 @@ fn regression(spec: &str, n: usize, seed: u64) -> (MlpObjective, Vec<f64>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (d, m) = (spec.input_dim(), spec.output_dim());
     let x = normal_vec(&mut rng, n * d, 1.0);
-    let y: Vec<f64> = (0..n * m)
-        .map(|i| (1.3 * x[(i / m) * d] + i as f64).sin())
-        .collect();
+    let y: Vec<f64> = (0..n * m).map(|i| (1.3 * x[(i / m) * d] + i as f64).sin()).collect();
     let data = Dataset::regression(x, d, y, m).unwrap();
     let theta = normal_vec(&mut rng, spec.num_params(), 0.7);
-    (
-        MlpObjective::new(spec, data, Loss::gaussian(0.4).unwrap(), 0.3).unwrap(),
-        theta,
-    )
+    (MlpObjective::new(spec, data, Loss::gaussian(0.4).unwrap(), 0.3).unwrap(), theta)
 }
 
 /// A classification objective with C = output width classes and label smoothing 0.1.
@@ -88,10 +79,7 @@ fn classification(spec: &str, n: usize, seed: u64) -> (MlpObjective, Vec<f64>) {
     let labels = (0..n).map(|i| i % c).collect();
     let data = Dataset::classification(x, d, labels, Some(c)).unwrap();
     let theta = normal_vec(&mut rng, spec.num_params(), 0.7);
-    (
-        MlpObjective::new(spec, data, Loss::cross_entropy(0.1).unwrap(), 0.3).unwrap(),
-        theta,
-    )
+    (MlpObjective::new(spec, data, Loss::cross_entropy(0.1).unwrap(), 0.3).unwrap(), theta)
 }
 
 fn inf_norm(v: &[f64]) -> f64 {
@@ -136,19 +124,10 @@ fn fd_gradient(o: &MlpObjective, x: &[f64], h: f64) -> Vec<f64> {
 fn fd_hvp(o: &MlpObjective, x: &[f64], v: &[f64], h: f64) -> Vec<f64> {
     let gp = gradient(o, &axpy(x, h, v));
     let gm = gradient(o, &axpy(x, -h, v));
-    gp.iter()
-        .zip(&gm)
-        .map(|(a, b)| (a - b) / (2.0 * h))
-        .collect()
+    gp.iter().zip(&gm).map(|(a, b)| (a - b) / (2.0 * h)).collect()
 }
 
-const SPECS: [&str; 5] = [
-    "2-6-5-1:gelu",
-    "2-6-5-1:silu",
-    "2-6-5-1:tanh",
-    "2-6-5-1:relu",
-    "2-6-5-1:identity",
-];
+const SPECS: [&str; 5] = ["2-6-5-1:gelu", "2-6-5-1:silu", "2-6-5-1:tanh", "2-6-5-1:relu", "2-6-5-1:identity"];
 
 // ---------------------------------------------------------------------------------
 // Value, gradient, Hessian-vector products
@@ -158,18 +137,9 @@ const SPECS: [&str; 5] = [
 /// backend-neutral reference in geodyn-nn (plain f64 forward pass).
 #[test]
 fn value_matches_the_reference_negative_log_posterior() {
-    for (o, theta) in [
-        regression("2-6-5-2:gelu", 30, 1),
-        classification("2-6-3:silu", 30, 2),
-    ] {
-        let want = negative_log_posterior(
-            o.spec(),
-            o.data(),
-            o.loss(),
-            &GaussianPrior::new(0.3).unwrap(),
-            &theta,
-        )
-        .unwrap();
+    for (o, theta) in [regression("2-6-5-2:gelu", 30, 1), classification("2-6-3:silu", 30, 2)] {
+        let want =
+            negative_log_posterior(o.spec(), o.data(), o.loss(), &GaussianPrior::new(0.3).unwrap(), &theta).unwrap();
         let got = o.value(&theta).unwrap();
         assert!((got - want).abs() <= 1e-13 * want.abs(), "{got} vs {want}");
         let mut g = vec![0.0; o.dim()];
@@ -202,10 +172,9 @@ fn gradient_matches_central_differences_for_each_activation() {
 #[test]
 fn hvp_matches_central_differences_of_the_gradient() {
     for (i, s) in SPECS.iter().enumerate() {
-        for (o, theta) in [
-            regression(s, 17, 30 + i as u64),
-            classification(&s.replace("-1:", "-3:"), 17, 40 + i as u64),
-        ] {
+        for (o, theta) in
+            [regression(s, 17, 30 + i as u64), classification(&s.replace("-1:", "-3:"), 17, 40 + i as u64)]
+        {
             let v = normal_vec(&mut ChaCha8Rng::seed_from_u64(50 + i as u64), o.dim(), 1.0);
             let err = rel_err(&hvp(&o, &theta, &v), &fd_hvp(&o, &theta, &v, 1e-5));
             assert!(err < 1e-6, "{s} ({:?}): relative error {err:e}", o.loss());
@@ -256,12 +225,7 @@ fn independent_loss<D: DualNum<Primitive = f64>>(
         let r = a[0].clone() - ys[n];
         total += r.clone() * r / (2.0 * sigma * sigma);
     }
-    total
-        + theta
-            .iter()
-            .map(|t| t.clone() * t.clone())
-            .fold(D::zero(), |a, b| a + b)
-            * (0.5 * lambda)
+    total + theta.iter().map(|t| t.clone() * t.clone()).fold(D::zero(), |a, b| a + b) * (0.5 * lambda)
 }
 
 /// For the tiny 1-3-3-1 network (22 parameters) the dense Hessian from nested duals
@@ -283,16 +247,12 @@ fn hvp_equals_dense_hessian_from_nested_duals() {
         let theta = normal_vec(&mut rng, 22, 0.8);
 
         let (f, g, h) = hessian(
-            |t: DVector<Dual2DVec64>| {
-                independent_loss(t.as_slice(), &widths, act, &xs, &ys, sigma, lambda)
-            },
+            |t: DVector<Dual2DVec64>| independent_loss(t.as_slice(), &widths, act, &xs, &ys, sigma, lambda),
             &DVector::from_vec(theta.clone()),
         );
         assert!((o.value(&theta).unwrap() - f).abs() < 1e-12 * f.abs());
         assert!(rel_err(&gradient(&o, &theta), g.as_slice()) < 1e-12);
-        let mut vs: Vec<Vec<f64>> = (0..22)
-            .map(|j| (0..22).map(|i| f64::from(i == j)).collect())
-            .collect();
+        let mut vs: Vec<Vec<f64>> = (0..22).map(|j| (0..22).map(|i| f64::from(i == j)).collect()).collect();
         vs.push(normal_vec(&mut rng, 22, 1.0));
         for v in vs {
             let dense = &h * DVector::from_vec(v.clone());
@@ -320,16 +280,11 @@ fn hvp_equals_dense_hessian_from_gradient_differences_gelu() {
     let hmax = cols.iter().map(|c| inf_norm(c)).fold(0.0, f64::max);
     for i in 0..k {
         for j in 0..k {
-            assert!(
-                (cols[j][i] - cols[i][j]).abs() < 1e-7 * hmax,
-                "H not symmetric at ({i}, {j})"
-            );
+            assert!((cols[j][i] - cols[i][j]).abs() < 1e-7 * hmax, "H not symmetric at ({i}, {j})");
         }
     }
     let v = normal_vec(&mut ChaCha8Rng::seed_from_u64(11), k, 1.0);
-    let dense: Vec<f64> = (0..k)
-        .map(|i| (0..k).map(|j| cols[j][i] * v[j]).sum())
-        .collect();
+    let dense: Vec<f64> = (0..k).map(|i| (0..k).map(|j| cols[j][i] * v[j]).sum()).collect();
     let err = rel_err(&hvp(&o, &theta, &v), &dense);
     assert!(err < 1e-7, "relative error {err:e}");
 }
@@ -364,17 +319,9 @@ fn chunked_passes_add_up() {
     let v = normal_vec(&mut ChaCha8Rng::seed_from_u64(3), spec.num_params(), 1.0);
     let f = ob.value(&theta).unwrap();
     assert!((f - oa.value(&theta).unwrap() - oc.value(&theta).unwrap()).abs() < 1e-12 * f);
-    let sum: Vec<f64> = gradient(&oa, &theta)
-        .iter()
-        .zip(gradient(&oc, &theta))
-        .map(|(a, b)| a + b)
-        .collect();
+    let sum: Vec<f64> = gradient(&oa, &theta).iter().zip(gradient(&oc, &theta)).map(|(a, b)| a + b).collect();
     assert!(rel_err(&gradient(&ob, &theta), &sum) < 1e-13);
-    let hsum: Vec<f64> = hvp(&oa, &theta, &v)
-        .iter()
-        .zip(hvp(&oc, &theta, &v))
-        .map(|(a, b)| a + b)
-        .collect();
+    let hsum: Vec<f64> = hvp(&oa, &theta, &v).iter().zip(hvp(&oc, &theta, &v)).map(|(a, b)| a + b).collect();
     assert!(rel_err(&hvp(&ob, &theta, &v), &hsum) < 1e-13);
 }
 
@@ -396,20 +343,13 @@ fn jvp_and_vjp_are_adjoint_and_match_differences() {
     let h = 1e-6;
     o.outputs(&axpy(&theta, h, &v), &mut fp).unwrap();
     o.outputs(&axpy(&theta, -h, &v), &mut fm).unwrap();
-    let fd: Vec<f64> = fp
-        .iter()
-        .zip(&fm)
-        .map(|(a, b)| (a - b) / (2.0 * h))
-        .collect();
+    let fd: Vec<f64> = fp.iter().zip(&fm).map(|(a, b)| (a - b) / (2.0 * h)).collect();
     assert!(rel_err(&jv, &fd) < 1e-8);
     let mut jtu = vec![0.0; o.dim()];
     o.vjp(&theta, &u, &mut jtu).unwrap();
     let lhs: f64 = u.iter().zip(&jv).map(|(a, b)| a * b).sum();
     let rhs: f64 = jtu.iter().zip(&v).map(|(a, b)| a * b).sum();
-    assert!(
-        (lhs - rhs).abs() < 1e-12 * lhs.abs().max(1.0),
-        "{lhs} vs {rhs}"
-    );
+    assert!((lhs - rhs).abs() < 1e-12 * lhs.abs().max(1.0), "{lhs} vs {rhs}");
 }
 
 /// The GGN product equals the dense JᵀΛJ v + λv with J assembled from jvp's columns
@@ -417,10 +357,7 @@ fn jvp_and_vjp_are_adjoint_and_match_differences() {
 /// diag(p) − ppᵀ for softmax), for both losses.
 #[test]
 fn ggn_vp_equals_dense_jt_lambda_j() {
-    for (o, theta) in [
-        regression("2-5-4-2:tanh", 13, 12),
-        classification("2-5-3:gelu", 13, 13),
-    ] {
+    for (o, theta) in [regression("2-5-4-2:tanh", 13, 12), classification("2-5-3:gelu", 13, 13)] {
         let (k, no, m) = (o.dim(), o.num_outputs(), o.spec().output_dim());
         let cols: Vec<Vec<f64>> = (0..k)
             .map(|j| {
@@ -431,22 +368,15 @@ fn ggn_vp_equals_dense_jt_lambda_j() {
             })
             .collect();
         let v = normal_vec(&mut ChaCha8Rng::seed_from_u64(14), k, 1.0);
-        let jv: Vec<f64> = (0..no)
-            .map(|r| (0..k).map(|j| cols[j][r] * v[j]).sum())
-            .collect();
+        let jv: Vec<f64> = (0..no).map(|r| (0..k).map(|j| cols[j][r] * v[j]).sum()).collect();
         let mut f = vec![0.0; no];
         o.outputs(&theta, &mut f).unwrap();
         let mut ljv = vec![0.0; no];
         for n in 0..o.data().len() {
-            o.loss().hess_vec(
-                &f[n * m..(n + 1) * m],
-                &jv[n * m..(n + 1) * m],
-                &mut ljv[n * m..(n + 1) * m],
-            );
+            o.loss().hess_vec(&f[n * m..(n + 1) * m], &jv[n * m..(n + 1) * m], &mut ljv[n * m..(n + 1) * m]);
         }
-        let dense: Vec<f64> = (0..k)
-            .map(|j| (0..no).map(|r| cols[j][r] * ljv[r]).sum::<f64>() + o.prior_precision() * v[j])
-            .collect();
+        let dense: Vec<f64> =
+            (0..k).map(|j| (0..no).map(|r| cols[j][r] * ljv[r]).sum::<f64>() + o.prior_precision() * v[j]).collect();
         let mut got = vec![0.0; k];
         o.ggn_vp(&theta, &v, &mut got).unwrap();
         let err = rel_err(&got, &dense);
@@ -480,11 +410,7 @@ fn second_directional_derivative_and_curvature_identity() {
     let (mut jp, mut jm) = (vec![0.0; 12], vec![0.0; 12]);
     e.jvp(&axpy(&theta, h, &v), &v, &mut jp).unwrap();
     e.jvp(&axpy(&theta, -h, &v), &v, &mut jm).unwrap();
-    let fd: Vec<f64> = jp
-        .iter()
-        .zip(&jm)
-        .map(|(a, b)| (a - b) / (2.0 * h))
-        .collect();
+    let fd: Vec<f64> = jp.iter().zip(&jm).map(|(a, b)| (a - b) / (2.0 * h)).collect();
     assert!(rel_err(&e2, &fd) < 1e-7);
 
     let mut f = vec![0.0; 12];
@@ -494,12 +420,7 @@ fn second_directional_derivative_and_curvature_identity() {
     let y = o.data().regression_targets().unwrap();
     let s2 = 0.4f64 * 0.4;
     let want = jv.iter().map(|a| a * a).sum::<f64>() / s2
-        + f.iter()
-            .zip(y)
-            .zip(&e2)
-            .map(|((f, y), e)| (f - y) * e)
-            .sum::<f64>()
-            / s2
+        + f.iter().zip(y).zip(&e2).map(|((f, y), e)| (f - y) * e).sum::<f64>() / s2
         + 0.3 * v.iter().map(|a| a * a).sum::<f64>();
     let mut g = vec![0.0; o.dim()];
     let (_, vhv) = o.grad_and_curvature(&theta, &v, &mut g).unwrap();
@@ -512,11 +433,7 @@ fn second_directional_derivative_and_curvature_identity() {
 fn batched_predictions_match_spec_forward() {
     let (o, theta) = regression("2-6-2:gelu", 5, 19);
     let mut rng = ChaCha8Rng::seed_from_u64(20);
-    let sets: Vec<f64> = theta
-        .iter()
-        .copied()
-        .chain(normal_vec(&mut rng, 2 * o.dim(), 1.0))
-        .collect();
+    let sets: Vec<f64> = theta.iter().copied().chain(normal_vec(&mut rng, 2 * o.dim(), 1.0)).collect();
     let inputs = normal_vec(&mut rng, 2 * 300, 1.0); // 300 > CHUNK rows
     let mut got = vec![0.0; 3 * 300 * 2];
     o.predict(&sets, &inputs, &mut got).unwrap();
@@ -537,47 +454,21 @@ fn errors_are_typed() {
     let (o, theta) = regression("2-4-1:tanh", 6, 21);
     let k = o.dim();
     let mut g = vec![0.0; k];
-    assert!(matches!(
-        o.value(&theta[1..]),
-        Err(Error::DimensionMismatch { .. })
-    ));
-    assert!(matches!(
-        o.gradient(&theta, &mut g[1..]),
-        Err(Error::DimensionMismatch { .. })
-    ));
-    assert!(matches!(
-        o.hvp(&theta, &theta[1..], &mut g),
-        Err(Error::DimensionMismatch { .. })
-    ));
+    assert!(matches!(o.value(&theta[1..]), Err(Error::DimensionMismatch { .. })));
+    assert!(matches!(o.gradient(&theta, &mut g[1..]), Err(Error::DimensionMismatch { .. })));
+    assert!(matches!(o.hvp(&theta, &theta[1..], &mut g), Err(Error::DimensionMismatch { .. })));
     let mut bad = theta.clone();
     bad[0] = f64::NAN;
     assert!(matches!(o.value(&bad), Err(Error::NonFinite { .. })));
-    assert!(matches!(
-        o.grad_and_curvature(&theta, &bad, &mut g),
-        Err(Error::NonFinite { .. })
-    ));
+    assert!(matches!(o.grad_and_curvature(&theta, &bad, &mut g), Err(Error::NonFinite { .. })));
     let mut huge = theta.clone();
     huge.iter_mut().for_each(|t| *t = 1e300);
-    assert!(matches!(
-        o.gradient(&huge, &mut g),
-        Err(Error::NonFinite { .. })
-    ));
+    assert!(matches!(o.gradient(&huge, &mut g), Err(Error::NonFinite { .. })));
 
     let spec: ModelSpec = "3-4-1:tanh".parse().unwrap();
-    assert!(
-        MlpObjective::new(spec.clone(), o.data().clone(), *o.loss(), 1.0).is_err(),
-        "input width 2 vs 3"
-    );
+    assert!(MlpObjective::new(spec.clone(), o.data().clone(), *o.loss(), 1.0).is_err(), "input width 2 vs 3");
     let spec2: ModelSpec = "2-4-1:tanh".parse().unwrap();
-    assert!(
-        MlpObjective::new(
-            spec2.clone(),
-            o.data().clone(),
-            Loss::cross_entropy(0.0).unwrap(),
-            1.0
-        )
-        .is_err()
-    );
+    assert!(MlpObjective::new(spec2.clone(), o.data().clone(), Loss::cross_entropy(0.0).unwrap(), 1.0).is_err());
     assert!(MlpObjective::new(spec2, o.data().clone(), *o.loss(), -1.0).is_err());
 }
 
@@ -588,12 +479,7 @@ fn no_allocation_after_warm_up() {
     let (o, theta) = regression("2-16-16-1:gelu", 2 * CHUNK + 3, 22);
     let k = o.dim();
     let v = normal_vec(&mut ChaCha8Rng::seed_from_u64(23), k, 1.0);
-    let (mut g, mut hv, mut jv, mut jtu) = (
-        vec![0.0; k],
-        vec![0.0; k],
-        vec![0.0; o.num_outputs()],
-        vec![0.0; k],
-    );
+    let (mut g, mut hv, mut jv, mut jtu) = (vec![0.0; k], vec![0.0; k], vec![0.0; o.num_outputs()], vec![0.0; k]);
     let mut run = || {
         o.value(&theta).unwrap();
         o.gradient(&theta, &mut g).unwrap();
@@ -602,9 +488,7 @@ fn no_allocation_after_warm_up() {
         o.jvp(&theta, &v, &mut jv).unwrap();
         o.vjp(&theta, &jv, &mut jtu).unwrap();
         o.ggn_vp(&theta, &v, &mut hv).unwrap();
-        o.outputs_embedding()
-            .second_directional(&theta, &v, &mut jv)
-            .unwrap();
+        o.outputs_embedding().second_directional(&theta, &v, &mut jv).unwrap();
     };
     run();
     let n = count_allocs(&mut run);
@@ -620,9 +504,7 @@ fn concurrent_calls_agree() {
     let g0 = gradient(&o, &theta);
     let h0 = hvp(&o, &theta, &v);
     std::thread::scope(|s| {
-        let hs: Vec<_> = (0..4)
-            .map(|_| s.spawn(|| (gradient(&o, &theta), hvp(&o, &theta, &v))))
-            .collect();
+        let hs: Vec<_> = (0..4).map(|_| s.spawn(|| (gradient(&o, &theta), hvp(&o, &theta, &v)))).collect();
         for h in hs {
             let (g, hv) = h.join().unwrap();
             assert_eq!(g, g0);
@@ -638,31 +520,13 @@ fn concurrent_calls_agree() {
 fn adam_fits_the_snelson_like_set() {
     let split = data::snelson_like(data::SNELSON_LIKE_SEED);
     let spec: ModelSpec = "1-16-16-1:tanh".parse().unwrap();
-    let o = MlpObjective::new(
-        spec.clone(),
-        split.train.clone(),
-        Loss::gaussian(0.25).unwrap(),
-        1.0,
-    )
-    .unwrap();
+    let o = MlpObjective::new(spec.clone(), split.train.clone(), Loss::gaussian(0.25).unwrap(), 1.0).unwrap();
     let mut theta = spec.init_params(&mut ChaCha8Rng::seed_from_u64(0));
-    let r = Adam {
-        lr: 1e-2,
-        max_epochs: 3000,
-        ..Adam::default()
-    }
-    .minimize(&o, &mut theta)
-    .unwrap();
-    assert!(
-        r.value < 0.3 * r.history[0],
-        "{} -> {}",
-        r.history[0],
-        r.value
-    );
+    let r = Adam { lr: 1e-2, max_epochs: 3000, ..Adam::default() }.minimize(&o, &mut theta).unwrap();
+    assert!(r.value < 0.3 * r.history[0], "{} -> {}", r.history[0], r.value);
     let mut f = vec![0.0; o.num_outputs()];
     o.outputs(&theta, &mut f).unwrap();
     let y = split.train.regression_targets().unwrap();
-    let rms =
-        (f.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / y.len() as f64).sqrt();
+    let rms = (f.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / y.len() as f64).sqrt();
     assert!(rms < 0.3, "train residual rms {rms}");
 }

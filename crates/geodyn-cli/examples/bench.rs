@@ -47,7 +47,8 @@ fn main() {
     for &n in ns {
         for &w in ws {
             let spec: ModelSpec = format!("1-{w}-{w}-1:gelu").parse().expect("arch");
-            let obj = MlpObjective::new(spec.clone(), synthetic(n), Loss::gaussian(0.3).expect("σ"), 0.5).expect("objective");
+            let obj =
+                MlpObjective::new(spec.clone(), synthetic(n), Loss::gaussian(0.3).expect("σ"), 0.5).expect("objective");
             let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(1);
             let theta = spec.init_params(&mut rng);
             let v = spec.init_params(&mut rng);
@@ -74,7 +75,8 @@ fn main() {
     let arch = if quick { "1-8-8-1:gelu" } else { "1-16-16-1:gelu" };
     let spec: ModelSpec = arch.parse().expect("arch");
     let (sigma, lambda) = (0.285, 0.209); // the tuned values on real Snelson
-    let obj = MlpObjective::new(spec.clone(), split.train.clone(), Loss::gaussian(sigma).expect("σ"), lambda).expect("objective");
+    let obj = MlpObjective::new(spec.clone(), split.train.clone(), Loss::gaussian(sigma).expect("σ"), lambda)
+        .expect("objective");
     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(0);
     let mut theta = spec.init_params(&mut rng);
     let adam = geodyn_nn::Adam { max_epochs: if quick { 2000 } else { 20000 }, ..geodyn_nn::Adam::default() };
@@ -82,7 +84,8 @@ fn main() {
     let k = theta.len();
     // GGN posterior from K Jacobian columns
     let n = split.train.len();
-    let probe = MlpObjective::new(spec.clone(), split.train.clone(), Loss::gaussian(1.0).expect("σ"), 0.0).expect("probe");
+    let probe =
+        MlpObjective::new(spec.clone(), split.train.clone(), Loss::gaussian(1.0).expect("σ"), 0.0).expect("probe");
     let mut jac = vec![0.0; n * k];
     let (mut e, mut col) = (vec![0.0; k], vec![0.0; n]);
     for j in 0..k {
@@ -97,8 +100,12 @@ fn main() {
     let post = LaplacePosterior::from_ggn(&spectrum, 1.0 / (sigma * sigma), lambda).expect("posterior");
     let v0 = initial_velocity(&post, 0, 0, 1.0);
 
-    println!("\n## One sample on the Snelson workload ({source}, {arch}, K = {k}, σ = {sigma}, λ = {lambda}, atol 1e-6, rtol 1e-7, one core)\n");
-    println!("| sampler | integrator | wall s | accepted steps | rejected | RHS | µs per RHS | max H increase | T drift |");
+    println!(
+        "\n## One sample on the Snelson workload ({source}, {arch}, K = {k}, σ = {sigma}, λ = {lambda}, atol 1e-6, rtol 1e-7, one core)\n"
+    );
+    println!(
+        "| sampler | integrator | wall s | accepted steps | rejected | RHS | µs per RHS | max H increase | T drift |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|");
     let reg = Registry::with_builtin();
     for sampler in ["rla", "dims"] {

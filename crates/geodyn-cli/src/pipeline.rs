@@ -8,8 +8,8 @@ use geodyn_dual::MlpObjective;
 use geodyn_nn::data::{CsvSpec, SNELSON_LIKE_SEED, Split, snelson_like};
 use geodyn_nn::{Adam, Dataset, Loss, ModelSpec, WeightDecay};
 use geodyn_samplers::{
-    EvidenceInputs, GgnSpectrum, LaplacePosterior, Registry, SampleRecord, SamplerConfig, initial_velocity, run_selected,
-    tune_hyperparameters,
+    EvidenceInputs, GgnSpectrum, LaplacePosterior, Registry, SampleRecord, SamplerConfig, initial_velocity,
+    run_selected, tune_hyperparameters,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::SeedableRng;
@@ -59,7 +59,10 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
         }
     }
     if !(args.velocity_scale.is_finite() && args.velocity_scale > 0.0) {
-        return Err(CliError::Input(format!("--velocity-scale must be a positive number, got {}", args.velocity_scale)));
+        return Err(CliError::Input(format!(
+            "--velocity-scale must be a positive number, got {}",
+            args.velocity_scale
+        )));
     }
     if args.samples == 0 && args.velocities.is_none() {
         return Err(CliError::Input("--samples must be at least 1".into()));
@@ -78,7 +81,11 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
         )));
     }
     if spec.output_dim() != 1 {
-        return Err(CliError::Input(format!("--arch {}: regression needs one output, got {}", args.arch, spec.output_dim())));
+        return Err(CliError::Input(format!(
+            "--arch {}: regression needs one output, got {}",
+            args.arch,
+            spec.output_dim()
+        )));
     }
     let k = spec.num_params();
     let n = train.len();
@@ -197,9 +204,11 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
     } else {
         let pb = ProgressBar::with_draw_target(Some(velocities.len() as u64), ProgressDrawTarget::stderr());
         pb.set_style(
-            ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} samples, elapsed {elapsed}, ETA {eta}")
-                .map_err(|e| CliError::Input(e.to_string()))?
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{spinner} {msg} [{bar:30}] {pos}/{len} samples, elapsed {elapsed}, ETA {eta}",
+            )
+            .map_err(|e| CliError::Input(e.to_string()))?
+            .progress_chars("=> "),
         );
         pb.set_message(sampler_name.clone());
         pb
@@ -268,7 +277,11 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
 
     let predictive = Predictive::from_samples(&grid, &grid_preds, s);
     let train_nll = report::mixture_nll(&train_preds, s, y, sigma);
-    let gap_nll = split.held_out.regression_targets().filter(|t| !t.is_empty()).map(|t| report::mixture_nll(&gap_preds, s, t, sigma));
+    let gap_nll = split
+        .held_out
+        .regression_targets()
+        .filter(|t| !t.is_empty())
+        .map(|t| report::mixture_nll(&gap_preds, s, t, sigma));
     let train_std = report::mean_std(&train_preds, s);
     let gap_std = if gap_preds.is_empty() { None } else { Some(report::mean_std(&gap_preds, s)) };
 
@@ -278,7 +291,10 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
     report::write_atomic(&samples_path, &geodyn_nn::npy::write_npy(&[s, k], &thetas)?)?;
     report::write_atomic(&args.out.join("map.npy"), &geodyn_nn::npy::write_npy(&[k], &theta)?)?;
     let flat_v: Vec<f64> = velocities.iter().flatten().copied().collect();
-    report::write_atomic(&args.out.join("velocities.npy"), &geodyn_nn::npy::write_npy(&[velocities.len(), k], &flat_v)?)?;
+    report::write_atomic(
+        &args.out.join("velocities.npy"),
+        &geodyn_nn::npy::write_npy(&[velocities.len(), k], &flat_v)?,
+    )?;
     let summary = Summary {
         sampler: sampler_name.clone(),
         config,
@@ -403,14 +419,27 @@ fn ggn_spectrum(spec: &ModelSpec, train: &Dataset, theta: &[f64]) -> Result<GgnS
 }
 
 /// The Laplace log evidence at θ* for given (λ, σ).
-fn evidence_at(spec: &ModelSpec, train: &Dataset, theta: &[f64], spectrum: &GgnSpectrum, lambda: f64, sigma: f64) -> Result<f64, CliError> {
+fn evidence_at(
+    spec: &ModelSpec,
+    train: &Dataset,
+    theta: &[f64],
+    spectrum: &GgnSpectrum,
+    lambda: f64,
+    sigma: f64,
+) -> Result<f64, CliError> {
     let n = train.len();
     let probe = MlpObjective::new(spec.clone(), train.clone(), Loss::gaussian(1.0)?, 0.0)?;
     let mut f = vec![0.0; n];
     probe.outputs(theta, &mut f)?;
     let y = train.regression_targets().unwrap_or(&[]);
     let sse: f64 = f.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum();
-    let inp = EvidenceInputs { n, data_term: sse, theta_sq: theta.iter().map(|t| t * t).sum(), ggn_eigenvalues: spectrum.eigenvalues(), regression: true };
+    let inp = EvidenceInputs {
+        n,
+        data_term: sse,
+        theta_sq: theta.iter().map(|t| t * t).sum(),
+        ggn_eigenvalues: spectrum.eigenvalues(),
+        regression: true,
+    };
     Ok(geodyn_samplers::log_evidence(&inp, lambda, sigma))
 }
 
@@ -423,7 +452,10 @@ struct StoredSample {
 
 fn load_data(args: &SampleArgs) -> Result<(Split, String), CliError> {
     match &args.data {
-        None => Ok((snelson_like(SNELSON_LIKE_SEED), format!("embedded snelson-like (seed {SNELSON_LIKE_SEED}), gap 1.5 <= x <= 3 held out"))),
+        None => Ok((
+            snelson_like(SNELSON_LIKE_SEED),
+            format!("embedded snelson-like (seed {SNELSON_LIKE_SEED}), gap 1.5 <= x <= 3 held out"),
+        )),
         Some(path) => {
             let mut spec = CsvSpec::regression(&args.target);
             if !args.inputs.is_empty() {

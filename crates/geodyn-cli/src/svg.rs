@@ -32,14 +32,23 @@ pub fn function_space(split: &Split, grid: &[f64], map: &[f64], preds: &[f64], s
     let px = |x: f64| PAD + (x - xmin) / (xmax - xmin).max(1e-12) * (W - 2.0 * PAD);
     let py = |y: f64| H - PAD - (y - ymin) / (ymax - ymin) * (H - 2.0 * PAD);
     let mut o = String::new();
-    let _ = writeln!(o, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#);
+    let _ = writeln!(
+        o,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#
+    );
     let _ = writeln!(o, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
     // gap region
     let hx = split.held_out.inputs();
     if !hx.is_empty() {
         let lo = hx.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = hx.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let _ = writeln!(o, r##"<rect x="{:.2}" y="{PAD}" width="{:.2}" height="{:.2}" fill="#f2e6d0"/>"##, px(lo), px(hi) - px(lo), H - 2.0 * PAD);
+        let _ = writeln!(
+            o,
+            r##"<rect x="{:.2}" y="{PAD}" width="{:.2}" height="{:.2}" fill="#f2e6d0"/>"##,
+            px(lo),
+            px(hi) - px(lo),
+            H - 2.0 * PAD
+        );
     }
     // ±2 std band
     let mut band = String::new();
@@ -53,7 +62,10 @@ pub fn function_space(split: &Split, grid: &[f64], map: &[f64], preds: &[f64], s
     // samples
     for i in 0..s.min(32) {
         let pts: String = (0..g).map(|j| format!("{:.2},{:.2} ", px(grid[j]), py(preds[i * g + j]))).collect();
-        let _ = writeln!(o, r##"<polyline points="{pts}" fill="none" stroke="#3182bd" stroke-opacity="0.5" stroke-width="0.8"/>"##);
+        let _ = writeln!(
+            o,
+            r##"<polyline points="{pts}" fill="none" stroke="#3182bd" stroke-opacity="0.5" stroke-width="0.8"/>"##
+        );
     }
     // MAP
     let pts: String = (0..g).map(|j| format!("{:.2},{:.2} ", px(grid[j]), py(map[j]))).collect();
@@ -63,10 +75,12 @@ pub fn function_space(split: &Split, grid: &[f64], map: &[f64], preds: &[f64], s
         let _ = writeln!(o, r##"<circle cx="{:.2}" cy="{:.2}" r="2.5" fill="black"/>"##, px(*x), py(*y));
     }
     for (x, y) in hx.iter().zip(hy) {
-        let _ = writeln!(o, r##"<circle cx="{:.2}" cy="{:.2}" r="2.5" fill="none" stroke="#8c6d31"/>"##, px(*x), py(*y));
+        let _ =
+            writeln!(o, r##"<circle cx="{:.2}" cy="{:.2}" r="2.5" fill="none" stroke="#8c6d31"/>"##, px(*x), py(*y));
     }
     // axes and labels
-    let _ = writeln!(o, r#"<line x1="{PAD}" y1="{:.2}" x2="{:.2}" y2="{:.2}" stroke="black"/>"#, H - PAD, W - PAD, H - PAD);
+    let _ =
+        writeln!(o, r#"<line x1="{PAD}" y1="{:.2}" x2="{:.2}" y2="{:.2}" stroke="black"/>"#, H - PAD, W - PAD, H - PAD);
     let _ = writeln!(o, r#"<line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{:.2}" stroke="black"/>"#, H - PAD);
     for t in 0..=4 {
         let xv = xmin + (xmax - xmin) * t as f64 / 4.0;

@@ -85,7 +85,16 @@ fn safetensors_wrong_shape_names_the_tensor() {
     let d = tmpdir("shape");
     let m = small_model(&d, "1-4-1:tanh");
     let p = csv(&d, "x,y\n0.1,0.2\n0.3,0.5\n0.5,0.1\n");
-    let out = geodyn(&["sample", "dims", "--data", p.to_str().unwrap(), "--model", m.to_str().unwrap(), "--arch", "1-5-1:tanh"]);
+    let out = geodyn(&[
+        "sample",
+        "dims",
+        "--data",
+        p.to_str().unwrap(),
+        "--model",
+        m.to_str().unwrap(),
+        "--arch",
+        "1-5-1:tanh",
+    ]);
     assert_user_error(&out, 1, &["0.weight"]);
 }
 
@@ -94,7 +103,16 @@ fn safetensors_missing_tensor_is_one_line_error() {
     let d = tmpdir("missing");
     let m = small_model(&d, "1-4-1:tanh");
     let p = csv(&d, "x,y\n0.1,0.2\n0.3,0.5\n0.5,0.1\n");
-    let out = geodyn(&["sample", "dims", "--data", p.to_str().unwrap(), "--model", m.to_str().unwrap(), "--arch", "1-4-1-1:tanh"]);
+    let out = geodyn(&[
+        "sample",
+        "dims",
+        "--data",
+        p.to_str().unwrap(),
+        "--model",
+        m.to_str().unwrap(),
+        "--arch",
+        "1-4-1-1:tanh",
+    ]);
     assert_user_error(&out, 1, &["4.weight"]);
 }
 
@@ -106,8 +124,16 @@ fn velocities_of_wrong_length_are_one_line_error() {
     let v = d.join("v.npy");
     geodyn_nn::npy::write_npy_file(&v, &[2, 5], &[0.1; 10]).unwrap();
     let out = geodyn(&[
-        "sample", "rla", "--data", p.to_str().unwrap(), "--model", m.to_str().unwrap(), "--arch", "1-4-1:tanh",
-        "--velocities", v.to_str().unwrap(),
+        "sample",
+        "rla",
+        "--data",
+        p.to_str().unwrap(),
+        "--model",
+        m.to_str().unwrap(),
+        "--arch",
+        "1-4-1:tanh",
+        "--velocities",
+        v.to_str().unwrap(),
     ]);
     assert_user_error(&out, 1, &["[S, 13]", "[2, 5]"]);
 }
@@ -124,8 +150,23 @@ fn small_run_writes_outputs_and_is_thread_count_independent() {
     let d = tmpdir("run");
     let run = |threads: &str, out: &Path| {
         let o = geodyn(&[
-            "sample", "dims", "--arch", "1-6-1:tanh", "--epochs", "300", "--samples", "3", "--t1", "2",
-            "--threads", threads, "--seed", "5", "--no-progress", "--out", out.to_str().unwrap(),
+            "sample",
+            "dims",
+            "--arch",
+            "1-6-1:tanh",
+            "--epochs",
+            "300",
+            "--samples",
+            "3",
+            "--t1",
+            "2",
+            "--threads",
+            threads,
+            "--seed",
+            "5",
+            "--no-progress",
+            "--out",
+            out.to_str().unwrap(),
         ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     };
@@ -138,7 +179,8 @@ fn small_run_writes_outputs_and_is_thread_count_independent() {
     let arr = geodyn_nn::npy::read_npy_file(a.join("samples.npy")).unwrap();
     assert_eq!(arr.shape, vec![3, 19]);
     assert_eq!(std::fs::read(a.join("samples.npy")).unwrap(), std::fs::read(b.join("samples.npy")).unwrap());
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(a.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["sampler"], "dims");
     assert_eq!(summary["per_sample"].as_array().unwrap().len(), 3);
     assert!(summary["per_sample"][0]["rhs_evaluations"].as_u64().unwrap() > 0);

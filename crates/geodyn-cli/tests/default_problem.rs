@@ -10,8 +10,19 @@ use std::path::PathBuf;
 fn run(sampler: &str, extra: &[&str]) -> (PathBuf, Summary) {
     let out = std::env::temp_dir().join(format!("geodyn-default-{}-{sampler}", std::process::id()));
     let mut argv = vec![
-        "geodyn", "sample", sampler, "--arch", "1-8-8-1:gelu", "--epochs", "3000", "--samples", "4", "--seed", "3",
-        "--no-progress", "--out",
+        "geodyn",
+        "sample",
+        sampler,
+        "--arch",
+        "1-8-8-1:gelu",
+        "--epochs",
+        "3000",
+        "--samples",
+        "4",
+        "--seed",
+        "3",
+        "--no-progress",
+        "--out",
     ];
     let out_s = out.to_string_lossy().to_string();
     argv.push(&out_s);

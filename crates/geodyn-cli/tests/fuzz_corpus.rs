@@ -22,7 +22,11 @@ fn fuzz_dir() -> PathBuf {
 }
 
 fn env_f64(name: &str, default: f64) -> f64 {
-    std::env::var(name).ok().and_then(|s| s.parse().ok()).filter(|v: &f64| v.is_finite() && *v >= 0.0).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+        .unwrap_or(default)
 }
 
 fn show(input: &[u8]) -> String {

@@ -6,8 +6,21 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 const ARGS: &[&str] = &[
-    "sample", "dims", "--arch", "1-6-1:tanh", "--epochs", "300", "--samples", "6", "--t1", "15", "--seed", "9",
-    "--threads", "1", "--no-progress",
+    "sample",
+    "dims",
+    "--arch",
+    "1-6-1:tanh",
+    "--epochs",
+    "300",
+    "--samples",
+    "6",
+    "--t1",
+    "15",
+    "--seed",
+    "9",
+    "--threads",
+    "1",
+    "--no-progress",
 ];
 
 fn finished(dir: &Path) -> usize {
@@ -41,7 +54,12 @@ fn sigkill_then_resume_equals_uninterrupted_run() {
     assert!((2..6).contains(&kept), "interrupted after {kept} samples");
     assert!(!cut.join("samples.npy").exists(), "the run was cut before its outputs");
 
-    let st = Command::new(bin).args(["sample", "--resume"]).arg(&cut).args(["--threads", "2", "--no-progress"]).status().unwrap();
+    let st = Command::new(bin)
+        .args(["sample", "--resume"])
+        .arg(&cut)
+        .args(["--threads", "2", "--no-progress"])
+        .status()
+        .unwrap();
     assert!(st.success());
     let a = std::fs::read(full.join("samples.npy")).unwrap();
     let b = std::fs::read(cut.join("samples.npy")).unwrap();

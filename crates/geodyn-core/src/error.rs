@@ -96,21 +96,13 @@ impl fmt::Display for FailureReason {
 /// Returns [`Error::DimensionMismatch`] unless `got == expected`.
 #[inline]
 pub fn check_dim(what: &'static str, expected: usize, got: usize) -> Result<()> {
-    if expected == got {
-        Ok(())
-    } else {
-        Err(Error::DimensionMismatch { what, expected, got })
-    }
+    if expected == got { Ok(()) } else { Err(Error::DimensionMismatch { what, expected, got }) }
 }
 
 /// Returns [`Error::NonFinite`] if any entry of `x` is NaN or infinite.
 #[inline]
 pub fn check_finite(what: &'static str, x: &[f64]) -> Result<()> {
-    if x.iter().all(|v| v.is_finite()) {
-        Ok(())
-    } else {
-        Err(Error::NonFinite { what })
-    }
+    if x.iter().all(|v| v.is_finite()) { Ok(()) } else { Err(Error::NonFinite { what }) }
 }
 
 /// Returns [`Error::NonFinite`] if `x` is NaN or infinite, else `x`.

@@ -24,8 +24,7 @@ use crate::error::{Error, FailureReason, Result, check_dim, check_finite};
 use crate::mechanics::SecondOrderSystem;
 use crate::stable::{EnergyMonitor, EnergyReport, EnergyTracker, Method};
 use diffsol::{
-    DiffsolError, FaerMat, MatrixCommon, OdeBuilder, OdeSolverMethod, error::OdeSolverError,
-    OdeSolverStopReason,
+    DiffsolError, FaerMat, MatrixCommon, OdeBuilder, OdeSolverMethod, OdeSolverStopReason, error::OdeSolverError,
 };
 use std::cell::{Cell, RefCell};
 
@@ -120,7 +119,8 @@ impl IntegrateOptions {
     pub fn uniform_outputs(mut self, n: usize) -> Self {
         let n = n.max(2);
         let (a, b) = (self.t0, self.t1);
-        self.output_times = (0..n).map(|i| if i + 1 == n { b } else { a + (b - a) * i as f64 / (n - 1) as f64 }).collect();
+        self.output_times =
+            (0..n).map(|i| if i + 1 == n { b } else { a + (b - a) * i as f64 / (n - 1) as f64 }).collect();
         self
     }
     /// Keeps the state after every accepted step.
@@ -465,11 +465,17 @@ pub fn integrate<S: SecondOrderSystem + ?Sized>(
         if let Some(tr) = trajectory.as_mut() {
             tr.push(StatePoint { t: t_end, x: y[..n].to_vec(), v: y[n..].to_vec() });
         }
-        if matches!(stop, StopReason::KineticBelow { .. }) || matches!(reason, OdeSolverStopReason::TstopReached) || t_end >= opts.t1 {
+        if matches!(stop, StopReason::KineticBelow { .. })
+            || matches!(reason, OdeSolverStopReason::TstopReached)
+            || t_end >= opts.t1
+        {
             break;
         }
         if solver.get_statistics().number_of_steps >= opts.max_steps {
-            return Err(Error::Integration { t: t_end, reason: FailureReason::StepLimit { max_steps: opts.max_steps } });
+            return Err(Error::Integration {
+                t: t_end,
+                reason: FailureReason::StepLimit { max_steps: opts.max_steps },
+            });
         }
         t_prev = t_now;
     }

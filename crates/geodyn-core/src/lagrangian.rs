@@ -135,7 +135,9 @@ pub(crate) fn solve_dense_in_place(a: &mut [f64], b: &mut [f64], n: usize) -> Re
         if best.is_nan() || best <= 1e-14 * scale {
             return Err(Error::LinearSolve {
                 what: "Lagrangian velocity Hessian ∂²L/∂v²",
-                detail: format!("singular or not finite (pivot {best:e} in column {col}); the Lagrangian must be regular"),
+                detail: format!(
+                    "singular or not finite (pivot {best:e} in column {col}); the Lagrangian must be regular"
+                ),
             });
         }
         if piv != col {

@@ -25,8 +25,8 @@ pub use error::{Error, FailureReason, Result};
 pub use integrate::{IntegrateOptions, Solution, SolveStats, StopReason, integrate};
 pub use lagrangian::LagrangianSystem;
 pub use mechanics::{
-    Constant, Dissipation, Energy, Evaluation, FnDissipation, Frictionless, Mechanics,
-    SecondOrderSystem, SpeedDependent,
+    Constant, Dissipation, Energy, Evaluation, FnDissipation, Frictionless, Mechanics, SecondOrderSystem,
+    SpeedDependent,
 };
 pub use metric::{Euclidean, LossGraph, Metric, Pullback};
 pub use objective::{Embedding, Lagrangian, Objective, Rayleigh, dot};

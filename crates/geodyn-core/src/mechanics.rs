@@ -230,7 +230,11 @@ impl<M: Metric, D: Dissipation> Mechanics<M, D> {
     pub fn with_potential<P: Objective>(self, loss: P, kappa: f64, l_star: f64) -> Result<Mechanics<M, D, P>> {
         check_kappa(kappa, l_star)?;
         check_dim("potential dimension", self.metric.dim(), loss.dim())?;
-        Ok(Mechanics { metric: self.metric, dissipation: self.dissipation, potential: PotentialTerm::External { loss, kappa, l_star } })
+        Ok(Mechanics {
+            metric: self.metric,
+            dissipation: self.dissipation,
+            potential: PotentialTerm::External { loss, kappa, l_star },
+        })
     }
 }
 

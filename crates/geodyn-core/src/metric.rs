@@ -39,12 +39,16 @@ pub trait Metric: Sync {
     /// external potential with [`Mechanics`](crate::Mechanics) for those.
     fn intrinsic_force(&self, x: &[f64], v: &[f64], kappa: f64, out: &mut [f64]) -> Result<(f64, f64)> {
         let _ = (x, v, kappa, out);
-        Err(Error::Backend("this metric is not induced by a scalar function; give the mechanics an explicit potential".into()))
+        Err(Error::Backend(
+            "this metric is not induced by a scalar function; give the mechanics an explicit potential".into(),
+        ))
     }
     /// For metrics induced by a scalar function L: L(x). See [`Metric::intrinsic_force`].
     fn intrinsic_potential(&self, x: &[f64]) -> Result<f64> {
         let _ = x;
-        Err(Error::Backend("this metric is not induced by a scalar function; give the mechanics an explicit potential".into()))
+        Err(Error::Backend(
+            "this metric is not induced by a scalar function; give the mechanics an explicit potential".into(),
+        ))
     }
 }
 
@@ -266,7 +270,9 @@ impl<E: Embedding> Pullback<E> {
                     if pap.is_nan() || pap <= 0.0 {
                         return Err(Error::LinearSolve {
                             what: "pullback metric (conjugate gradients)",
-                            detail: format!("G is not positive definite along the search direction (pᵀGp = {pap:e}); use lambda > 0"),
+                            detail: format!(
+                                "G is not positive definite along the search direction (pᵀGp = {pap:e}); use lambda > 0"
+                            ),
                         });
                     }
                     let alpha = rr / pap;
@@ -286,7 +292,11 @@ impl<E: Embedding> Pullback<E> {
                 } else {
                     Err(Error::LinearSolve {
                         what: "pullback metric (conjugate gradients)",
-                        detail: format!("no convergence in {max_iter} iterations: residual {:e} > {:e}", rr.sqrt(), tol),
+                        detail: format!(
+                            "no convergence in {max_iter} iterations: residual {:e} > {:e}",
+                            rr.sqrt(),
+                            tol
+                        ),
                     })
                 }
             })

@@ -148,10 +148,18 @@ macro_rules! forward_objective {
 forward_objective!(&T, Box<T>);
 
 impl<T: Objective + Send + ?Sized> Objective for Arc<T> {
-    fn dim(&self) -> usize { (**self).dim() }
-    fn value(&self, x: &[f64]) -> Result<f64> { (**self).value(x) }
-    fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> { (**self).gradient(x, g) }
-    fn hvp(&self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> { (**self).hvp(x, v, hv) }
+    fn dim(&self) -> usize {
+        (**self).dim()
+    }
+    fn value(&self, x: &[f64]) -> Result<f64> {
+        (**self).value(x)
+    }
+    fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
+        (**self).gradient(x, g)
+    }
+    fn hvp(&self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> {
+        (**self).hvp(x, v, hv)
+    }
     fn grad_and_curvature(&self, x: &[f64], v: &[f64], g: &mut [f64]) -> Result<(f64, f64)> {
         (**self).grad_and_curvature(x, v, g)
     }

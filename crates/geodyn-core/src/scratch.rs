@@ -22,9 +22,7 @@ thread_local! {
 /// assert_eq!(s, 3.0);
 /// ```
 pub fn with_buffers<const N: usize, R>(len: usize, f: impl FnOnce([&mut [f64]; N]) -> R) -> R {
-    let mut bufs: [Vec<f64>; N] = std::array::from_fn(|_| {
-        POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default()
-    });
+    let mut bufs: [Vec<f64>; N] = std::array::from_fn(|_| POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default());
     for b in bufs.iter_mut() {
         b.clear();
         b.resize(len, 0.0);

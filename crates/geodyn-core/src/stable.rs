@@ -212,14 +212,7 @@ pub(crate) struct EnergyTracker {
 
 impl EnergyTracker {
     pub(crate) fn new(h0: f64, power0: f64) -> Self {
-        Self {
-            initial: h0,
-            last: h0,
-            max_increase: 0.0,
-            max_drift: 0.0,
-            dissipative: power0 != 0.0,
-            states: 1,
-        }
+        Self { initial: h0, last: h0, max_increase: 0.0, max_drift: 0.0, dissipative: power0 != 0.0, states: 1 }
     }
     /// Records the energy `h` of the next monitored state; `power_seen` says whether a
     /// non-zero dissipated power was seen since the previous one.
@@ -231,11 +224,7 @@ impl EnergyTracker {
         self.states += 1;
     }
     pub(crate) fn report(&self) -> EnergyReport {
-        let scale = if self.initial != 0.0 {
-            self.initial.abs()
-        } else {
-            1.0
-        };
+        let scale = if self.initial != 0.0 { self.initial.abs() } else { 1.0 };
         EnergyReport {
             initial: self.initial,
             last: self.last,
@@ -252,15 +241,8 @@ impl EnergyTracker {
 
 const S: usize = 7;
 const C: [f64; S] = [0.0, 0.161, 0.327, 0.9, 0.9800255409045097, 1.0, 1.0];
-const B: [f64; S] = [
-    0.09646076681806523,
-    0.01,
-    0.4798896504144996,
-    1.379008574103742,
-    -3.290069515436081,
-    2.324710524099774,
-    0.0,
-];
+const B: [f64; S] =
+    [0.09646076681806523, 0.01, 0.4798896504144996, 1.379008574103742, -3.290069515436081, 2.324710524099774, 0.0];
 /// Error weights b − b̂.
 const D: [f64; S] = [
     -0.001780011052225777,
@@ -346,17 +328,7 @@ struct Work {
 impl Work {
     fn new(n: usize) -> Self {
         let z = || vec![0.0; n];
-        Self {
-            n,
-            kx: vec![z(); S],
-            kv: vec![z(); S],
-            xs: z(),
-            vs: z(),
-            xt: z(),
-            vt: z(),
-            ex: z(),
-            dv: z(),
-        }
+        Self { n, kx: vec![z(); S], kv: vec![z(); S], xs: z(), vs: z(), xt: z(), vt: z(), ex: z(), dv: z() }
     }
 }
 
@@ -370,27 +342,16 @@ struct Evaluator<'a, Sy: SecondOrderSystem + ?Sized> {
 
 impl<Sy: SecondOrderSystem + ?Sized> Evaluator<'_, Sy> {
     /// One right-hand side; failures are reported at `t_fail` (the time reached).
-    fn eval(
-        &mut self,
-        t: f64,
-        x: &[f64],
-        v: &[f64],
-        a: &mut [f64],
-        t_fail: f64,
-    ) -> Result<Evaluation> {
+    fn eval(&mut self, t: f64, x: &[f64], v: &[f64], a: &mut [f64], t_fail: f64) -> Result<Evaluation> {
         self.rhs += 1;
-        self.system
-            .evaluate(t, x, v, a)
-            .map_err(|e| eval_error(t_fail, e))
+        self.system.evaluate(t, x, v, a).map_err(|e| eval_error(t_fail, e))
     }
     fn power(&mut self, ev: &Evaluation, t: f64, x: &[f64], v: &[f64], t_fail: f64) -> Result<f64> {
         match ev.dissipated_power {
             Some(p) => Ok(p),
             None => {
                 self.energy_calls += 1;
-                self.system
-                    .dissipated_power(t, x, v)
-                    .map_err(|e| eval_error(t_fail, e))
+                self.system.dissipated_power(t, x, v).map_err(|e| eval_error(t_fail, e))
             }
         }
     }
@@ -399,46 +360,27 @@ impl<Sy: SecondOrderSystem + ?Sized> Evaluator<'_, Sy> {
             Some(p) => Ok(p),
             None => {
                 self.energy_calls += 1;
-                Ok(self
-                    .system
-                    .energy(x, v)
-                    .map_err(|e| eval_error(t_fail, e))?
-                    .potential)
+                Ok(self.system.energy(x, v).map_err(|e| eval_error(t_fail, e))?.potential)
             }
         }
     }
     fn total(&mut self, x: &[f64], v: &[f64], t_fail: f64) -> Result<f64> {
         self.energy_calls += 1;
-        Ok(self
-            .system
-            .energy(x, v)
-            .map_err(|e| eval_error(t_fail, e))?
-            .total())
+        Ok(self.system.energy(x, v).map_err(|e| eval_error(t_fail, e))?.total())
     }
     fn kinetic(&mut self, x: &[f64], v: &[f64], t_fail: f64) -> Result<f64> {
         self.energy_calls += 1;
-        self.system
-            .kinetic_energy(x, v)
-            .map_err(|e| eval_error(t_fail, e))
+        self.system.kinetic_energy(x, v).map_err(|e| eval_error(t_fail, e))
     }
 }
 
 fn eval_error(t: f64, e: Error) -> Error {
-    Error::Integration {
-        t,
-        reason: FailureReason::Evaluation(Box::new(e)),
-    }
+    Error::Integration { t, reason: FailureReason::Evaluation(Box::new(e)) }
 }
 
 /// RMS over the 2n state components of `e_i / (atol + rtol·max(|a_i|, |b_i|))`, with
 /// e = (ex, ev) and the states a = (xa, va), b = (xb, vb).
-fn rms_norm(
-    e: (&[f64], &[f64]),
-    ya: (&[f64], &[f64]),
-    yb: (&[f64], &[f64]),
-    atol: f64,
-    rtol: f64,
-) -> f64 {
+fn rms_norm(e: (&[f64], &[f64]), ya: (&[f64], &[f64]), yb: (&[f64], &[f64]), atol: f64, rtol: f64) -> f64 {
     let mut s = 0.0;
     let mut add = |e: &[f64], a: &[f64], b: &[f64]| {
         for i in 0..e.len() {
@@ -462,11 +404,7 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
     let n = system.dim();
     let a = tableau_a();
     let (atol, rtol) = (opts.atol, opts.rtol);
-    let mut ev = Evaluator {
-        system,
-        rhs: 0,
-        energy_calls: 0,
-    };
+    let mut ev = Evaluator { system, rhs: 0, energy_calls: 0 };
     let mut w = Work::new(n);
 
     let mut t = opts.t0;
@@ -476,12 +414,7 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
     // stage of the previous one.
     let e0 = ev.eval(t, &x, &v, &mut w.kv[0], t)?;
     if !(w.kv[0].iter().all(|z| z.is_finite()) && e0.kinetic.is_finite()) {
-        return Err(eval_error(
-            t,
-            Error::NonFinite {
-                what: "initial acceleration",
-            },
-        ));
+        return Err(eval_error(t, Error::NonFinite { what: "initial acceleration" }));
     }
     let mut p1 = ev.power(&e0, t, &x, &v, t)?; // dissipated power at the first stage
     let mut kin_n = e0.kinetic; // T at (x_n, v_n)
@@ -491,54 +424,34 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
     let mut outputs = Vec::with_capacity(opts.output_times.len());
     let mut out_idx = 0;
     while out_idx < opts.output_times.len() && opts.output_times[out_idx] <= opts.t0 {
-        outputs.push(StatePoint {
-            t: opts.t0,
-            x: x0.to_vec(),
-            v: v0.to_vec(),
-        });
+        outputs.push(StatePoint { t: opts.t0, x: x0.to_vec(), v: v0.to_vec() });
         out_idx += 1;
     }
-    let mut trajectory = opts.trajectory.then(|| {
-        vec![StatePoint {
-            t: opts.t0,
-            x: x0.to_vec(),
-            v: v0.to_vec(),
-        }]
-    });
+    let mut trajectory = opts.trajectory.then(|| vec![StatePoint { t: opts.t0, x: x0.to_vec(), v: v0.to_vec() }]);
     let (mut accepted, mut rejected) = (0usize, 0usize);
-    let solution = |t,
-                    x,
-                    v,
-                    stop,
-                    ev: &Evaluator<'_, Sy>,
-                    accepted,
-                    rejected,
-                    outputs,
-                    trajectory,
-                    tracker: &EnergyTracker| {
-        Solution {
-            t,
-            x,
-            v,
-            stop,
-            stats: SolveStats {
-                rhs_evaluations: ev.rhs,
-                accepted_steps: accepted,
-                rejected_steps: rejected,
-                energy_evaluations: ev.energy_calls,
-            },
-            outputs,
-            trajectory,
-            energy: Some(tracker.report()),
-        }
-    };
+    let solution =
+        |t, x, v, stop, ev: &Evaluator<'_, Sy>, accepted, rejected, outputs, trajectory, tracker: &EnergyTracker| {
+            Solution {
+                t,
+                x,
+                v,
+                stop,
+                stats: SolveStats {
+                    rhs_evaluations: ev.rhs,
+                    accepted_steps: accepted,
+                    rejected_steps: rejected,
+                    energy_evaluations: ev.energy_calls,
+                },
+                outputs,
+                trajectory,
+                energy: Some(tracker.report()),
+            }
+        };
     if let Some(eps) = opts.stop_below_kinetic
         && kin_n < eps
     {
         let stop = StopReason::KineticBelow { threshold: eps };
-        return Ok(solution(
-            t, x, v, stop, &ev, 0, 0, outputs, trajectory, &tracker,
-        ));
+        return Ok(solution(t, x, v, stop, &ev, 0, 0, outputs, trajectory, &tracker));
     }
 
     // Initial step size: Hairer, Nørsett & Wanner, Solving ODEs I, §II.4 (as diffsol);
@@ -546,11 +459,7 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
     let mut h = {
         let d0 = rms_norm((&x, &v), (&x, &v), (&x, &v), atol, rtol);
         let d1 = rms_norm((&v, &w.kv[0]), (&x, &v), (&x, &v), atol, rtol);
-        let h0 = if d0 < 1e-5 || d1 < 1e-5 {
-            1e-6
-        } else {
-            0.01 * d0 / d1
-        };
+        let h0 = if d0 < 1e-5 || d1 < 1e-5 { 1e-6 } else { 0.01 * d0 / d1 };
         let h0 = h0.min(opts.t1 - t);
         for i in 0..n {
             w.xs[i] = x[i] + h0 * v[i];
@@ -563,11 +472,7 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
         }
         let d2 = rms_norm((&w.ex, &w.dv), (&x, &v), (&x, &v), atol, rtol) / h0;
         let dm = d1.max(d2);
-        let h1 = if dm <= 1e-15 {
-            (h0 * 1e-3).max(1e-6)
-        } else {
-            (0.01 / dm).powf(0.2)
-        };
+        let h1 = if dm <= 1e-15 { (h0 * 1e-3).max(1e-6) } else { (0.01 / dm).powf(0.2) };
         let h = (100.0 * h0).min(h1).min(opts.t1 - t);
         if h.is_finite() && h > 0.0 { h } else { h0 }
     };
@@ -578,22 +483,14 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
     let mut power = [0.0f64; S]; // dissipated power at the stages
     loop {
         if accepted >= opts.max_steps {
-            return Err(Error::Integration {
-                t,
-                reason: FailureReason::StepLimit {
-                    max_steps: opts.max_steps,
-                },
-            });
+            return Err(Error::Integration { t, reason: FailureReason::StepLimit { max_steps: opts.max_steps } });
         }
         let last = t + 1.01 * h >= opts.t1;
         if last {
             h = opts.t1 - t;
         }
         if h.is_nan() || h < MIN_STEP.max(16.0 * f64::EPSILON * t.abs()) {
-            return Err(Error::Integration {
-                t,
-                reason: FailureReason::StepSizeUnderflow,
-            });
+            return Err(Error::Integration { t, reason: FailureReason::StepSizeUnderflow });
         }
 
         // Stages 2..7; the 7th is evaluated at (t + h, x̃, ṽ) (FSAL).
@@ -613,12 +510,7 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
             let ti = t + C[i] * h;
             let ei = ev.eval(ti, &w.xs, &w.vs, &mut w.kv[i], t)?;
             w.kx[i].copy_from_slice(&w.vs);
-            let finite = w.kv[i]
-                .iter()
-                .chain(&w.vs)
-                .chain(&w.xs)
-                .all(|z| z.is_finite())
-                && ei.kinetic.is_finite();
+            let finite = w.kv[i].iter().chain(&w.vs).chain(&w.xs).all(|z| z.is_finite()) && ei.kinetic.is_finite();
             if !finite {
                 break;
             }
@@ -659,9 +551,7 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
                     de = de.max(0.0);
                 }
                 let target = h_n - de;
-                if let Some(alpha) =
-                    solve_alpha(system, &mut ev, &w.xt, &w.vt, e7.kinetic, pot, target, t)?
-                {
+                if let Some(alpha) = solve_alpha(system, &mut ev, &w.xt, &w.vt, e7.kinetic, pot, target, t)? {
                     for j in 0..n {
                         w.dv[j] = (alpha - 1.0) * w.vt[j];
                     }
@@ -688,10 +578,7 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
             consecutive_rejections += 1;
             last_rejected = true;
             if consecutive_rejections > MAX_REJECTIONS {
-                return Err(Error::Integration {
-                    t,
-                    reason: FailureReason::TooManyRejections,
-                });
+                return Err(Error::Integration { t, reason: FailureReason::TooManyRejections });
             }
             continue;
         };
@@ -709,8 +596,7 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
         if let Some(eps) = opts.stop_below_kinetic
             && kin_new < eps
         {
-            let (te, xe, ve) =
-                locate_event(&mut ev, &w, &x, &v, t, h, t_new, eps, (kin_n, kin_new))?;
+            let (te, xe, ve) = locate_event(&mut ev, &w, &x, &v, t, h, t_new, eps, (kin_n, kin_new))?;
             t_end = te;
             event = Some((xe, ve, eps));
         }
@@ -723,11 +609,7 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
                 None if to == t_end => (w.xt.clone(), w.vt.iter().map(|z| alpha * z).collect()),
                 _ => dense(&w, &x, &v, h, ((to - t) / h).clamp(0.0, 1.0)),
             };
-            outputs.push(StatePoint {
-                t: to,
-                x: xo,
-                v: vo,
-            });
+            outputs.push(StatePoint { t: to, x: xo, v: vo });
             out_idx += 1;
         }
 
@@ -737,8 +619,7 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
             let mut h_event = ev.total(&xe, &ve, t)?;
             if h_event > h_n {
                 let kin_e = ev.kinetic(&xe, &ve, t)?;
-                if let Some(s) =
-                    solve_alpha(system, &mut ev, &xe, &ve, kin_e, h_event - kin_e, h_n, t)?
+                if let Some(s) = solve_alpha(system, &mut ev, &xe, &ve, kin_e, h_event - kin_e, h_n, t)?
                     && s < 1.0
                 {
                     ve.iter_mut().for_each(|z| *z *= s);
@@ -747,16 +628,10 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
             }
             tracker.record(h_event, power_seen);
             if let Some(tr) = trajectory.as_mut() {
-                tr.push(StatePoint {
-                    t: t_end,
-                    x: xe.clone(),
-                    v: ve.clone(),
-                });
+                tr.push(StatePoint { t: t_end, x: xe.clone(), v: ve.clone() });
             }
             let stop = StopReason::KineticBelow { threshold: eps };
-            return Ok(solution(
-                t_end, xe, ve, stop, &ev, accepted, rejected, outputs, trajectory, &tracker,
-            ));
+            return Ok(solution(t_end, xe, ve, stop, &ev, accepted, rejected, outputs, trajectory, &tracker));
         }
 
         // Advance; the FSAL stage a(x̃, ṽ) becomes the next first stage (see the
@@ -772,11 +647,7 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
         tracker.record(h_new, power_seen);
         w.kv.swap(0, S - 1);
         if let Some(tr) = trajectory.as_mut() {
-            tr.push(StatePoint {
-                t,
-                x: x.clone(),
-                v: v.clone(),
-            });
+            tr.push(StatePoint { t, x: x.clone(), v: v.clone() });
         }
         if last {
             break;
@@ -784,8 +655,7 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
 
         // PI step-size control (Hairer's DOPRI5 form, β = 0.04); no growth right
         // after a rejection.
-        let mut fac = (PI_SAFETY * err.max(1e-10).powf(-BETA1) * err_old.powf(BETA2))
-            .clamp(MIN_SHRINK, MAX_GROWTH);
+        let mut fac = (PI_SAFETY * err.max(1e-10).powf(-BETA1) * err_old.powf(BETA2)).clamp(MIN_SHRINK, MAX_GROWTH);
         if last_rejected {
             fac = fac.min(1.0);
         }
@@ -793,18 +663,7 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
         last_rejected = false;
         h *= fac;
     }
-    Ok(solution(
-        t,
-        x,
-        v,
-        StopReason::FinalTime,
-        &ev,
-        accepted,
-        rejected,
-        outputs,
-        trajectory,
-        &tracker,
-    ))
+    Ok(solution(t, x, v, StopReason::FinalTime, &ev, accepted, rejected, outputs, trajectory, &tracker))
 }
 
 /// The velocity scaling α with H(x̃, αṽ) = `target`, or `None` if no α ≥ 0 reaches it
@@ -969,10 +828,7 @@ mod tests {
         t.record(1.5, false);
         t.record(1.75, false);
         let r = t.report();
-        assert_eq!(
-            (r.initial, r.last, r.max_increase, r.states),
-            (2.0, 1.75, 0.25, 3)
-        );
+        assert_eq!((r.initial, r.last, r.max_increase, r.states), (2.0, 1.75, 0.25, 3));
         assert_eq!(r.relative_drift, Some(0.25));
         t.record(1.0, true);
         assert_eq!(t.report().relative_drift, None);

@@ -2,8 +2,7 @@
 mod common;
 use common::*;
 use geodyn_core::{
-    Error, FailureReason, IntegrateOptions, LossGraph, Mechanics, Objective, Result, SpeedDependent,
-    integrate,
+    Error, FailureReason, IntegrateOptions, LossGraph, Mechanics, Objective, Result, SpeedDependent, integrate,
 };
 
 fn sys() -> Mechanics<LossGraph<SphereLoss>, SpeedDependent> {
@@ -29,9 +28,11 @@ fn dimension_mismatch_is_typed_error() {
 /// Non-positive tolerances are rejected.
 #[test]
 fn non_positive_tolerance_is_typed_error() {
-    let e = integrate(&sys(), &[1.0, 0.0, 0.0], &[0.0; 3], &IntegrateOptions::new(1.0).tolerances(0.0, 1e-6)).unwrap_err();
+    let e =
+        integrate(&sys(), &[1.0, 0.0, 0.0], &[0.0; 3], &IntegrateOptions::new(1.0).tolerances(0.0, 1e-6)).unwrap_err();
     assert!(matches!(e, Error::InvalidParameter { name: "atol", .. }), "{e}");
-    let e = integrate(&sys(), &[1.0, 0.0, 0.0], &[0.0; 3], &IntegrateOptions::new(1.0).tolerances(1e-6, -1.0)).unwrap_err();
+    let e =
+        integrate(&sys(), &[1.0, 0.0, 0.0], &[0.0; 3], &IntegrateOptions::new(1.0).tolerances(1e-6, -1.0)).unwrap_err();
     assert!(matches!(e, Error::InvalidParameter { name: "rtol", .. }), "{e}");
 }
 

@@ -2,8 +2,8 @@
 mod common;
 use common::*;
 use geodyn_core::{
-    Constant, Euclidean, Frictionless, IntegrateOptions, LossGraph, Mechanics, Metric, Pullback,
-    SecondOrderSystem, SpeedDependent, StopReason, integrate,
+    Constant, Euclidean, Frictionless, IntegrateOptions, LossGraph, Mechanics, Metric, Pullback, SecondOrderSystem,
+    SpeedDependent, StopReason, integrate,
 };
 
 const X0: [f64; 3] = [1.1, 0.2, -0.1];
@@ -16,11 +16,7 @@ fn energy_is_conserved_without_friction() {
     let opts = IntegrateOptions::new(20.0).tolerances(1e-11, 1e-11).uniform_outputs(201);
     let sol = integrate(&sys, &X0, &V0, &opts).unwrap();
     let h0 = sys.energy(&X0, &V0).unwrap().total();
-    let drift = sol
-        .outputs
-        .iter()
-        .map(|p| (sys.energy(&p.x, &p.v).unwrap().total() - h0).abs())
-        .fold(0.0, f64::max);
+    let drift = sol.outputs.iter().map(|p| (sys.energy(&p.x, &p.v).unwrap().total() - h0).abs()).fold(0.0, f64::max);
     assert!(drift < 1e-8 * h0, "max |H(t) − H(0)| = {drift:e}, H(0) = {h0}");
     assert_eq!(sol.stop, StopReason::FinalTime);
     assert_eq!(sol.t, 20.0);
@@ -132,5 +128,9 @@ fn outputs_match_closed_form_at_requested_times() {
     assert!(tr.windows(2).all(|w| w[1].t > w[0].t));
     // Tsit45 is FSAL: 6 evaluations per attempted step, plus start-up.
     let attempts = sol.stats.accepted_steps + sol.stats.rejected_steps;
-    assert!(sol.stats.rhs_evaluations >= 6 * attempts && sol.stats.rhs_evaluations <= 6 * attempts + 4, "{:?}", sol.stats);
+    assert!(
+        sol.stats.rhs_evaluations >= 6 * attempts && sol.stats.rhs_evaluations <= 6 * attempts + 4,
+        "{:?}",
+        sol.stats
+    );
 }

@@ -1,7 +1,5 @@
 //! LagrangianSystem against Newtonian mechanics and the damped oscillator.
-use geodyn_core::{
-    IntegrateOptions, Lagrangian, LagrangianSystem, Rayleigh, Result, SecondOrderSystem, integrate,
-};
+use geodyn_core::{IntegrateOptions, Lagrangian, LagrangianSystem, Rayleigh, Result, SecondOrderSystem, integrate};
 
 /// L = ½ m v² − V(x) with V = ½ k x² + ¼ q x⁴ (hand-derived derivatives).
 struct Newton {
@@ -21,7 +19,14 @@ impl Lagrangian for Newton {
         lv[0] = self.m * v[0];
         Ok(())
     }
-    fn euler_lagrange_terms(&self, x: &[f64], _v: &[f64], lx: &mut [f64], lvv: &mut [f64], lvx_v: &mut [f64]) -> Result<()> {
+    fn euler_lagrange_terms(
+        &self,
+        x: &[f64],
+        _v: &[f64],
+        lx: &mut [f64],
+        lvv: &mut [f64],
+        lvx_v: &mut [f64],
+    ) -> Result<()> {
         lx[0] = -self.k * x[0] - self.q * x[0].powi(3);
         lvv[0] = self.m;
         lvx_v[0] = 0.0;

@@ -4,9 +4,9 @@
 mod stable_support;
 
 use geodyn_core::{
-    Constant, Energy, EnergyMonitor, Error, Euclidean, FailureReason, Frictionless,
-    IntegrateOptions, Lagrangian, LagrangianSystem, LossGraph, Mechanics, Method, Objective,
-    Rayleigh, Result, SecondOrderSystem, Solution, SpeedDependent, StopReason, integrate,
+    Constant, Energy, EnergyMonitor, Error, Euclidean, FailureReason, Frictionless, IntegrateOptions, Lagrangian,
+    LagrangianSystem, LossGraph, Mechanics, Method, Objective, Rayleigh, Result, SecondOrderSystem, Solution,
+    SpeedDependent, StopReason, integrate,
 };
 use stable_support::{AnisotropicQuartic, pseudo_random, unit_velocity};
 use std::sync::OnceLock;
@@ -24,12 +24,7 @@ fn stiff_dims(eta0: f64) -> Mechanics<LossGraph<AnisotropicQuartic>, SpeedDepend
 
 /// Energies at the accepted states of a run, recomputed from scratch.
 fn energies<S: SecondOrderSystem>(sys: &S, sol: &Solution) -> Vec<Energy> {
-    sol.trajectory
-        .as_ref()
-        .unwrap()
-        .iter()
-        .map(|p| sys.energy(&p.x, &p.v).unwrap())
-        .collect()
+    sol.trajectory.as_ref().unwrap().iter().map(|p| sys.energy(&p.x, &p.v).unwrap()).collect()
 }
 
 /// Tsit45 and the projected method on stiff DiMS (η0 = 0.1) from the minimum θ = 0 with
@@ -62,41 +57,21 @@ fn dims_energy_never_increases_where_tsit45_injects_energy() {
 
     let h: Vec<f64> = energies(&sys, proj).iter().map(Energy::total).collect();
     for (n, w) in h.windows(2).enumerate() {
-        assert!(
-            w[1] <= w[0] + 8.0 * f64::EPSILON * w[0].abs(),
-            "H rose at step {n}: {} -> {}",
-            w[0],
-            w[1]
-        );
+        assert!(w[1] <= w[0] + 8.0 * f64::EPSILON * w[0].abs(), "H rose at step {n}: {} -> {}", w[0], w[1]);
     }
     let report = proj.energy.unwrap();
-    assert!(
-        report.max_increase <= 8.0 * f64::EPSILON * report.initial,
-        "{report:?}"
-    );
-    assert_eq!(
-        report.relative_drift, None,
-        "a dissipative run reports no drift"
-    );
+    assert!(report.max_increase <= 8.0 * f64::EPSILON * report.initial, "{report:?}");
+    assert_eq!(report.relative_drift, None, "a dissipative run reports no drift");
     assert_eq!(report.states, proj.stats.accepted_steps + 1);
     let reference = 7.0378e-4;
-    assert!(
-        (report.last - reference).abs() < 0.1 * reference,
-        "H(1000) = {:e}",
-        report.last
-    );
+    assert!((report.last - reference).abs() < 0.1 * reference, "H(1000) = {:e}", report.last);
 
     let h: Vec<f64> = energies(&sys, tsit).iter().map(Energy::total).collect();
     let rises = h.windows(2).filter(|w| w[1] > w[0]).count();
     assert!(rises > 1000, "Tsit45 raised H at {rises} steps");
-    let monitored = tsit
-        .energy
-        .expect("Mechanics reports V for free: Tsit45 is monitored by default");
+    let monitored = tsit.energy.expect("Mechanics reports V for free: Tsit45 is monitored by default");
     assert!(monitored.max_increase > 1e-6, "{monitored:?}");
-    assert!(
-        (monitored.last - h[h.len() - 1]).abs() <= 1e-12,
-        "the monitor's H agrees with a recount"
-    );
+    assert!((monitored.last - h[h.len() - 1]).abs() <= 1e-12, "the monitor's H agrees with a recount");
 }
 
 /// Cost: on the same stiff DiMS run the projected method needs no more right-hand-side
@@ -112,16 +87,9 @@ fn rhs_evaluations_at_most_tsit45_on_stiff_dims() {
         proj.stats,
         tsit.stats
     );
-    assert_eq!(
-        proj.stats.energy_evaluations, 0,
-        "no energy calls outside the right-hand side"
-    );
+    assert_eq!(proj.stats.energy_evaluations, 0, "no energy calls outside the right-hand side");
     let attempts = proj.stats.accepted_steps + proj.stats.rejected_steps;
-    assert_eq!(
-        proj.stats.rhs_evaluations,
-        6 * attempts + 2,
-        "FSAL: 6 per attempt + start + step-size guess"
-    );
+    assert_eq!(proj.stats.rhs_evaluations, 6 * attempts + 2, "FSAL: 6 per attempt + start + step-size guess");
 }
 
 /// DiMS Theorem 2: with η = η0√T the first time T < ε is at most
@@ -130,41 +98,18 @@ fn rhs_evaluations_at_most_tsit45_on_stiff_dims() {
 #[test]
 fn first_time_kinetic_below_eps_respects_theorem_2() {
     let t0 = 0.5;
-    for &(eta0, eps, seed) in &[
-        (0.5f64, 0.05f64, 1u64),
-        (1.0, 0.01, 2),
-        (0.2, 0.1, 3),
-        (0.1, 1e-3, 4),
-    ] {
+    for &(eta0, eps, seed) in &[(0.5f64, 0.05f64, 1u64), (1.0, 0.01, 2), (0.2, 0.1, 3), (0.1, 1e-3, 4)] {
         let sys = stiff_dims(eta0);
         let x0 = vec![0.0; K];
         let v0: Vec<f64> = unit_velocity(K, seed).iter().map(|z| 2.0 * z).collect();
         let h0 = sys.energy(&x0, &v0).unwrap().total();
         let bound = t0 + h0 / (2.0 * eta0 * eps.powf(1.5));
-        let sol = integrate(
-            &sys,
-            &x0,
-            &v0,
-            &projected(1e5).t0(t0).stop_below_kinetic(eps),
-        )
-        .unwrap();
+        let sol = integrate(&sys, &x0, &v0, &projected(1e5).t0(t0).stop_below_kinetic(eps)).unwrap();
         assert_eq!(sol.stop, StopReason::KineticBelow { threshold: eps });
-        assert!(
-            sol.t > t0 && sol.t <= bound,
-            "t_eps = {} not in (t0, {bound}]",
-            sol.t
-        );
+        assert!(sol.t > t0 && sol.t <= bound, "t_eps = {} not in (t0, {bound}]", sol.t);
         let end = sys.energy(&sol.x, &sol.v).unwrap();
-        assert!(
-            end.kinetic < eps && end.kinetic > eps * (1.0 - 1e-6),
-            "T at the event = {}, ε = {eps}",
-            end.kinetic
-        );
-        assert!(
-            end.total() <= h0,
-            "H(event) = {} > H(t0) = {h0}",
-            end.total()
-        );
+        assert!(end.kinetic < eps && end.kinetic > eps * (1.0 - 1e-6), "T at the event = {}, ε = {eps}", end.kinetic);
+        assert!(end.total() <= h0, "H(event) = {} > H(t0) = {h0}", end.total());
     }
 }
 
@@ -176,34 +121,19 @@ fn first_time_kinetic_below_eps_respects_theorem_2() {
 fn geodesics_conserve_kinetic_energy_to_1e_minus_6() {
     let sys = Mechanics::geodesic(LossGraph::new(AnisotropicQuartic::stiff()));
     for seed in 1..6u64 {
-        let x0: Vec<f64> = pseudo_random(K, 100 + seed)
-            .iter()
-            .map(|z| 0.05 * z)
-            .collect();
+        let x0: Vec<f64> = pseudo_random(K, 100 + seed).iter().map(|z| 0.05 * z).collect();
         let v0 = unit_velocity(K, seed);
         let kin0 = sys.energy(&x0, &v0).unwrap().kinetic;
         let sol = integrate(&sys, &x0, &v0, &projected(1.0).with_trajectory()).unwrap();
         for e in energies(&sys, &sol) {
-            assert!(
-                (e.kinetic - kin0).abs() <= 1e-6 * kin0,
-                "seed {seed}: T = {} vs T(0) = {kin0}",
-                e.kinetic
-            );
+            assert!((e.kinetic - kin0).abs() <= 1e-6 * kin0, "seed {seed}: T = {} vs T(0) = {kin0}", e.kinetic);
         }
-        let drift = sol
-            .energy
-            .unwrap()
-            .relative_drift
-            .expect("no dissipation: the drift is reported");
+        let drift = sol.energy.unwrap().relative_drift.expect("no dissipation: the drift is reported");
         assert!(drift <= 1e-6, "seed {seed}: reported drift {drift:e}");
 
         let tsit = integrate(&sys, &x0, &v0, &IntegrateOptions::new(1.0)).unwrap();
         let kin1 = sys.energy(&tsit.x, &tsit.v).unwrap().kinetic;
-        assert!(
-            (kin1 - kin0).abs() > 1e-5 * kin0,
-            "seed {seed}: Tsit45 drift {:e}",
-            (kin1 - kin0) / kin0
-        );
+        assert!((kin1 - kin0).abs() > 1e-5 * kin0, "seed {seed}: Tsit45 drift {:e}", (kin1 - kin0) / kin0);
     }
 }
 
@@ -216,11 +146,7 @@ fn conservative_dims_conserves_total_energy() {
     let sol = integrate(&sys, &x0, &v0, &projected(100.0).with_trajectory()).unwrap();
     let h0 = sys.energy(&x0, &v0).unwrap().total();
     for e in energies(&sys, &sol) {
-        assert!(
-            (e.total() - h0).abs() <= 1e-12 * h0,
-            "H = {} vs H(0) = {h0}",
-            e.total()
-        );
+        assert!((e.total() - h0).abs() <= 1e-12 * h0, "H = {} vs H(0) = {h0}", e.total());
     }
     assert!(sol.energy.unwrap().relative_drift.unwrap() <= 1e-12);
 }
@@ -258,34 +184,22 @@ fn damped_oscillator(k: f64, gamma: f64, t: f64) -> f64 {
 #[test]
 fn converges_to_damped_oscillator_closed_form() {
     let (k, gamma) = (4.0, 0.3);
-    let sys = Mechanics::new(Euclidean::new(1), Constant(gamma))
-        .with_potential(HalfSquare, k, 0.0)
-        .unwrap();
+    let sys = Mechanics::new(Euclidean::new(1), Constant(gamma)).with_potential(HalfSquare, k, 0.0).unwrap();
     let times: Vec<f64> = (1..=40).map(|i| 0.5 * i as f64 - 0.123).collect();
     let mut errors = Vec::new();
     for &tol in &[1e-4, 1e-6, 1e-8, 1e-10, 1e-12] {
-        let o = projected(20.0)
-            .tolerances(tol, tol)
-            .output_times(times.clone())
-            .with_trajectory();
+        let o = projected(20.0).tolerances(tol, tol).output_times(times.clone()).with_trajectory();
         let sol = integrate(&sys, &[1.0], &[0.0], &o).unwrap();
         let mut err = (sol.x[0] - damped_oscillator(k, gamma, 20.0)).abs();
         for p in &sol.outputs {
             err = err.max((p.x[0] - damped_oscillator(k, gamma, p.t)).abs());
         }
         let h: Vec<f64> = energies(&sys, &sol).iter().map(Energy::total).collect();
-        assert!(
-            h.windows(2)
-                .all(|w| w[1] <= w[0] + 8.0 * f64::EPSILON * w[0]),
-            "tol {tol:e}: H rose"
-        );
+        assert!(h.windows(2).all(|w| w[1] <= w[0] + 8.0 * f64::EPSILON * w[0]), "tol {tol:e}: H rose");
         assert!(err < 1e3 * tol, "tol {tol:e}: error {err:e}");
         errors.push(err);
     }
-    assert!(
-        errors.windows(2).all(|e| e[1] < 0.1 * e[0]),
-        "errors {errors:?}"
-    );
+    assert!(errors.windows(2).all(|e| e[1] < 0.1 * e[0]), "errors {errors:?}");
     assert!(errors[4] < 1e-9, "errors {errors:?}");
 }
 
@@ -297,32 +211,20 @@ fn outputs_trajectory_and_statistics_follow_the_contract() {
     let eta = 0.4;
     let sys = Mechanics::new(Euclidean::new(1), Constant(eta));
     let times = vec![0.0, 0.3, 1.7, 2.0, 5.5, 8.0];
-    let o = projected(8.0)
-        .tolerances(1e-12, 1e-12)
-        .output_times(times.clone())
-        .with_trajectory();
+    let o = projected(8.0).tolerances(1e-12, 1e-12).output_times(times.clone()).with_trajectory();
     let sol = integrate(&sys, &[1.0], &[2.0], &o).unwrap();
     assert_eq!(sol.outputs.len(), times.len());
     for (p, &t) in sol.outputs.iter().zip(&times) {
         assert_eq!(p.t, t);
         let exact = 1.0 + 2.0 * (1.0 - (-eta * t).exp()) / eta;
-        assert!(
-            (p.x[0] - exact).abs() < 1e-9,
-            "t = {t}: {} vs {exact}",
-            p.x[0]
-        );
+        assert!((p.x[0] - exact).abs() < 1e-9, "t = {t}: {} vs {exact}", p.x[0]);
     }
     let tr = sol.trajectory.unwrap();
     assert_eq!(tr.len(), sol.stats.accepted_steps + 1);
     assert!(tr.windows(2).all(|w| w[1].t > w[0].t));
     assert_eq!(tr.last().unwrap().t, 8.0);
     let attempts = sol.stats.accepted_steps + sol.stats.rejected_steps;
-    assert_eq!(
-        sol.stats.rhs_evaluations,
-        6 * attempts + 2,
-        "{:?}",
-        sol.stats
-    );
+    assert_eq!(sol.stats.rhs_evaluations, 6 * attempts + 2, "{:?}", sol.stats);
 }
 
 /// Failures are the same typed errors as with Tsit45: the step limit, and an objective
@@ -330,13 +232,7 @@ fn outputs_trajectory_and_statistics_follow_the_contract() {
 #[test]
 fn failures_are_typed_errors_with_time() {
     let sys = stiff_dims(0.1);
-    let e = integrate(
-        &sys,
-        &[0.0; K],
-        &unit_velocity(K, 1),
-        &projected(100.0).max_steps(5),
-    )
-    .unwrap_err();
+    let e = integrate(&sys, &[0.0; K], &unit_velocity(K, 1), &projected(100.0).max_steps(5)).unwrap_err();
     assert!(
         matches!(e, Error::Integration { t, reason: FailureReason::StepLimit { max_steps: 5 } } if t > 0.0 && t < 100.0),
         "{e:?}"
@@ -348,11 +244,7 @@ fn failures_are_typed_errors_with_time() {
             1
         }
         fn value(&self, x: &[f64]) -> Result<f64> {
-            if x[0] > 2.0 {
-                Err(Error::NonFinite { what: "loss" })
-            } else {
-                Ok(-x[0])
-            }
+            if x[0] > 2.0 { Err(Error::NonFinite { what: "loss" }) } else { Ok(-x[0]) }
         }
         fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
             g[0] = -1.0;
@@ -365,10 +257,7 @@ fn failures_are_typed_errors_with_time() {
     }
     let s = Mechanics::dims(Cliff, 1.0, 0.0, Frictionless).unwrap();
     match integrate(&s, &[0.0], &[1.0], &projected(10.0)).unwrap_err() {
-        Error::Integration {
-            t,
-            reason: FailureReason::Evaluation(inner),
-        } => {
+        Error::Integration { t, reason: FailureReason::Evaluation(inner) } => {
             assert!(t > 0.5 && t < 2.0, "t = {t}");
             assert_eq!(*inner, Error::NonFinite { what: "loss" });
         }
@@ -427,24 +316,10 @@ impl Rayleigh for Drag {
 #[test]
 fn lagrangian_systems_use_the_generic_projection() {
     let sys = LagrangianSystem::new(Spring { m: 2.0, k: 8.0 }).with_rayleigh(Drag(0.6));
-    let sol = integrate(
-        &sys,
-        &[1.0],
-        &[0.0],
-        &projected(10.0).tolerances(1e-10, 1e-10).with_trajectory(),
-    )
-    .unwrap();
-    assert!(
-        (sol.x[0] - damped_oscillator(4.0, 0.3, 10.0)).abs() < 1e-7,
-        "x(10) = {}",
-        sol.x[0]
-    );
+    let sol = integrate(&sys, &[1.0], &[0.0], &projected(10.0).tolerances(1e-10, 1e-10).with_trajectory()).unwrap();
+    assert!((sol.x[0] - damped_oscillator(4.0, 0.3, 10.0)).abs() < 1e-7, "x(10) = {}", sol.x[0]);
     let h: Vec<f64> = energies(&sys, &sol).iter().map(Energy::total).collect();
-    assert!(
-        h.windows(2)
-            .all(|w| w[1] <= w[0] + 8.0 * f64::EPSILON * w[0]),
-        "H rose"
-    );
+    assert!(h.windows(2).all(|w| w[1] <= w[0] + 8.0 * f64::EPSILON * w[0]), "H rose");
     assert!(sol.stats.energy_evaluations > 0, "{:?}", sol.stats);
 }
 
@@ -454,14 +329,9 @@ fn lagrangian_systems_use_the_generic_projection() {
 #[test]
 fn tsit45_energy_monitor_modes() {
     assert_eq!(IntegrateOptions::default().method, Method::Tsit45);
-    assert_eq!(
-        IntegrateOptions::default().energy_monitor,
-        EnergyMonitor::WhenFree
-    );
+    assert_eq!(IntegrateOptions::default().energy_monitor, EnergyMonitor::WhenFree);
 
-    let mech = Mechanics::new(Euclidean::new(1), Constant(0.3))
-        .with_potential(HalfSquare, 4.0, 0.0)
-        .unwrap();
+    let mech = Mechanics::new(Euclidean::new(1), Constant(0.3)).with_potential(HalfSquare, 4.0, 0.0).unwrap();
     let sol = integrate(&mech, &[1.0], &[0.0], &IntegrateOptions::new(5.0)).unwrap();
     let report = sol.energy.expect("free for Mechanics");
     assert_eq!(report.initial, 2.0);
@@ -470,21 +340,10 @@ fn tsit45_energy_monitor_modes() {
     let lag = LagrangianSystem::new(Spring { m: 2.0, k: 8.0 }).with_rayleigh(Drag(0.6));
     let base = integrate(&lag, &[1.0], &[0.0], &IntegrateOptions::new(5.0)).unwrap();
     assert!(base.energy.is_none());
-    let off = integrate(
-        &lag,
-        &[1.0],
-        &[0.0],
-        &IntegrateOptions::new(5.0).energy_monitor(EnergyMonitor::Off),
-    )
-    .unwrap();
+    let off = integrate(&lag, &[1.0], &[0.0], &IntegrateOptions::new(5.0).energy_monitor(EnergyMonitor::Off)).unwrap();
     assert!(off.energy.is_none());
-    let always = integrate(
-        &lag,
-        &[1.0],
-        &[0.0],
-        &IntegrateOptions::new(5.0).energy_monitor(EnergyMonitor::Always),
-    )
-    .unwrap();
+    let always =
+        integrate(&lag, &[1.0], &[0.0], &IntegrateOptions::new(5.0).energy_monitor(EnergyMonitor::Always)).unwrap();
     let report = always.energy.expect("asked for");
     assert_eq!(report.initial, 4.0);
     assert!(report.last < report.initial && report.relative_drift.is_none());

@@ -49,7 +49,10 @@ pub fn run_selected(
     on_done: &(dyn Fn(&SampleRecord) -> std::result::Result<(), String> + Sync),
 ) -> Result<Vec<SampleRecord>> {
     if let Some(&bad) = indices.iter().find(|&&i| i >= velocities.len()) {
-        return Err(SamplerError::InvalidSetting(format!("sample index {bad} out of range ({} velocities)", velocities.len())));
+        return Err(SamplerError::InvalidSetting(format!(
+            "sample index {bad} out of range ({} velocities)",
+            velocities.len()
+        )));
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)

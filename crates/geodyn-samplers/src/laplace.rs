@@ -45,7 +45,8 @@ impl LaplacePosterior {
         if !(likelihood_scale.is_finite() && likelihood_scale > 0.0) {
             return Err(SamplerError::InvalidSetting(format!("likelihood scale must be > 0, got {likelihood_scale}")));
         }
-        let eigenvalues = spectrum.eigenvalues.iter().map(|e| likelihood_scale * e.max(0.0) + prior_precision).collect();
+        let eigenvalues =
+            spectrum.eigenvalues.iter().map(|e| likelihood_scale * e.max(0.0) + prior_precision).collect();
         Ok(Self { dim: spectrum.dim, eigenvalues, eigenvectors: spectrum.eigenvectors.clone() })
     }
 
@@ -275,7 +276,13 @@ fn nelder_mead_2d(f: impl Fn(&[f64; 2]) -> f64, start: [f64; 2]) -> [f64; 2] {
         } else if fr < fs[1] {
             (s[2], fs[2]) = (r, fr);
         } else {
-            let (cpt, fc) = if fr < fs[2] { let p = at(-0.5); (p, f(&p)) } else { let p = at(0.5); (p, f(&p)) };
+            let (cpt, fc) = if fr < fs[2] {
+                let p = at(-0.5);
+                (p, f(&p))
+            } else {
+                let p = at(0.5);
+                (p, f(&p))
+            };
             if fc < fs[2].min(fr) {
                 (s[2], fs[2]) = (cpt, fc);
             } else {

@@ -40,15 +40,21 @@ impl Registry {
     /// The built-in plugins: `dims`, `rla`, `laplace`.
     pub fn with_builtin() -> Self {
         let mut r = Self::new();
-        r.register("dims", "DiMS: dissipative mechanics on the loss graph (κ, η0·√T friction) from the MAP to t1 or T < ε", |c| {
-            Ok(Box::new(Dims::new(c)?))
-        });
-        r.register("rla", "Riemannian Laplace: geodesic of the loss-graph metric from the MAP to t = 1 (exponential map)", |c| {
-            Ok(Box::new(Rla::new(c)?))
-        });
-        r.register("laplace", "sampled Laplace: θ* + v with v ~ N(0, P⁻¹) (--linearised: predictive f* + J v)", |c| {
-            Ok(Box::new(Laplace::new(c)?))
-        });
+        r.register(
+            "dims",
+            "DiMS: dissipative mechanics on the loss graph (κ, η0·√T friction) from the MAP to t1 or T < ε",
+            |c| Ok(Box::new(Dims::new(c)?)),
+        );
+        r.register(
+            "rla",
+            "Riemannian Laplace: geodesic of the loss-graph metric from the MAP to t = 1 (exponential map)",
+            |c| Ok(Box::new(Rla::new(c)?)),
+        );
+        r.register(
+            "laplace",
+            "sampled Laplace: θ* + v with v ~ N(0, P⁻¹) (--linearised: predictive f* + J v)",
+            |c| Ok(Box::new(Laplace::new(c)?)),
+        );
         r
     }
 

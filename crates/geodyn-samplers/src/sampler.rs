@@ -2,8 +2,7 @@
 
 use crate::error::{Result, SamplerError};
 use geodyn_core::{
-    IntegrateOptions, LossGraph, Mechanics, Metric, Objective, SecondOrderSystem, SpeedDependent,
-    StopReason, integrate,
+    IntegrateOptions, LossGraph, Mechanics, Metric, Objective, SecondOrderSystem, SpeedDependent, StopReason, integrate,
 };
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -139,7 +138,13 @@ pub trait Sampler: Send + Sync {
     /// The settings in force.
     fn config(&self) -> &SamplerConfig;
     /// One sample from θ* with initial velocity `velocity`.
-    fn sample_one(&self, objective: &dyn Objective, theta_map: &[f64], velocity: &[f64], index: usize) -> Result<SampleRecord>;
+    fn sample_one(
+        &self,
+        objective: &dyn Objective,
+        theta_map: &[f64],
+        velocity: &[f64],
+        index: usize,
+    ) -> Result<SampleRecord>;
 }
 
 /// DiMS: the dissipative minima sampler. Integrates ẍ = −(ẋᵀHẋ + κ) g/(1+|g|²) − η0√T ẋ
@@ -195,7 +200,8 @@ fn run_dynamics<S: SecondOrderSystem>(
     opts: &IntegrateOptions,
 ) -> Result<SampleRecord> {
     let start = Instant::now();
-    let sol = integrate(sys, theta_map, velocity, opts).map_err(|e| SamplerError::Sample { index, source: Box::new(e.into()) })?;
+    let sol = integrate(sys, theta_map, velocity, opts)
+        .map_err(|e| SamplerError::Sample { index, source: Box::new(e.into()) })?;
     let final_loss = objective.value(&sol.x)?;
     let final_kinetic = sys.energy(&sol.x, &sol.v)?.kinetic;
     Ok(SampleRecord {
@@ -230,7 +236,13 @@ impl Sampler for Dims {
     fn config(&self) -> &SamplerConfig {
         &self.config
     }
-    fn sample_one(&self, objective: &dyn Objective, theta_map: &[f64], velocity: &[f64], index: usize) -> Result<SampleRecord> {
+    fn sample_one(
+        &self,
+        objective: &dyn Objective,
+        theta_map: &[f64],
+        velocity: &[f64],
+        index: usize,
+    ) -> Result<SampleRecord> {
         let l_star = objective.value(theta_map)?;
         let sys = Mechanics::dims(objective, self.config.kappa, l_star, SpeedDependent(self.config.eta0))?;
         run_dynamics(&sys, objective, theta_map, velocity, index, &options(&self.config, 50.0))
@@ -244,7 +256,13 @@ impl Sampler for Rla {
     fn config(&self) -> &SamplerConfig {
         &self.config
     }
-    fn sample_one(&self, objective: &dyn Objective, theta_map: &[f64], velocity: &[f64], index: usize) -> Result<SampleRecord> {
+    fn sample_one(
+        &self,
+        objective: &dyn Objective,
+        theta_map: &[f64],
+        velocity: &[f64],
+        index: usize,
+    ) -> Result<SampleRecord> {
         let sys = Mechanics::geodesic(LossGraph::new(objective));
         let mut opts = options(&self.config, 1.0);
         opts.stop_below_kinetic = None;
@@ -259,7 +277,13 @@ impl Sampler for Laplace {
     fn config(&self) -> &SamplerConfig {
         &self.config
     }
-    fn sample_one(&self, objective: &dyn Objective, theta_map: &[f64], velocity: &[f64], index: usize) -> Result<SampleRecord> {
+    fn sample_one(
+        &self,
+        objective: &dyn Objective,
+        theta_map: &[f64],
+        velocity: &[f64],
+        index: usize,
+    ) -> Result<SampleRecord> {
         let start = Instant::now();
         geodyn_core::error::check_dim("velocity", theta_map.len(), velocity.len())?;
         let theta: Vec<f64> = theta_map.iter().zip(velocity).map(|(a, b)| a + b).collect();

@@ -79,7 +79,12 @@ fn velocity_covariance_is_inverse_precision() {
         let mut col = [0.0; 3];
         post.apply_covariance(&e, &mut col);
         for i in 0..3 {
-            assert!((cov[3 * i + j] - col[i]).abs() < 0.03 * col[j].abs().max(col[i].abs()).max(0.1), "Σ[{i},{j}] = {} vs {}", cov[3 * i + j], col[i]);
+            assert!(
+                (cov[3 * i + j] - col[i]).abs() < 0.03 * col[j].abs().max(col[i].abs()).max(0.1),
+                "Σ[{i},{j}] = {} vs {}",
+                cov[3 * i + j],
+                col[i]
+            );
         }
     }
 }
@@ -93,7 +98,8 @@ fn laplace_evidence_is_exact_for_linear_regression() {
     let k = 3;
     let xs: Vec<f64> = (0..n).map(|i| -1.0 + 2.0 * i as f64 / (n - 1) as f64).collect();
     let phi: Vec<f64> = xs.iter().flat_map(|&x| [1.0, x, x * x]).collect();
-    let y: Vec<f64> = xs.iter().enumerate().map(|(i, &x)| 0.3 - 1.2 * x + 0.8 * x * x + 0.1 * ((i * 7 % 5) as f64 - 2.0)).collect();
+    let y: Vec<f64> =
+        xs.iter().enumerate().map(|(i, &x)| 0.3 - 1.2 * x + 0.8 * x * x + 0.1 * ((i * 7 % 5) as f64 - 2.0)).collect();
     let spectrum = GgnSpectrum::from_jacobian(n, k, &phi, &vec![1.0; n]).unwrap();
     for &(lam, sig) in &[(0.5f64, 0.2f64), (2.0, 0.05), (0.1, 1.0)] {
         // exact MAP: (ΦᵀΦ/σ² + λI) θ = Φᵀy/σ²
@@ -112,13 +118,20 @@ fn laplace_evidence_is_exact_for_linear_regression() {
         }
         let theta = solve(&a, &b);
         let sse: f64 = (0..n).map(|r| (dot(&phi[r * k..r * k + k], &theta) - y[r]).powi(2)).sum();
-        let inp = EvidenceInputs { n, data_term: sse, theta_sq: dot(&theta, &theta), ggn_eigenvalues: spectrum.eigenvalues(), regression: true };
+        let inp = EvidenceInputs {
+            n,
+            data_term: sse,
+            theta_sq: dot(&theta, &theta),
+            ggn_eigenvalues: spectrum.eigenvalues(),
+            regression: true,
+        };
         let laplace = log_evidence(&inp, lam, sig);
         // exact: log N(y; 0, C), C = σ²I + ΦΦᵀ/λ
         let mut c = vec![0.0; n * n];
         for i in 0..n {
             for j in 0..n {
-                c[i * n + j] = dot(&phi[i * k..i * k + k], &phi[j * k..j * k + k]) / lam + if i == j { sig * sig } else { 0.0 };
+                c[i * n + j] =
+                    dot(&phi[i * k..i * k + k], &phi[j * k..j * k + k]) / lam + if i == j { sig * sig } else { 0.0 };
             }
         }
         let (logdet, cy) = logdet_and_solve(&c, &y);
@@ -128,7 +141,13 @@ fn laplace_evidence_is_exact_for_linear_regression() {
     // tuning at a fixed θ*: a stationary point that beats its neighbours
     let theta = [0.3, -1.2, 0.8];
     let sse: f64 = (0..n).map(|r| (dot(&phi[r * k..r * k + k], &theta) - y[r]).powi(2)).sum();
-    let inp = EvidenceInputs { n, data_term: sse, theta_sq: dot(&theta, &theta), ggn_eigenvalues: spectrum.eigenvalues(), regression: true };
+    let inp = EvidenceInputs {
+        n,
+        data_term: sse,
+        theta_sq: dot(&theta, &theta),
+        ggn_eigenvalues: spectrum.eigenvalues(),
+        regression: true,
+    };
     let (lam, sig, best) = tune_hyperparameters(&inp, 1.0, 1.0, true, true).unwrap();
     for &(dl, ds) in &[(1.01, 1.0), (0.99, 1.0), (1.0, 1.01), (1.0, 0.99)] {
         assert!(log_evidence(&inp, lam * dl, sig * ds) < best, "not a maximum at λ={lam}, σ={sig}");

@@ -20,12 +20,8 @@ pub struct AnisotropicQuartic {
 impl AnisotropicQuartic {
     /// Curvatures log-spaced in [c_min, c_max] on R^k, quartic strength q.
     pub fn new(k: usize, c_min: f64, c_max: f64, q: f64) -> Self {
-        let c = (0..k)
-            .map(|i| c_min * (c_max / c_min).powf(i as f64 / (k.max(2) - 1) as f64))
-            .collect();
-        let u = (0..k)
-            .map(|i| 1.0 + 0.37 * i as f64 - 0.05 * (i * i) as f64)
-            .collect();
+        let c = (0..k).map(|i| c_min * (c_max / c_min).powf(i as f64 / (k.max(2) - 1) as f64)).collect();
+        let u = (0..k).map(|i| 1.0 + 0.37 * i as f64 - 0.05 * (i * i) as f64).collect();
         Self { c, q, u }
     }
     /// The paper-like stiff test problem: R^8, curvatures 1e-2 … 1e4, q = 1.
@@ -48,24 +44,16 @@ impl Objective for AnisotropicQuartic {
         let mut y = vec![0.0; x.len()];
         self.reflect(x, &mut y);
         let r2 = dot(&y, &y);
-        Ok(
-            0.5 * self.c.iter().zip(&y).map(|(c, y)| c * y * y).sum::<f64>()
-                + 0.25 * self.q * r2 * r2,
-        )
+        Ok(0.5 * self.c.iter().zip(&y).map(|(c, y)| c * y * y).sum::<f64>() + 0.25 * self.q * r2 * r2)
     }
     fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
         let k = x.len();
         let mut y = vec![0.0; k];
         self.reflect(x, &mut y);
         let r2 = dot(&y, &y);
-        let gy: Vec<f64> = (0..k)
-            .map(|i| self.c[i] * y[i] + self.q * r2 * y[i])
-            .collect();
+        let gy: Vec<f64> = (0..k).map(|i| self.c[i] * y[i] + self.q * r2 * y[i]).collect();
         self.reflect(&gy, g);
-        Ok(
-            0.5 * self.c.iter().zip(&y).map(|(c, y)| c * y * y).sum::<f64>()
-                + 0.25 * self.q * r2 * r2,
-        )
+        Ok(0.5 * self.c.iter().zip(&y).map(|(c, y)| c * y * y).sum::<f64>() + 0.25 * self.q * r2 * r2)
     }
     fn hvp(&self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> {
         let k = x.len();
@@ -73,9 +61,7 @@ impl Objective for AnisotropicQuartic {
         self.reflect(x, &mut y);
         self.reflect(v, &mut w);
         let (r2, yw) = (dot(&y, &y), dot(&y, &w));
-        let hw: Vec<f64> = (0..k)
-            .map(|i| self.c[i] * w[i] + self.q * r2 * w[i] + 2.0 * self.q * yw * y[i])
-            .collect();
+        let hw: Vec<f64> = (0..k).map(|i| self.c[i] * w[i] + self.q * r2 * w[i] + 2.0 * self.q * yw * y[i]).collect();
         self.reflect(&hw, hv);
         Ok(())
     }
@@ -85,15 +71,10 @@ impl Objective for AnisotropicQuartic {
         self.reflect(x, &mut y);
         self.reflect(v, &mut w);
         let (r2, yw, w2) = (dot(&y, &y), dot(&y, &w), dot(&w, &w));
-        let gy: Vec<f64> = (0..k)
-            .map(|i| self.c[i] * y[i] + self.q * r2 * y[i])
-            .collect();
+        let gy: Vec<f64> = (0..k).map(|i| self.c[i] * y[i] + self.q * r2 * y[i]).collect();
         self.reflect(&gy, g);
-        let vhv = (0..k).map(|i| self.c[i] * w[i] * w[i]).sum::<f64>()
-            + self.q * r2 * w2
-            + 2.0 * self.q * yw * yw;
-        let f = 0.5 * self.c.iter().zip(&y).map(|(c, y)| c * y * y).sum::<f64>()
-            + 0.25 * self.q * r2 * r2;
+        let vhv = (0..k).map(|i| self.c[i] * w[i] * w[i]).sum::<f64>() + self.q * r2 * w2 + 2.0 * self.q * yw * yw;
+        let f = 0.5 * self.c.iter().zip(&y).map(|(c, y)| c * y * y).sum::<f64>() + 0.25 * self.q * r2 * r2;
         Ok((f, vhv))
     }
 }
