@@ -7,7 +7,9 @@
 //!   (`parameters_to_vector`: per layer the weight row-major `[out, in]`, then the
 //!   bias) and a batched f64 forward pass for predictions.
 //! - [`Activation`]s with exact first and second derivatives (GELU in its exact erf
-//!   form, SiLU, tanh, ReLU, identity) and the [`special`] functions behind them.
+//!   form, SiLU, tanh, ReLU, identity) and the [`special`] functions behind them;
+//!   vectorised slice kernels for whole layers ([`Activation::eval3_slice`]) on the
+//!   [`fastmath`] exp and normal cdf / pdf.
 //! - [`Loss`]es (Gaussian NLL with noise σ, softmax cross-entropy with label
 //!   smoothing) with their output gradients and Hessians, the [`GaussianPrior`]
 //!   ½λ|θ|², and the [`negative_log_posterior`] of DiMS eq. 1.
@@ -24,6 +26,7 @@ pub mod activation;
 pub mod adam;
 pub mod data;
 pub mod error;
+pub mod fastmath;
 pub mod loss;
 pub mod npy;
 pub mod spec;

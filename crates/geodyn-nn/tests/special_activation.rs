@@ -92,20 +92,12 @@ fn ulps(a: f64, b: f64) -> f64 {
     if a == b {
         return 0.0;
     }
-    let spacing = if b == 0.0 {
-        f64::MIN_POSITIVE
-    } else {
-        b.abs() * f64::EPSILON / 2.0
-    };
+    let spacing = if b == 0.0 { f64::MIN_POSITIVE } else { b.abs() * f64::EPSILON / 2.0 };
     (a - b).abs() / spacing
 }
 
 fn rel(a: f64, b: f64) -> f64 {
-    if a == b {
-        0.0
-    } else {
-        (a - b).abs() / b.abs().max(1e-300)
-    }
+    if a == b { 0.0 } else { (a - b).abs() / b.abs().max(1e-300) }
 }
 
 /// erf and erfc agree with the reference to within 2 ulp everywhere, including the far
@@ -113,18 +105,8 @@ fn rel(a: f64, b: f64) -> f64 {
 #[test]
 fn erf_and_erfc_match_mpmath_to_two_ulp() {
     for &(x, e, ec) in ERF {
-        assert!(
-            ulps(erf(x), e) <= 2.0,
-            "erf({x}) = {:e}, reference {e:e} ({} ulp)",
-            erf(x),
-            ulps(erf(x), e)
-        );
-        assert!(
-            ulps(erfc(x), ec) <= 2.0,
-            "erfc({x}) = {:e}, reference {ec:e} ({} ulp)",
-            erfc(x),
-            ulps(erfc(x), ec)
-        );
+        assert!(ulps(erf(x), e) <= 2.0, "erf({x}) = {:e}, reference {e:e} ({} ulp)", erf(x), ulps(erf(x), e));
+        assert!(ulps(erfc(x), ec) <= 2.0, "erfc({x}) = {:e}, reference {ec:e} ({} ulp)", erfc(x), ulps(erfc(x), ec));
     }
 }
 
@@ -134,10 +116,7 @@ fn erf_is_odd_and_complements_erfc() {
     for i in -400..=400 {
         let x = i as f64 * 0.0137;
         assert_eq!(erf(-x), -erf(x));
-        assert!(
-            (erf(x) + erfc(x) - 1.0).abs() <= 2.0 * f64::EPSILON,
-            "x = {x}"
-        );
+        assert!((erf(x) + erfc(x) - 1.0).abs() <= 2.0 * f64::EPSILON, "x = {x}");
     }
 }
 
@@ -155,6 +134,17 @@ fn normal_cdf_is_accurate_in_the_lower_tail() {
 }
 
 fn check_reference(act: Activation, table: &[(f64, f64, f64, f64)], tol: f64) {
+    // The vectorised slice kernels against the same references, all points in one slice.
+    let z: Vec<f64> = table.iter().map(|r| r.0).collect();
+    let n = z.len();
+    let (mut a, mut s1, mut s2) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    act.eval3_slice(&z, &mut a, &mut s1, &mut s2);
+    for (i, &(x, v, d, dd)) in table.iter().enumerate() {
+        let close = |a: f64, b: f64| (a - b).abs() <= tol * b.abs() + 1e-300;
+        assert!(close(a[i], v), "{act} slice({x}) = {:e}, reference {v:e}", a[i]);
+        assert!(close(s1[i], d), "{act}' slice({x}) = {:e}, reference {d:e}", s1[i]);
+        assert!(close(s2[i], dd), "{act}'' slice({x}) = {:e}, reference {dd:e}", s2[i]);
+    }
     for &(x, v, d, dd) in table {
         let (v2, d2, dd2) = act.eval3(x);
         // Relative accuracy, with an absolute floor of tol·1e-16 for values near zero.
@@ -170,20 +160,22 @@ fn check_reference(act: Activation, table: &[(f64, f64, f64, f64)], tol: f64) {
 }
 
 /// GELU σ = xΦ, σ' = Φ + xφ, σ'' = φ(2 − x²) match the high-precision values to 1e-14
-/// relative, from x = −8 (σ ≈ −5e−15) to x = 9.
+/// relative, from x = −8 (σ ≈ −5e−15) to x = 9, for the scalar `eval3` and for
+/// `eval3_slice`.
 #[test]
 fn gelu_and_derivatives_match_mpmath() {
     check_reference(Activation::Gelu, GELU, 1e-14);
 }
 
-/// SiLU σ = x s, σ' = s(1 + x(1−s)), σ'' = s(1−s)(2 + x(1−2s)) match to 1e-14 relative.
+/// SiLU σ = x s, σ' = s(1 + x(1−s)), σ'' = s(1−s)(2 + x(1−2s)) match to 1e-14 relative
+/// (scalar and slice).
 #[test]
 fn silu_and_derivatives_match_mpmath() {
     check_reference(Activation::Silu, SILU, 1e-14);
 }
 
 /// tanh, sech² and −2 tanh sech² match to 1e-14 relative, including x = ±8, 9 where
-/// 1 − tanh² would lose 8 digits.
+/// 1 − tanh² would lose 8 digits (scalar and slice).
 #[test]
 fn tanh_and_derivatives_match_mpmath() {
     check_reference(Activation::Tanh, TANH, 1e-14);
@@ -200,32 +192,27 @@ fn derivatives_agree_with_central_differences() {
             let (_, d, dd) = act.eval3(x);
             let fd1 = (act.value(x + h) - act.value(x - h)) / (2.0 * h);
             let fd2 = (act.derivative(x + h) - act.derivative(x - h)) / (2.0 * h);
-            assert!(
-                (fd1 - d).abs() < 1e-8 * (1.0 + d.abs()),
-                "{act}'({x}): {d} vs {fd1}"
-            );
-            assert!(
-                (fd2 - dd).abs() < 1e-8 * (1.0 + dd.abs()),
-                "{act}''({x}): {dd} vs {fd2}"
-            );
+            assert!((fd1 - d).abs() < 1e-8 * (1.0 + d.abs()), "{act}'({x}): {d} vs {fd1}");
+            assert!((fd2 - dd).abs() < 1e-8 * (1.0 + dd.abs()), "{act}''({x}): {dd} vs {fd2}");
         }
     }
 }
 
-/// ReLU follows PyTorch at the kink (σ'(0) = 0), identity is (x, 1, 0), and names
-/// round-trip through `FromStr`.
+/// ReLU follows PyTorch at the kink (σ'(0) = 0) and passes NaN through, identity is
+/// (x, 1, 0), and names round-trip through `FromStr`.
 #[test]
 fn relu_identity_and_names() {
     assert_eq!(Activation::Relu.eval3(0.0), (0.0, 0.0, 0.0));
+    let (v, d, dd) = Activation::Relu.eval3(f64::NAN);
+    assert!(v.is_nan() && d.is_nan() && dd.is_nan());
+    assert!(Activation::Relu.value(f64::NAN).is_nan());
+    assert!(Activation::Relu.eval2(f64::NAN).1.is_nan());
     assert_eq!(Activation::Relu.eval3(2.5), (2.5, 1.0, 0.0));
     assert_eq!(Activation::Relu.eval3(-2.5), (0.0, 0.0, 0.0));
     assert_eq!(Activation::Identity.eval3(-1.5), (-1.5, 1.0, 0.0));
     for a in Activation::ALL {
         assert_eq!(a.name().parse::<Activation>().unwrap(), a);
-        assert_eq!(
-            a.to_string().to_uppercase().parse::<Activation>().unwrap(),
-            a
-        );
+        assert_eq!(a.to_string().to_uppercase().parse::<Activation>().unwrap(), a);
     }
     assert_eq!("swish".parse::<Activation>().unwrap(), Activation::Silu);
     let err = "softplus".parse::<Activation>().unwrap_err().to_string();
@@ -238,10 +225,7 @@ fn activations_are_finite_at_extremes() {
     for act in Activation::ALL {
         for x in [-1e300, -800.0, -40.0, 40.0, 800.0, 1e300] {
             let (v, d, dd) = act.eval3(x);
-            assert!(
-                v.is_finite() && d.is_finite() && dd.is_finite(),
-                "{act} at {x}: {v} {d} {dd}"
-            );
+            assert!(v.is_finite() && d.is_finite() && dd.is_finite(), "{act} at {x}: {v} {d} {dd}");
         }
     }
     assert_eq!(Activation::Gelu.value(-40.0), -0.0);
