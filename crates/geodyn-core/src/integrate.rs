@@ -388,7 +388,9 @@ pub fn integrate<S: SecondOrderSystem + ?Sized>(
         if !y.iter().all(|v| v.is_finite()) {
             return Err(Error::Integration { t: t_prev, reason: FailureReason::NonFiniteState });
         }
-        t_end = t_now;
+        // diffsol may land within rounding of t1 when it reaches the stop time; the run
+        // ends exactly at t1 (outputs at t1 must not be dropped).
+        t_end = if matches!(reason, OdeSolverStopReason::TstopReached) { opts.t1 } else { t_now };
 
         // Energy at the accepted step: from the FSAL evaluation when it is cached.
         let cached = {

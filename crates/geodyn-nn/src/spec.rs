@@ -25,9 +25,14 @@ pub struct Dense {
 impl Dense {
     /// Number of parameters, `output · input + output`.
     pub fn num_params(&self) -> usize {
-        self.output * self.input + self.output
+        self.output.saturating_mul(self.input).saturating_add(self.output)
     }
 }
+
+/// The largest parameter count a [`ModelSpec`] accepts (2²⁸ ≈ 268 million, 2 GiB of f64):
+/// larger networks are out of reach of this CPU toolkit and are refused with a clear
+/// error instead of an allocation failure or an overflow.
+pub const MAX_PARAMS: usize = 1 << 28;
 
 /// A multilayer perceptron: dense layers with activations, in PyTorch's parameter order.
 ///
@@ -120,10 +125,19 @@ impl ModelSpec {
             }
         }
         let mut offsets = Vec::with_capacity(layers.len());
-        let mut k = 0;
+        let mut k: usize = 0;
         for l in &layers {
             offsets.push(k);
-            k += l.num_params();
+            k = l
+                .output
+                .checked_mul(l.input)
+                .and_then(|w| w.checked_add(l.output))
+                .and_then(|p| k.checked_add(p))
+                .filter(|&total| total <= MAX_PARAMS)
+                .ok_or_else(|| NnError::Spec {
+                    spec: describe(&layers),
+                    reason: format!("more than {MAX_PARAMS} parameters"),
+                })?;
         }
         Ok(Self {
             layers,

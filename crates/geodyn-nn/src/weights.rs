@@ -42,6 +42,22 @@ pub fn load_safetensors_prefixed(spec: &ModelSpec, bytes: &[u8], prefix: &str) -
             expected,
         });
     }
+    // Check every name and shape before allocating anything: a huge --arch with a small
+    // file must be an error, not an allocation failure.
+    for ((_, shape, _), name) in layout.iter().zip(&expected) {
+        let view = st.tensor(name).map_err(|_| NnError::MissingTensor {
+            name: name.clone(),
+            expected: shape.clone(),
+            found: found.clone(),
+        })?;
+        if view.shape() != shape.as_slice() {
+            return Err(NnError::TensorShape {
+                name: name.clone(),
+                expected: shape.clone(),
+                got: view.shape().to_vec(),
+            });
+        }
+    }
     let mut params = vec![0.0; spec.num_params()];
     for ((_, shape, offset), name) in layout.iter().zip(&expected) {
         let view = st.tensor(name).map_err(|_| NnError::MissingTensor {
