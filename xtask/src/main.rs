@@ -52,7 +52,8 @@ fn test(extra: &[String]) -> Result<(), DynError> {
 }
 
 fn snap() -> Result<(), DynError> {
-    let has_insta = Command::new("cargo").args(["insta", "--version"]).output().map(|o| o.status.success()).unwrap_or(false);
+    let has_insta =
+        Command::new("cargo").args(["insta", "--version"]).output().map(|o| o.status.success()).unwrap_or(false);
     if !has_insta {
         cargo(&["install", "cargo-insta", "--locked"], &[])?;
     }
@@ -125,8 +126,16 @@ fn fuzz(args: &[String]) -> Result<(), DynError> {
                 .args(["fuzz", "run", "--sanitizer", "none", "--debug-assertions", t])
                 .arg(&work)
                 .arg(&seeds)
-                .args(["--", &format!("-max_total_time={seconds}"), "-timeout=10", "-max_len=16384", "-print_final_stats=1"]);
-            eprintln!("xtask fuzz: {t}: cargo fuzz run --sanitizer none --debug-assertions {t} ... -max_total_time={seconds}");
+                .args([
+                    "--",
+                    &format!("-max_total_time={seconds}"),
+                    "-timeout=10",
+                    "-max_len=16384",
+                    "-print_final_stats=1",
+                ]);
+            eprintln!(
+                "xtask fuzz: {t}: cargo fuzz run --sanitizer none --debug-assertions {t} ... -max_total_time={seconds}"
+            );
             let (status, lines) = run_tee(cmd, false)?;
             // libFuzzer ends with "Done N runs in S second(s)" and the final stats.
             let execs = lines.iter().rev().find_map(|l| {
@@ -138,7 +147,10 @@ fn fuzz(args: &[String]) -> Result<(), DynError> {
             let res = if status.success() {
                 Ok(())
             } else {
-                let artifact = lines.iter().find_map(|l| l.split("Test unit written to ").nth(1)).unwrap_or("no artifact reported");
+                let artifact = lines
+                    .iter()
+                    .find_map(|l| l.split("Test unit written to ").nth(1))
+                    .unwrap_or("no artifact reported");
                 Err(format!("crashed ({status}): {artifact}"))
             };
             results.push((t.clone(), execs, res));
@@ -184,7 +196,8 @@ fn cargo_fuzz_available() -> bool {
         return true;
     }
     eprintln!("xtask fuzz: cargo fuzz not found; trying `cargo install cargo-fuzz --locked`");
-    let installed = Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]).status().is_ok_and(|s| s.success());
+    let installed =
+        Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]).status().is_ok_and(|s| s.success());
     if !installed {
         eprintln!("xtask fuzz: installing cargo-fuzz failed; falling back to the stable harness");
     }
@@ -203,15 +216,12 @@ fn run_tee(mut cmd: Command, stdout: bool) -> Result<(std::process::ExitStatus, 
     let mut child = cmd.spawn()?;
     let out_thread = child.stdout.take().map(|o| {
         std::thread::spawn(move || {
-            BufReader::new(o)
-                .lines()
-                .map_while(Result::ok)
-                .inspect(|l| eprintln!("{l}"))
-                .collect::<Vec<_>>()
+            BufReader::new(o).lines().map_while(Result::ok).inspect(|l| eprintln!("{l}")).collect::<Vec<_>>()
         })
     });
     let err = child.stderr.take().ok_or("no stderr pipe")?;
-    let mut lines: Vec<String> = BufReader::new(err).lines().map_while(Result::ok).inspect(|l| eprintln!("{l}")).collect();
+    let mut lines: Vec<String> =
+        BufReader::new(err).lines().map_while(Result::ok).inspect(|l| eprintln!("{l}")).collect();
     if let Some(h) = out_thread {
         lines.extend(h.join().map_err(|_| "stdout reader panicked")?);
     }

@@ -190,7 +190,6 @@ fn same_bits(a: &[f64], b: &[f64]) -> bool {
 // The integrator
 // ---------------------------------------------------------------------------------
 
-
 /// The step limit of [`check_integrate`]'s runs.
 pub const FUZZ_MAX_STEPS: usize = 20_000;
 

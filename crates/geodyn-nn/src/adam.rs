@@ -69,20 +69,11 @@ pub struct AdamReport {
 impl Adam {
     /// Adam with learning rate `lr` and the other settings at their defaults.
     pub fn with_lr(lr: f64) -> Self {
-        Self {
-            lr,
-            ..Self::default()
-        }
+        Self { lr, ..Self::default() }
     }
 
     fn validate(&self) -> Result<()> {
-        let bad = |name, value, reason| {
-            Err(NnError::InvalidParameter {
-                name,
-                value,
-                reason,
-            })
-        };
+        let bad = |name, value, reason| Err(NnError::InvalidParameter { name, value, reason });
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad("lr", self.lr, "must be finite and > 0");
         }
@@ -110,11 +101,7 @@ impl Adam {
     /// θ ← θ − lr · (m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε).
     ///
     /// Stops after `max_epochs` steps or when |g| ≤ `grad_tol`.
-    pub fn minimize<O: Objective + ?Sized>(
-        &self,
-        objective: &O,
-        x: &mut [f64],
-    ) -> Result<AdamReport> {
+    pub fn minimize<O: Objective + ?Sized>(&self, objective: &O, x: &mut [f64]) -> Result<AdamReport> {
         self.validate()?;
         let k = objective.dim();
         geodyn_core::error::check_dim("x", k, x.len())?;
@@ -133,19 +120,11 @@ impl Adam {
             let gn = g.iter().map(|g| g * g).sum::<f64>().sqrt();
             history.push(f);
             if !(f.is_finite() && gn.is_finite()) {
-                return Err(NnError::NonFinite {
-                    what: format!("objective or gradient at epoch {epochs}"),
-                });
+                return Err(NnError::NonFinite { what: format!("objective or gradient at epoch {epochs}") });
             }
             let converged = gn <= self.grad_tol;
             if converged || epochs >= self.max_epochs {
-                return Ok(AdamReport {
-                    epochs,
-                    value: f,
-                    grad_norm: gn,
-                    converged,
-                    history,
-                });
+                return Ok(AdamReport { epochs, value: f, grad_norm: gn, converged, history });
             }
             epochs += 1;
             b1t *= b1;

@@ -57,30 +57,16 @@ pub struct Split {
 impl Dataset {
     /// A regression set from row-major inputs `[N, input_dim]` and targets
     /// `[N, target_dim]`; errors on inconsistent lengths or non-finite values.
-    pub fn regression(
-        inputs: Vec<f64>,
-        input_dim: usize,
-        targets: Vec<f64>,
-        target_dim: usize,
-    ) -> Result<Self> {
+    pub fn regression(inputs: Vec<f64>, input_dim: usize, targets: Vec<f64>, target_dim: usize) -> Result<Self> {
         let n = Self::rows(&inputs, input_dim)?;
         if target_dim == 0 {
             return Err(NnError::shape("targets per sample", ">= 1", 0));
         }
         check_len("targets (N · m)", n * target_dim, targets.len())?;
         if !targets.iter().all(|v| v.is_finite()) {
-            return Err(NnError::NonFinite {
-                what: "targets".into(),
-            });
+            return Err(NnError::NonFinite { what: "targets".into() });
         }
-        Ok(Self {
-            inputs,
-            input_dim,
-            targets: Targets::Regression {
-                values: targets,
-                dim: target_dim,
-            },
-        })
+        Ok(Self { inputs, input_dim, targets: Targets::Regression { values: targets, dim: target_dim } })
     }
 
     /// A classification set from row-major inputs `[N, input_dim]` and labels. The
@@ -98,14 +84,7 @@ impl Dataset {
         if max > c {
             return Err(NnError::shape("class labels (< num_classes)", c, max));
         }
-        Ok(Self {
-            inputs,
-            input_dim,
-            targets: Targets::Classes {
-                labels,
-                num_classes: c,
-            },
-        })
+        Ok(Self { inputs, input_dim, targets: Targets::Classes { labels, num_classes: c } })
     }
 
     fn rows(inputs: &[f64], d: usize) -> Result<usize> {
@@ -113,16 +92,10 @@ impl Dataset {
             return Err(NnError::shape("input dimension", ">= 1", 0));
         }
         if !inputs.len().is_multiple_of(d) {
-            return Err(NnError::shape(
-                "inputs",
-                format!("a multiple of d = {d}"),
-                inputs.len(),
-            ));
+            return Err(NnError::shape("inputs", format!("a multiple of d = {d}"), inputs.len()));
         }
         if !inputs.iter().all(|v| v.is_finite()) {
-            return Err(NnError::NonFinite {
-                what: "inputs".into(),
-            });
+            return Err(NnError::NonFinite { what: "inputs".into() });
         }
         Ok(inputs.len() / d)
     }
@@ -204,41 +177,24 @@ impl Dataset {
             return Err(NnError::shape("row index (< N)", n, bad));
         }
         let d = self.input_dim;
-        let inputs = indices
-            .iter()
-            .flat_map(|&i| self.input(i).iter().copied())
-            .collect();
+        let inputs = indices.iter().flat_map(|&i| self.input(i).iter().copied()).collect();
         let targets = match &self.targets {
             Targets::Regression { values, dim } => Targets::Regression {
-                values: indices
-                    .iter()
-                    .flat_map(|&i| values[i * dim..(i + 1) * dim].iter().copied())
-                    .collect(),
+                values: indices.iter().flat_map(|&i| values[i * dim..(i + 1) * dim].iter().copied()).collect(),
                 dim: *dim,
             },
-            Targets::Classes {
-                labels,
-                num_classes,
-            } => Targets::Classes {
-                labels: indices.iter().map(|&i| labels[i]).collect(),
-                num_classes: *num_classes,
-            },
+            Targets::Classes { labels, num_classes } => {
+                Targets::Classes { labels: indices.iter().map(|&i| labels[i]).collect(), num_classes: *num_classes }
+            }
         };
-        Ok(Dataset {
-            inputs,
-            input_dim: d,
-            targets,
-        })
+        Ok(Dataset { inputs, input_dim: d, targets })
     }
 
     /// Splits off the rows where `held_out[i]` is true; the others form the training set.
     pub fn split(&self, held_out: &[bool]) -> Result<Split> {
         check_len("hold-out mask", self.len(), held_out.len())?;
         let (out, keep): (Vec<usize>, Vec<usize>) = (0..self.len()).partition(|&i| held_out[i]);
-        Ok(Split {
-            train: self.select(&keep)?,
-            held_out: self.select(&out)?,
-        })
+        Ok(Split { train: self.select(&keep)?, held_out: self.select(&out)? })
     }
 
     /// Fits a [`Standardizer`] to the inputs.
@@ -250,11 +206,7 @@ impl Dataset {
     pub fn target_standardizer(&self) -> Result<Standardizer> {
         match &self.targets {
             Targets::Regression { values, dim } => Standardizer::fit(values, *dim),
-            Targets::Classes { .. } => Err(NnError::shape(
-                "targets",
-                "regression targets",
-                "class labels",
-            )),
+            Targets::Classes { .. } => Err(NnError::shape("targets", "regression targets", "class labels")),
         }
     }
 
@@ -267,11 +219,7 @@ impl Dataset {
     pub fn standardize_targets(&mut self, s: &Standardizer) -> Result<()> {
         match &mut self.targets {
             Targets::Regression { values, .. } => s.transform(values),
-            Targets::Classes { .. } => Err(NnError::shape(
-                "targets",
-                "regression targets",
-                "class labels",
-            )),
+            Targets::Classes { .. } => Err(NnError::shape("targets", "regression targets", "class labels")),
         }
     }
 }
@@ -293,11 +241,7 @@ impl Standardizer {
     /// Fits means and scales to row-major `data` with `dim` columns.
     pub fn fit(data: &[f64], dim: usize) -> Result<Self> {
         if dim == 0 || !data.len().is_multiple_of(dim) || data.is_empty() {
-            return Err(NnError::shape(
-                "data to standardise",
-                format!("a non-empty multiple of {dim}"),
-                data.len(),
-            ));
+            return Err(NnError::shape("data to standardise", format!("a non-empty multiple of {dim}"), data.len()));
         }
         let n = (data.len() / dim) as f64;
         let mut mean = vec![0.0; dim];
@@ -313,19 +257,13 @@ impl Standardizer {
                 *v += (x - m) * (x - m);
             }
         }
-        let scale = var
-            .iter()
-            .map(|v| if *v > 0.0 { (v / n).sqrt() } else { 1.0 })
-            .collect();
+        let scale = var.iter().map(|v| if *v > 0.0 { (v / n).sqrt() } else { 1.0 }).collect();
         Ok(Self { mean, scale })
     }
 
     /// The identity transform on `dim` columns.
     pub fn identity(dim: usize) -> Self {
-        Self {
-            mean: vec![0.0; dim],
-            scale: vec![1.0; dim],
-        }
+        Self { mean: vec![0.0; dim], scale: vec![1.0; dim] }
     }
 
     /// The number of columns.
@@ -335,11 +273,7 @@ impl Standardizer {
 
     fn check(&self, data: &[f64]) -> Result<()> {
         if !data.len().is_multiple_of(self.dim()) {
-            return Err(NnError::shape(
-                "data to (un)standardise",
-                format!("a multiple of {}", self.dim()),
-                data.len(),
-            ));
+            return Err(NnError::shape("data to (un)standardise", format!("a multiple of {}", self.dim()), data.len()));
         }
         Ok(())
     }
@@ -416,14 +350,8 @@ pub fn snelson_like_full(seed: u64) -> (Dataset, Vec<bool>) {
         xs.push(x);
         ys.push(snelson_like_mean(x) + SNELSON_LIKE_NOISE * e);
     }
-    let gap = xs
-        .iter()
-        .map(|&x| (SNELSON_LIKE_GAP.0..=SNELSON_LIKE_GAP.1).contains(&x))
-        .collect();
-    (
-        Dataset::regression(xs, 1, ys, 1).expect("finite synthetic data"),
-        gap,
-    )
+    let gap = xs.iter().map(|&x| (SNELSON_LIKE_GAP.0..=SNELSON_LIKE_GAP.1).contains(&x)).collect();
+    (Dataset::regression(xs, 1, ys, 1).expect("finite synthetic data"), gap)
 }
 
 /// [`snelson_like_full`] split into training points and the held-out gap.
@@ -448,11 +376,7 @@ pub fn two_moons(n: usize, noise: f64, seed: u64) -> Dataset {
     let mut labels = Vec::with_capacity(n);
     for i in 0..n {
         let t = std::f64::consts::PI * rng.random::<f64>();
-        let (x, y) = if i % 2 == 0 {
-            (t.cos(), t.sin())
-        } else {
-            (1.0 - t.cos(), 0.5 - t.sin())
-        };
+        let (x, y) = if i % 2 == 0 { (t.cos(), t.sin()) } else { (1.0 - t.cos(), 0.5 - t.sin()) };
         let ex: f64 = rng.sample(StandardNormal);
         let ey: f64 = rng.sample(StandardNormal);
         inputs.push(x + noise * ex);
@@ -484,15 +408,8 @@ impl Table {
     /// lines and lines starting with `#` are skipped; fields may be quoted and padded).
     /// Errors name the 1-based line.
     pub fn parse(text: &str, source_name: &str) -> Result<Self> {
-        let csv_err = |line: usize, reason: String| NnError::Csv {
-            source_name: source_name.to_string(),
-            line,
-            reason,
-        };
-        let mut lines = text
-            .lines()
-            .enumerate()
-            .map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
+        let csv_err = |line: usize, reason: String| NnError::Csv { source_name: source_name.to_string(), line, reason };
+        let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
         let mut header = None;
         for (no, l) in lines.by_ref() {
             if l.trim().is_empty() || l.trim_start().starts_with('#') {
@@ -507,10 +424,7 @@ impl Table {
         let unquote = |f: &str| f.trim().trim_matches('"').trim().to_string();
         let columns: Vec<String> = header.split(',').map(unquote).collect();
         if let Some(i) = columns.iter().position(|c| c.is_empty()) {
-            return Err(csv_err(
-                hline,
-                format!("header column #{} has an empty name", i + 1),
-            ));
+            return Err(csv_err(hline, format!("header column #{} has an empty name", i + 1)));
         }
         let ncol = columns.len();
         let mut data = Vec::new();
@@ -524,40 +438,22 @@ impl Table {
                 if j >= ncol {
                     return Err(csv_err(
                         no,
-                        format!(
-                            "{} fields, but the header has {ncol} columns",
-                            l.split(',').count()
-                        ),
+                        format!("{} fields, but the header has {ncol} columns", l.split(',').count()),
                     ));
                 }
                 let f = unquote(field);
                 let v: f64 = f.parse().map_err(|_| {
-                    csv_err(
-                        no,
-                        format!(
-                            "column {:?} (#{}): cannot parse {f:?} as a number",
-                            columns[j],
-                            j + 1
-                        ),
-                    )
+                    csv_err(no, format!("column {:?} (#{}): cannot parse {f:?} as a number", columns[j], j + 1))
                 })?;
                 data.push(v);
                 count += 1;
             }
             if count != ncol {
-                return Err(csv_err(
-                    no,
-                    format!("{count} fields, but the header has {ncol} columns"),
-                ));
+                return Err(csv_err(no, format!("{count} fields, but the header has {ncol} columns")));
             }
             rows.push(no);
         }
-        Ok(Self {
-            columns,
-            data,
-            lines: rows,
-            source_name: source_name.to_string(),
-        })
+        Ok(Self { columns, data, lines: rows, source_name: source_name.to_string() })
     }
 
     /// Reads and parses a CSV file.
@@ -574,32 +470,22 @@ impl Table {
 
     /// The index of column `name`.
     pub fn column_index(&self, name: &str) -> Result<usize> {
-        self.columns
-            .iter()
-            .position(|c| c == name)
-            .ok_or_else(|| NnError::MissingColumn {
-                source_name: self.source_name.clone(),
-                column: name.to_string(),
-                header: self.columns.join(","),
-            })
+        self.columns.iter().position(|c| c == name).ok_or_else(|| NnError::MissingColumn {
+            source_name: self.source_name.clone(),
+            column: name.to_string(),
+            header: self.columns.join(","),
+        })
     }
 
     /// The values of column `name`.
     pub fn column(&self, name: &str) -> Result<Vec<f64>> {
         let j = self.column_index(name)?;
-        Ok(self
-            .data
-            .chunks_exact(self.columns.len())
-            .map(|r| r[j])
-            .collect())
+        Ok(self.data.chunks_exact(self.columns.len()).map(|r| r[j]).collect())
     }
 
     /// The columns `names`, row-major `[rows, names.len()]`.
     pub fn select(&self, names: &[&str]) -> Result<Vec<f64>> {
-        let idx = names
-            .iter()
-            .map(|n| self.column_index(n))
-            .collect::<Result<Vec<_>>>()?;
+        let idx = names.iter().map(|n| self.column_index(n)).collect::<Result<Vec<_>>>()?;
         let mut out = Vec::with_capacity(self.rows() * idx.len());
         for r in self.data.chunks_exact(self.columns.len()) {
             out.extend(idx.iter().map(|&j| r[j]));
@@ -633,22 +519,12 @@ pub struct CsvSpec {
 impl CsvSpec {
     /// Regression on column `target` with all other columns as inputs.
     pub fn regression(target: &str) -> Self {
-        Self {
-            inputs: Vec::new(),
-            target: target.into(),
-            kind: TargetKind::Regression,
-            holdout_flag: None,
-        }
+        Self { inputs: Vec::new(), target: target.into(), kind: TargetKind::Regression, holdout_flag: None }
     }
 
     /// Classification on label column `target` with all other columns as inputs.
     pub fn classification(target: &str) -> Self {
-        Self {
-            inputs: Vec::new(),
-            target: target.into(),
-            kind: TargetKind::Classes,
-            holdout_flag: None,
-        }
+        Self { inputs: Vec::new(), target: target.into(), kind: TargetKind::Classes, holdout_flag: None }
     }
 
     /// Uses only the given input columns.
@@ -666,9 +542,7 @@ impl CsvSpec {
     /// The Snelson CSV of the DiMS/RLA experiments (`x,y,in_gap_1p5_3`): regress `y`
     /// on `x`, holding out the gap rows.
     pub fn snelson() -> Self {
-        Self::regression("y")
-            .with_inputs(&["x"])
-            .with_holdout("in_gap_1p5_3")
+        Self::regression("y").with_inputs(&["x"]).with_holdout("in_gap_1p5_3")
     }
 
     /// Builds the split from a parsed table. Class labels must be non-negative
@@ -676,51 +550,30 @@ impl CsvSpec {
     pub fn apply(&self, table: &Table) -> Result<Split> {
         let ncol = table.columns.len();
         let tj = table.column_index(&self.target)?;
-        let fj = self
-            .holdout_flag
-            .as_deref()
-            .map(|f| table.column_index(f))
-            .transpose()?;
+        let fj = self.holdout_flag.as_deref().map(|f| table.column_index(f)).transpose()?;
         let input_idx: Vec<usize> = if self.inputs.is_empty() {
             (0..ncol).filter(|&j| j != tj && Some(j) != fj).collect()
         } else {
-            self.inputs
-                .iter()
-                .map(|n| table.column_index(n))
-                .collect::<Result<_>>()?
+            self.inputs.iter().map(|n| table.column_index(n)).collect::<Result<_>>()?
         };
         if input_idx.is_empty() {
             return Err(NnError::shape("input columns", ">= 1", 0));
         }
         let rows = table.data.chunks_exact(ncol);
-        let inputs: Vec<f64> = rows
-            .clone()
-            .flat_map(|r| input_idx.iter().map(move |&j| r[j]))
-            .collect();
+        let inputs: Vec<f64> = rows.clone().flat_map(|r| input_idx.iter().map(move |&j| r[j])).collect();
         let d = input_idx.len();
-        let csv_err = |line: usize, reason: String| NnError::Csv {
-            source_name: table.source_name.clone(),
-            line,
-            reason,
-        };
+        let csv_err =
+            |line: usize, reason: String| NnError::Csv { source_name: table.source_name.clone(), line, reason };
         for (r, &line) in rows.clone().zip(&table.lines) {
             if let Some(j) = input_idx.iter().find(|&&j| !r[j].is_finite()) {
-                return Err(csv_err(
-                    line,
-                    format!("column {:?} is not finite", table.columns[*j]),
-                ));
+                return Err(csv_err(line, format!("column {:?} is not finite", table.columns[*j])));
             }
             if !r[tj].is_finite() {
-                return Err(csv_err(
-                    line,
-                    format!("target column {:?} is not finite", self.target),
-                ));
+                return Err(csv_err(line, format!("target column {:?} is not finite", self.target)));
             }
         }
         let all = match self.kind {
-            TargetKind::Regression => {
-                Dataset::regression(inputs, d, rows.clone().map(|r| r[tj]).collect(), 1)?
-            }
+            TargetKind::Regression => Dataset::regression(inputs, d, rows.clone().map(|r| r[tj]).collect(), 1)?,
             TargetKind::Classes => {
                 let mut labels = Vec::with_capacity(table.rows());
                 for (r, &line) in rows.clone().zip(&table.lines) {
@@ -728,10 +581,7 @@ impl CsvSpec {
                     if v < 0.0 || v.fract() != 0.0 || v > u32::MAX as f64 {
                         return Err(csv_err(
                             line,
-                            format!(
-                                "class label {v} in column {:?} is not a non-negative integer",
-                                self.target
-                            ),
+                            format!("class label {v} in column {:?} is not a non-negative integer", self.target),
                         ));
                     }
                     labels.push(v as usize);

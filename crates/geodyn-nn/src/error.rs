@@ -127,18 +127,11 @@ pub enum NnError {
 impl NnError {
     /// A [`NnError::Shape`] from anything printable.
     pub fn shape(what: impl Into<String>, expected: impl ToString, got: impl ToString) -> Self {
-        NnError::Shape {
-            what: what.into(),
-            expected: expected.to_string(),
-            got: got.to_string(),
-        }
+        NnError::Shape { what: what.into(), expected: expected.to_string(), got: got.to_string() }
     }
 
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
-        NnError::Io {
-            path: path.display().to_string(),
-            source,
-        }
+        NnError::Io { path: path.display().to_string(), source }
     }
 }
 
@@ -157,9 +150,5 @@ impl From<NnError> for geodyn_core::Error {
 /// Returns [`NnError::Shape`] unless `got == expected`.
 #[inline]
 pub(crate) fn check_len(what: &str, expected: usize, got: usize) -> Result<()> {
-    if expected == got {
-        Ok(())
-    } else {
-        Err(NnError::shape(what, expected, got))
-    }
+    if expected == got { Ok(()) } else { Err(NnError::shape(what, expected, got)) }
 }

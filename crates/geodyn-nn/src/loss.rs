@@ -56,18 +56,10 @@ impl Loss {
     pub fn validate(&self) -> Result<()> {
         match *self {
             Loss::GaussianNll { sigma } if !(sigma.is_finite() && sigma > 0.0) => {
-                Err(NnError::InvalidParameter {
-                    name: "sigma",
-                    value: sigma,
-                    reason: "must be finite and > 0",
-                })
+                Err(NnError::InvalidParameter { name: "sigma", value: sigma, reason: "must be finite and > 0" })
             }
             Loss::CrossEntropy { label_smoothing: e } if !(0.0..1.0).contains(&e) => {
-                Err(NnError::InvalidParameter {
-                    name: "label_smoothing",
-                    value: e,
-                    reason: "must lie in [0, 1)",
-                })
+                Err(NnError::InvalidParameter { name: "label_smoothing", value: e, reason: "must lie in [0, 1)" })
             }
             _ => Ok(()),
         }
@@ -81,25 +73,13 @@ impl Loss {
         match self {
             Loss::GaussianNll { .. } => match data.target_dim() {
                 Some(m) if m == output_dim => Ok(()),
-                Some(m) => Err(NnError::shape(
-                    "regression targets per sample (= network outputs)",
-                    output_dim,
-                    m,
-                )),
-                None => Err(NnError::shape(
-                    "targets",
-                    "regression targets",
-                    "class labels",
-                )),
+                Some(m) => Err(NnError::shape("regression targets per sample (= network outputs)", output_dim, m)),
+                None => Err(NnError::shape("targets", "regression targets", "class labels")),
             },
             Loss::CrossEntropy { .. } => match data.num_classes() {
                 Some(c) if c <= output_dim => Ok(()),
                 Some(c) => Err(NnError::shape("classes (= network outputs)", output_dim, c)),
-                None => Err(NnError::shape(
-                    "targets",
-                    "class labels",
-                    "regression targets",
-                )),
+                None => Err(NnError::shape("targets", "class labels", "regression targets")),
             },
         }
     }
@@ -121,12 +101,7 @@ impl Loss {
                 }
                 0.5 * prec * s
             }
-            (
-                Loss::CrossEntropy {
-                    label_smoothing: eps,
-                },
-                Target::Class(c),
-            ) => {
+            (Loss::CrossEntropy { label_smoothing: eps }, Target::Class(c)) => {
                 let n = f.len() as f64;
                 let fmax = f.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let mut z = 0.0;
@@ -232,11 +207,7 @@ pub fn negative_log_posterior(
     theta: &[f64],
 ) -> Result<f64> {
     loss.check_compatible(spec.output_dim(), data)?;
-    crate::error::check_len(
-        "inputs per sample (= network inputs)",
-        spec.input_dim(),
-        data.input_dim(),
-    )?;
+    crate::error::check_len("inputs per sample (= network inputs)", spec.input_dim(), data.input_dim())?;
     let m = spec.output_dim();
     let mut out = vec![0.0; data.len() * m];
     let mut scratch = Vec::new();

@@ -34,10 +34,7 @@ fn header_value<'a>(header: &'a str, key: &str) -> Result<&'a str> {
         .or_else(|| header.find(&pat_dq).map(|i| i + pat_dq.len()))
         .ok_or_else(|| npy_err(format!("header has no {key:?} entry: {header}")))?;
     let rest = header[start..].trim_start();
-    let rest = rest
-        .strip_prefix(':')
-        .ok_or_else(|| npy_err(format!("malformed header near {key:?}")))?
-        .trim_start();
+    let rest = rest.strip_prefix(':').ok_or_else(|| npy_err(format!("malformed header near {key:?}")))?.trim_start();
     let end = if rest.starts_with('(') {
         rest.find(')').map(|i| i + 1)
     } else if let Some(q) = rest.chars().next().filter(|c| *c == '\'' || *c == '"') {
@@ -68,24 +65,14 @@ pub fn read_npy(bytes: &[u8]) -> Result<NpyArray> {
             if bytes.len() < 12 {
                 return Err(npy_err("truncated header"));
             }
-            (
-                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-                12,
-            )
+            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
         }
         v => {
-            return Err(npy_err(format!(
-                "unsupported format version {v}.{}",
-                bytes[7]
-            )));
+            return Err(npy_err(format!("unsupported format version {v}.{}", bytes[7])));
         }
     };
-    let hend = hstart
-        .checked_add(hlen)
-        .filter(|&e| e <= bytes.len())
-        .ok_or_else(|| npy_err("truncated header"))?;
-    let header =
-        std::str::from_utf8(&bytes[hstart..hend]).map_err(|_| npy_err("header is not text"))?;
+    let hend = hstart.checked_add(hlen).filter(|&e| e <= bytes.len()).ok_or_else(|| npy_err("truncated header"))?;
+    let header = std::str::from_utf8(&bytes[hstart..hend]).map_err(|_| npy_err("header is not text"))?;
     let descr = header_value(header, "descr")?.trim_matches(|c| c == '\'' || c == '"');
     let fortran = match header_value(header, "fortran_order")? {
         "False" => false,
@@ -101,11 +88,7 @@ pub fn read_npy(bytes: &[u8]) -> Result<NpyArray> {
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.trim_end_matches('L')
-                .parse::<usize>()
-                .map_err(|_| npy_err(format!("bad shape {shape_str:?}")))
-        })
+        .map(|s| s.trim_end_matches('L').parse::<usize>().map_err(|_| npy_err(format!("bad shape {shape_str:?}"))))
         .collect::<Result<Vec<usize>>>()?;
     let count = shape
         .iter()
@@ -117,44 +100,21 @@ pub fn read_npy(bytes: &[u8]) -> Result<NpyArray> {
         "<f4" | "=f4" => (4, true),
         ">f4" => (4, false),
         other => {
-            return Err(npy_err(format!(
-                "unsupported dtype {other:?} (expected float64 '<f8' or float32 '<f4')"
-            )));
+            return Err(npy_err(format!("unsupported dtype {other:?} (expected float64 '<f8' or float32 '<f4')")));
         }
     };
     let body = &bytes[hend..];
-    let need = count
-        .checked_mul(width)
-        .ok_or_else(|| npy_err("size overflows"))?;
+    let need = count.checked_mul(width).ok_or_else(|| npy_err("size overflows"))?;
     if body.len() < need {
-        return Err(npy_err(format!(
-            "data truncated: shape {shape:?} needs {need} bytes, file has {}",
-            body.len()
-        )));
+        return Err(npy_err(format!("data truncated: shape {shape:?} needs {need} bytes, file has {}", body.len())));
     }
     let data: Vec<f64> = match (width, little) {
-        (8, true) => body[..need]
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-            .collect(),
-        (8, false) => body[..need]
-            .chunks_exact(8)
-            .map(|c| f64::from_be_bytes(c.try_into().unwrap()))
-            .collect(),
-        (4, true) => body[..need]
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
-            .collect(),
-        _ => body[..need]
-            .chunks_exact(4)
-            .map(|c| f32::from_be_bytes(c.try_into().unwrap()) as f64)
-            .collect(),
+        (8, true) => body[..need].chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect(),
+        (8, false) => body[..need].chunks_exact(8).map(|c| f64::from_be_bytes(c.try_into().unwrap())).collect(),
+        (4, true) => body[..need].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
+        _ => body[..need].chunks_exact(4).map(|c| f32::from_be_bytes(c.try_into().unwrap()) as f64).collect(),
     };
-    let data = if fortran && shape.len() > 1 {
-        fortran_to_c(&data, &shape)
-    } else {
-        data
-    };
+    let data = if fortran && shape.len() > 1 { fortran_to_c(&data, &shape) } else { data };
     Ok(NpyArray { shape, data })
 }
 
@@ -197,22 +157,11 @@ pub fn read_npy_file(path: impl AsRef<Path>) -> Result<NpyArray> {
 pub fn write_npy(shape: &[usize], data: &[f64]) -> Result<Vec<u8>> {
     let count: usize = shape.iter().product();
     if count != data.len() {
-        return Err(NnError::shape(
-            "npy data (product of shape)",
-            count,
-            data.len(),
-        ));
+        return Err(NnError::shape("npy data (product of shape)", count, data.len()));
     }
     let shape_str = match shape.len() {
         1 => format!("({},)", shape[0]),
-        _ => format!(
-            "({})",
-            shape
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        _ => format!("({})", shape.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")),
     };
     let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape_str}, }}");
     let v1 = header.len() + 11 <= u16::MAX as usize;

@@ -60,13 +60,7 @@ impl ModelSpec {
     ///
     /// Errors if fewer than two widths are given or a width is zero.
     pub fn mlp(widths: &[usize], hidden: Activation, output: Activation) -> Result<Self> {
-        let spec_str = || {
-            widths
-                .iter()
-                .map(|w| w.to_string())
-                .collect::<Vec<_>>()
-                .join("-")
-        };
+        let spec_str = || widths.iter().map(|w| w.to_string()).collect::<Vec<_>>().join("-");
         if widths.len() < 2 {
             return Err(NnError::Spec {
                 spec: spec_str(),
@@ -74,10 +68,7 @@ impl ModelSpec {
             });
         }
         if let Some(i) = widths.iter().position(|&w| w == 0) {
-            return Err(NnError::Spec {
-                spec: spec_str(),
-                reason: format!("width #{} is zero", i + 1),
-            });
+            return Err(NnError::Spec { spec: spec_str(), reason: format!("width #{} is zero", i + 1) });
         }
         let n = widths.len() - 1;
         let layers = (0..n)
@@ -93,24 +84,14 @@ impl ModelSpec {
     /// A spec from explicit layers; consecutive layers must chain (`output == next input`).
     pub fn from_layers(layers: Vec<Dense>) -> Result<Self> {
         let describe = |layers: &[Dense]| {
-            layers
-                .iter()
-                .map(|l| format!("{}->{}:{}", l.input, l.output, l.activation))
-                .collect::<Vec<_>>()
-                .join(", ")
+            layers.iter().map(|l| format!("{}->{}:{}", l.input, l.output, l.activation)).collect::<Vec<_>>().join(", ")
         };
         if layers.is_empty() {
-            return Err(NnError::Spec {
-                spec: String::new(),
-                reason: "no layers".into(),
-            });
+            return Err(NnError::Spec { spec: String::new(), reason: "no layers".into() });
         }
         for (i, l) in layers.iter().enumerate() {
             if l.input == 0 || l.output == 0 {
-                return Err(NnError::Spec {
-                    spec: describe(&layers),
-                    reason: format!("layer {i} has a zero width"),
-                });
+                return Err(NnError::Spec { spec: describe(&layers), reason: format!("layer {i} has a zero width") });
             }
             if i > 0 && layers[i - 1].output != l.input {
                 return Err(NnError::Spec {
@@ -139,11 +120,7 @@ impl ModelSpec {
                     reason: format!("more than {MAX_PARAMS} parameters"),
                 })?;
         }
-        Ok(Self {
-            layers,
-            offsets,
-            num_params: k,
-        })
+        Ok(Self { layers, offsets, num_params: k })
     }
 
     /// The layers, input to output.
@@ -153,9 +130,7 @@ impl ModelSpec {
 
     /// The layer widths `[d_in, h_1, …, d_out]`.
     pub fn widths(&self) -> Vec<usize> {
-        std::iter::once(self.layers[0].input)
-            .chain(self.layers.iter().map(|l| l.output))
-            .collect()
+        std::iter::once(self.layers[0].input).chain(self.layers.iter().map(|l| l.output)).collect()
     }
 
     /// The input dimension d.
@@ -171,11 +146,7 @@ impl ModelSpec {
     /// The largest width of any layer (input included): the size of a per-sample
     /// activation buffer.
     pub fn max_width(&self) -> usize {
-        self.layers
-            .iter()
-            .map(|l| l.input.max(l.output))
-            .max()
-            .unwrap_or(0)
+        self.layers.iter().map(|l| l.input.max(l.output)).max().unwrap_or(0)
     }
 
     /// Sum of the output widths of all layers: the size of one sample's stored
@@ -227,11 +198,7 @@ impl ModelSpec {
         let mut out = Vec::with_capacity(2 * self.layers.len());
         for (l, layer) in self.layers.iter().enumerate() {
             let i = self.torch_index(l);
-            out.push((
-                format!("{i}.weight"),
-                vec![layer.output, layer.input],
-                self.weight_offset(l),
-            ));
+            out.push((format!("{i}.weight"), vec![layer.output, layer.input], self.weight_offset(l)));
             out.push((format!("{i}.bias"), vec![layer.output], self.bias_offset(l)));
         }
         out
@@ -255,21 +222,11 @@ impl ModelSpec {
     ///
     /// `inputs` is row-major `[n, d]`, `out` row-major `[n, m]`; `scratch` is resized
     /// to `2 · max_width` on first use (pass the same buffer again to avoid allocation).
-    pub fn forward(
-        &self,
-        params: &[f64],
-        inputs: &[f64],
-        out: &mut [f64],
-        scratch: &mut Vec<f64>,
-    ) -> Result<()> {
+    pub fn forward(&self, params: &[f64], inputs: &[f64], out: &mut [f64], scratch: &mut Vec<f64>) -> Result<()> {
         check_len("params", self.num_params, params.len())?;
         let (d, m) = (self.input_dim(), self.output_dim());
         if !inputs.len().is_multiple_of(d) {
-            return Err(NnError::shape(
-                "inputs",
-                format!("a multiple of d = {d}"),
-                inputs.len(),
-            ));
+            return Err(NnError::shape("inputs", format!("a multiple of d = {d}"), inputs.len()));
         }
         let n = inputs.len() / d;
         check_len("outputs", n * m, out.len())?;
@@ -294,11 +251,7 @@ impl ModelSpec {
         for (l, layer) in self.layers.iter().enumerate() {
             let (wt, b) = self.layer_params(params, l);
             let a = &cur[..layer.input];
-            let z = if l == last {
-                &mut *y
-            } else {
-                &mut next[..layer.output]
-            };
+            let z = if l == last { &mut *y } else { &mut next[..layer.output] };
             for ((zo, row), bo) in z.iter_mut().zip(wt.chunks_exact(layer.input)).zip(b) {
                 let s: f64 = row.iter().zip(a).map(|(w, a)| w * a).sum();
                 *zo = layer.activation.value(s + bo);
@@ -312,19 +265,11 @@ impl ModelSpec {
     pub fn predict(&self, param_sets: &[f64], inputs: &[f64], out: &mut [f64]) -> Result<()> {
         let k = self.num_params;
         if !param_sets.len().is_multiple_of(k) {
-            return Err(NnError::shape(
-                "param_sets",
-                format!("a multiple of K = {k}"),
-                param_sets.len(),
-            ));
+            return Err(NnError::shape("param_sets", format!("a multiple of K = {k}"), param_sets.len()));
         }
         let d = self.input_dim();
         if !inputs.len().is_multiple_of(d) {
-            return Err(NnError::shape(
-                "inputs",
-                format!("a multiple of d = {d}"),
-                inputs.len(),
-            ));
+            return Err(NnError::shape("inputs", format!("a multiple of d = {d}"), inputs.len()));
         }
         let (s, n, m) = (param_sets.len() / k, inputs.len() / d, self.output_dim());
         check_len("predictions [S, n, m]", s * n * m, out.len())?;
@@ -341,28 +286,11 @@ impl fmt::Display for ModelSpec {
     /// the output activation is not the identity, and explicit layers when the hidden
     /// activations differ.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let widths = self
-            .widths()
-            .iter()
-            .map(|w| w.to_string())
-            .collect::<Vec<_>>()
-            .join("-");
+        let widths = self.widths().iter().map(|w| w.to_string()).collect::<Vec<_>>().join("-");
         let n = self.layers.len();
-        let hidden = if n > 1 {
-            Some(self.layers[0].activation)
-        } else {
-            None
-        };
-        if self.layers[..n - 1]
-            .iter()
-            .any(|l| Some(l.activation) != hidden)
-        {
-            let acts = self
-                .layers
-                .iter()
-                .map(|l| l.activation.name())
-                .collect::<Vec<_>>()
-                .join(",");
+        let hidden = if n > 1 { Some(self.layers[0].activation) } else { None };
+        if self.layers[..n - 1].iter().any(|l| Some(l.activation) != hidden) {
+            let acts = self.layers.iter().map(|l| l.activation.name()).collect::<Vec<_>>().join(",");
             return write!(f, "{widths}:[{acts}]");
         }
         let out = self.layers[n - 1].activation;
@@ -383,18 +311,13 @@ impl FromStr for ModelSpec {
     /// (default identity). A network without hidden layers (`"3-1"`) needs no
     /// activation; one with hidden layers must name it.
     fn from_str(s: &str) -> Result<Self> {
-        let err = |reason: String| NnError::Spec {
-            spec: s.to_string(),
-            reason,
-        };
+        let err = |reason: String| NnError::Spec { spec: s.to_string(), reason };
         let mut parts = s.trim().split(':');
         let widths_str = parts.next().unwrap_or("");
         let hidden_str = parts.next();
         let output_str = parts.next();
         if parts.next().is_some() {
-            return Err(err(
-                "too many ':'-separated parts; expected WIDTHS[:HIDDEN[:OUTPUT]]".into(),
-            ));
+            return Err(err("too many ':'-separated parts; expected WIDTHS[:HIDDEN[:OUTPUT]]".into()));
         }
         if widths_str.trim().is_empty() {
             return Err(err("no widths; expected e.g. \"1-16-16-1:gelu\"".into()));
@@ -407,17 +330,12 @@ impl FromStr for ModelSpec {
                 match w.parse::<usize>() {
                     Ok(0) => Err(err(format!("width #{} is zero", i + 1))),
                     Ok(v) => Ok(v),
-                    Err(_) => Err(err(format!(
-                        "width #{} ({w:?}) is not a positive integer",
-                        i + 1
-                    ))),
+                    Err(_) => Err(err(format!("width #{} ({w:?}) is not a positive integer", i + 1))),
                 }
             })
             .collect::<Result<Vec<_>>>()?;
         if widths.len() < 2 {
-            return Err(err(
-                "need at least an input and an output width, e.g. \"1-1\"".into(),
-            ));
+            return Err(err("need at least an input and an output width, e.g. \"1-1\"".into()));
         }
         let parse_act = |a: &str| {
             a.parse::<Activation>().map_err(|_| {

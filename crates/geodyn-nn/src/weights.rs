@@ -30,17 +30,11 @@ pub enum FloatDtype {
 pub fn load_safetensors_prefixed(spec: &ModelSpec, bytes: &[u8], prefix: &str) -> Result<Vec<f64>> {
     let st = SafeTensors::deserialize(bytes).map_err(|e| NnError::SafeTensors(e.to_string()))?;
     let layout = spec.tensor_layout();
-    let expected: Vec<String> = layout
-        .iter()
-        .map(|(n, _, _)| format!("{prefix}{n}"))
-        .collect();
+    let expected: Vec<String> = layout.iter().map(|(n, _, _)| format!("{prefix}{n}")).collect();
     let mut found: Vec<String> = st.names().into_iter().map(str::to_string).collect();
     found.sort();
     if let Some(extra) = found.iter().find(|n| !expected.contains(n)) {
-        return Err(NnError::UnexpectedTensor {
-            name: extra.clone(),
-            expected,
-        });
+        return Err(NnError::UnexpectedTensor { name: extra.clone(), expected });
     }
     // Check every name and shape before allocating anything: a huge --arch with a small
     // file must be an error, not an allocation failure.
@@ -87,16 +81,11 @@ pub fn load_safetensors_prefixed(spec: &ModelSpec, bytes: &[u8], prefix: &str) -
                 }
             }
             other => {
-                return Err(NnError::Dtype {
-                    name: name.clone(),
-                    dtype: format!("{other:?}"),
-                });
+                return Err(NnError::Dtype { name: name.clone(), dtype: format!("{other:?}") });
             }
         }
         if let Some(i) = dst.iter().position(|v| !v.is_finite()) {
-            return Err(NnError::NonFinite {
-                what: format!("tensor {name:?} entry {i}"),
-            });
+            return Err(NnError::NonFinite { what: format!("tensor {name:?} entry {i}") });
         }
     }
     Ok(params)

@@ -14,12 +14,7 @@ impl Objective for Quadratic {
         self.a.len()
     }
     fn value(&self, x: &[f64]) -> Result<f64> {
-        Ok(0.5
-            * x.iter()
-                .zip(&self.a)
-                .zip(&self.c)
-                .map(|((x, a), c)| a * (x - c) * (x - c))
-                .sum::<f64>())
+        Ok(0.5 * x.iter().zip(&self.a).zip(&self.c).map(|((x, a), c)| a * (x - c) * (x - c)).sum::<f64>())
     }
     fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
         for (((g, x), a), c) in g.iter_mut().zip(x).zip(&self.a).zip(&self.c) {
@@ -36,10 +31,7 @@ impl Objective for Quadratic {
 }
 
 fn quadratic() -> Quadratic {
-    Quadratic {
-        a: vec![1.0, 10.0, 0.1],
-        c: vec![1.0, -2.0, 3.0],
-    }
+    Quadratic { a: vec![1.0, 10.0, 0.1], c: vec![1.0, -2.0, 3.0] }
 }
 
 /// Adam reaches the minimiser c of an ill-conditioned quadratic (condition number 100)
@@ -48,12 +40,7 @@ fn quadratic() -> Quadratic {
 fn adam_minimises_a_quadratic() {
     let q = quadratic();
     let mut x = vec![0.0; 3];
-    let adam = Adam {
-        lr: 0.05,
-        max_epochs: 20_000,
-        grad_tol: 1e-8,
-        ..Adam::default()
-    };
+    let adam = Adam { lr: 0.05, max_epochs: 20_000, grad_tol: 1e-8, ..Adam::default() };
     let r = adam.minimize(&q, &mut x).unwrap();
     assert!(r.converged, "{r:?}");
     assert!(r.grad_norm <= 1e-8 && r.value < 1e-15);
@@ -71,11 +58,7 @@ fn adam_first_step_matches_pytorch_rule() {
     let q = quadratic();
     let mut x = vec![0.0; 3];
     let lr = 0.01;
-    let adam = Adam {
-        lr,
-        max_epochs: 1,
-        ..Adam::default()
-    };
+    let adam = Adam { lr, max_epochs: 1, ..Adam::default() };
     adam.minimize(&q, &mut x).unwrap();
     let mut g = vec![0.0; 3];
     q.gradient(&[0.0; 3], &mut g).unwrap();
@@ -92,27 +75,14 @@ fn adam_weight_decay_variants() {
     let q = quadratic();
     let w = 0.5;
     let mut x = vec![0.0; 3];
-    let adam = Adam {
-        lr: 0.02,
-        weight_decay: w,
-        max_epochs: 50_000,
-        grad_tol: 1e-9,
-        ..Adam::default()
-    };
+    let adam = Adam { lr: 0.02, weight_decay: w, max_epochs: 50_000, grad_tol: 1e-9, ..Adam::default() };
     let r = adam.minimize(&q, &mut x).unwrap();
     assert!(r.converged);
     for ((x, a), c) in x.iter().zip(&q.a).zip(&q.c) {
         assert!((x - a * c / (a + w)).abs() < 1e-6);
     }
     let mut y = vec![0.0; 3];
-    Adam {
-        decay: WeightDecay::Decoupled,
-        max_epochs: 5000,
-        grad_tol: 0.0,
-        ..adam
-    }
-    .minimize(&q, &mut y)
-    .unwrap();
+    Adam { decay: WeightDecay::Decoupled, max_epochs: 5000, grad_tol: 0.0, ..adam }.minimize(&q, &mut y).unwrap();
     assert!(y.iter().zip(&q.c).all(|(y, c)| y.abs() < c.abs()));
 }
 
@@ -120,21 +90,7 @@ fn adam_weight_decay_variants() {
 #[test]
 fn adam_rejects_bad_settings() {
     let q = quadratic();
-    assert!(
-        Adam {
-            lr: -1.0,
-            ..Adam::default()
-        }
-        .minimize(&q, &mut [0.0; 3])
-        .is_err()
-    );
-    assert!(
-        Adam {
-            beta1: 1.0,
-            ..Adam::default()
-        }
-        .minimize(&q, &mut [0.0; 3])
-        .is_err()
-    );
+    assert!(Adam { lr: -1.0, ..Adam::default() }.minimize(&q, &mut [0.0; 3]).is_err());
+    assert!(Adam { beta1: 1.0, ..Adam::default() }.minimize(&q, &mut [0.0; 3]).is_err());
     assert!(Adam::default().minimize(&q, &mut [0.0; 2]).is_err());
 }

@@ -2,8 +2,8 @@
 //! standardisation.
 
 use geodyn_nn::data::{
-    self, CsvSpec, SNELSON_LIKE_SEED, Standardizer, Table, snelson_like, snelson_like_full,
-    snelson_like_mean, two_moons,
+    self, CsvSpec, SNELSON_LIKE_SEED, Standardizer, Table, snelson_like, snelson_like_full, snelson_like_mean,
+    two_moons,
 };
 use geodyn_nn::{Dataset, NnError, Target};
 
@@ -27,11 +27,7 @@ fn snelson_like_is_deterministic() {
         assert_eq!(all.target(i), Target::Value(&[*y]));
     }
     assert_eq!(gap.iter().filter(|g| **g).count(), 46);
-    assert_ne!(
-        snelson_like_full(1).0,
-        all,
-        "another seed gives another set"
-    );
+    assert_ne!(snelson_like_full(1).0, all, "another seed gives another set");
 }
 
 /// The split holds out exactly the gap 1.5 ≤ x ≤ 3; inputs lie in [−0.5, 6.5] and
@@ -40,26 +36,10 @@ fn snelson_like_is_deterministic() {
 fn snelson_like_gap_split() {
     let s = snelson_like(SNELSON_LIKE_SEED);
     assert_eq!((s.train.len(), s.held_out.len()), (154, 46));
-    assert!(
-        s.held_out
-            .inputs()
-            .iter()
-            .all(|&x| (1.5..=3.0).contains(&x))
-    );
-    assert!(
-        s.train
-            .inputs()
-            .iter()
-            .all(|&x| !(1.5..=3.0).contains(&x) && (-0.5..=6.5).contains(&x))
-    );
+    assert!(s.held_out.inputs().iter().all(|&x| (1.5..=3.0).contains(&x)));
+    assert!(s.train.inputs().iter().all(|&x| !(1.5..=3.0).contains(&x) && (-0.5..=6.5).contains(&x)));
     let ys = s.train.regression_targets().unwrap();
-    let rms = (s
-        .train
-        .inputs()
-        .iter()
-        .zip(ys)
-        .map(|(x, y)| (y - snelson_like_mean(*x)).powi(2))
-        .sum::<f64>()
+    let rms = (s.train.inputs().iter().zip(ys).map(|(x, y)| (y - snelson_like_mean(*x)).powi(2)).sum::<f64>()
         / ys.len() as f64)
         .sqrt();
     assert!((0.18..0.32).contains(&rms), "noise rms {rms}");
@@ -74,13 +54,7 @@ fn two_moons_is_deterministic_and_balanced() {
     assert_eq!(m.input(0), &[0.7412790264753837, 0.5646461353385623]);
     let labels = m.labels().unwrap();
     assert_eq!(labels.iter().filter(|&&l| l == 1).count(), 50);
-    let mean_y = |c: usize| {
-        (0..100)
-            .filter(|&i| labels[i] == c)
-            .map(|i| m.input(i)[1])
-            .sum::<f64>()
-            / 50.0
-    };
+    let mean_y = |c: usize| (0..100).filter(|&i| labels[i] == c).map(|i| m.input(i)[1]).sum::<f64>() / 50.0;
     assert!(mean_y(0) > mean_y(1) + 0.3);
 }
 
@@ -94,17 +68,12 @@ const SNELSON_EXCERPT: &str = "x,y,in_gap_1p5_3
 /// The Snelson CSV layout (x, y, gap flag): rows with a nonzero flag are held out.
 #[test]
 fn csv_with_holdout_flag() {
-    let s = CsvSpec::snelson()
-        .parse(SNELSON_EXCERPT, "snelson.csv")
-        .unwrap();
+    let s = CsvSpec::snelson().parse(SNELSON_EXCERPT, "snelson.csv").unwrap();
     assert_eq!((s.train.len(), s.held_out.len()), (3, 1));
     assert_eq!(s.train.inputs(), &[5.7007757, 1.3868311, 3.6410555]);
     assert_eq!(s.held_out.target(0), Target::Value(&[0.17028679]));
     // Default inputs: every column except the target and the flag.
-    let s2 = CsvSpec::regression("y")
-        .with_holdout("in_gap_1p5_3")
-        .parse(SNELSON_EXCERPT, "s")
-        .unwrap();
+    let s2 = CsvSpec::regression("y").with_holdout("in_gap_1p5_3").parse(SNELSON_EXCERPT, "s").unwrap();
     assert_eq!(s2, s);
 }
 
@@ -121,10 +90,7 @@ fn shared_data_files_load_when_present() {
     let banana = dir.join("banana.csv");
     if banana.exists() {
         let s = CsvSpec::classification("label").load(&banana).unwrap();
-        assert_eq!(
-            (s.train.len(), s.train.input_dim(), s.train.num_classes()),
-            (5300, 2, Some(2))
-        );
+        assert_eq!((s.train.len(), s.train.input_dim(), s.train.num_classes()), (5300, 2, Some(2)));
     }
 }
 
@@ -142,51 +108,27 @@ fn csv_errors_name_the_line() {
     let text = "x,y\n1.0,2.0\n\n# comment\n3.0,abc\n";
     let (line, msg) = csv_line(Table::parse(text, "f.csv").unwrap_err());
     assert_eq!(line, 5);
-    assert!(
-        msg.starts_with("f.csv: line 5:") && msg.contains("\"abc\"") && msg.contains("\"y\""),
-        "{msg}"
-    );
+    assert!(msg.starts_with("f.csv: line 5:") && msg.contains("\"abc\"") && msg.contains("\"y\""), "{msg}");
 
     let (line, msg) = csv_line(Table::parse("a,b\n1,2\n1,2,3\n", "g").unwrap_err());
     assert_eq!(line, 3);
-    assert!(
-        msg.contains("3 fields, but the header has 2 columns"),
-        "{msg}"
-    );
+    assert!(msg.contains("3 fields, but the header has 2 columns"), "{msg}");
 
     let (line, _) = csv_line(Table::parse("a,b\n1\n", "g").unwrap_err());
     assert_eq!(line, 2);
 
-    let (line, msg) = csv_line(
-        CsvSpec::classification("label")
-            .parse("x,label\n0.5,1\n0.2,1.5\n", "c")
-            .unwrap_err(),
-    );
+    let (line, msg) = csv_line(CsvSpec::classification("label").parse("x,label\n0.5,1\n0.2,1.5\n", "c").unwrap_err());
     assert_eq!(line, 3);
     assert!(msg.contains("not a non-negative integer"), "{msg}");
 
-    let (line, msg) = csv_line(
-        CsvSpec::regression("y")
-            .parse("x,y\n1,nan\n", "n")
-            .unwrap_err(),
-    );
+    let (line, msg) = csv_line(CsvSpec::regression("y").parse("x,y\n1,nan\n", "n").unwrap_err());
     assert_eq!(line, 2);
     assert!(msg.contains("not finite"), "{msg}");
 
-    let e = CsvSpec::regression("target")
-        .parse("x,y\n1,2\n", "m")
-        .unwrap_err();
-    assert!(
-        matches!(e, NnError::MissingColumn { .. }) && e.to_string().contains("\"target\""),
-        "{e}"
-    );
+    let e = CsvSpec::regression("target").parse("x,y\n1,2\n", "m").unwrap_err();
+    assert!(matches!(e, NnError::MissingColumn { .. }) && e.to_string().contains("\"target\""), "{e}");
     assert!(Table::parse("", "empty").is_err());
-    assert!(
-        Table::read("/nonexistent/file.csv")
-            .unwrap_err()
-            .to_string()
-            .contains("/nonexistent/file.csv")
-    );
+    assert!(Table::read("/nonexistent/file.csv").unwrap_err().to_string().contains("/nonexistent/file.csv"));
 }
 
 /// CRLF line ends, quoted headers and padding are accepted.
@@ -241,16 +183,9 @@ fn dataset_validation_and_selection() {
     let d = Dataset::classification(vec![1.0, 2.0, 3.0], 1, vec![0, 2, 1], None).unwrap();
     assert_eq!(d.num_classes(), Some(3));
     let s = d.select(&[2, 0]).unwrap();
-    assert_eq!(
-        (s.inputs(), s.labels().unwrap()),
-        (&[3.0, 1.0][..], &[1, 0][..])
-    );
+    assert_eq!((s.inputs(), s.labels().unwrap()), (&[3.0, 1.0][..], &[1, 0][..]));
     assert!(d.select(&[3]).is_err());
     let sp = d.split(&[false, true, false]).unwrap();
     assert_eq!(sp.held_out.labels().unwrap(), &[2]);
-    assert_eq!(
-        sp.train.num_classes(),
-        Some(3),
-        "the class count survives the split"
-    );
+    assert_eq!(sp.train.num_classes(), Some(3), "the class count survives the split");
 }

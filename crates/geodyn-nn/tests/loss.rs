@@ -1,8 +1,6 @@
 //! Losses, the Gaussian prior and the negative log posterior.
 
-use geodyn_nn::{
-    Dataset, GaussianPrior, Loss, ModelSpec, Target, gaussian_nll_constant, negative_log_posterior,
-};
+use geodyn_nn::{Dataset, GaussianPrior, Loss, ModelSpec, Target, gaussian_nll_constant, negative_log_posterior};
 
 fn fd_grad(loss: &Loss, f: &[f64], y: Target<'_>) -> Vec<f64> {
     let h = 1e-6;
@@ -34,11 +32,7 @@ fn gaussian_nll_closed_form() {
     let logpdf: f64 = f
         .iter()
         .zip(&y)
-        .map(|(f, y)| {
-            -0.5 * ((f - y) / 0.5f64).powi(2)
-                - 0.5f64.ln()
-                - 0.5 * (2.0 * std::f64::consts::PI).ln()
-        })
+        .map(|(f, y)| -0.5 * ((f - y) / 0.5f64).powi(2) - 0.5f64.ln() - 0.5 * (2.0 * std::f64::consts::PI).ln())
         .sum();
     assert!((v + gaussian_nll_constant(1, 2, 0.5) + logpdf).abs() < 1e-14);
     assert!(Loss::gaussian(0.0).is_err() && Loss::gaussian(f64::NAN).is_err());
@@ -68,10 +62,7 @@ fn cross_entropy_with_label_smoothing() {
         }
         let shifted: Vec<f64> = f.iter().map(|x| x + 1000.0).collect();
         let v2 = loss.value_grad(&shifted, Target::Class(c), &mut g);
-        assert!(
-            (v - v2).abs() < 1e-10,
-            "logsumexp is stabilised: {v} vs {v2}"
-        );
+        assert!((v - v2).abs() < 1e-10, "logsumexp is stabilised: {v} vs {v2}");
     }
     assert!(Loss::cross_entropy(1.0).is_err() && Loss::cross_entropy(-0.1).is_err());
 }
@@ -109,10 +100,7 @@ fn gaussian_prior() {
     let mut g = [1.0; 3];
     p.add_gradient(&theta, &mut g);
     assert_eq!(g, [3.0, -3.0, 2.0]);
-    let logpdf: f64 = theta
-        .iter()
-        .map(|t| -0.5 * 2.0 * t * t + 0.5 * (2.0 / (2.0 * std::f64::consts::PI)).ln())
-        .sum();
+    let logpdf: f64 = theta.iter().map(|t| -0.5 * 2.0 * t * t + 0.5 * (2.0 / (2.0 * std::f64::consts::PI)).ln()).sum();
     assert!((p.value(&theta) + p.log_normalizer(3) + logpdf).abs() < 1e-14);
     assert!(GaussianPrior::new(-1.0).is_err());
 }

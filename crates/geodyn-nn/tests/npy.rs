@@ -74,10 +74,7 @@ fn float64_matches_numpy_bit_for_bit() {
     let a = read_npy(F64_2X3).unwrap();
     assert_eq!(a.shape, vec![2, 3]);
     let want = [1.0, -2.5, 3.25, 1e-300, std::f64::consts::PI, -0.0];
-    assert_eq!(
-        a.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-        want.map(f64::to_bits)
-    );
+    assert_eq!(a.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want.map(f64::to_bits));
     assert_eq!(write_npy(&[2, 3], &want).unwrap(), F64_2X3);
     assert_eq!(write_npy(&[], &[42.0]).unwrap(), F64_SCALAR);
 }
@@ -95,10 +92,7 @@ fn float32_is_read_as_f64() {
 #[test]
 fn fortran_order_big_endian_and_scalars() {
     let a = read_npy(F64_FORTRAN_2X3).unwrap();
-    assert_eq!(
-        (a.shape, a.data),
-        (vec![2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
-    );
+    assert_eq!((a.shape, a.data), (vec![2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
     assert_eq!(read_npy(F64_BE_2).unwrap().data, vec![1.5, -2.0]);
     let s = read_npy(F64_SCALAR).unwrap();
     assert_eq!((s.shape, s.data), (vec![], vec![42.0]));
@@ -109,15 +103,8 @@ fn fortran_order_big_endian_and_scalars() {
 fn malformed_files_are_errors() {
     let e = read_npy(I64_2).unwrap_err().to_string();
     assert!(e.contains("unsupported dtype") && e.contains("<i8"), "{e}");
-    assert!(
-        read_npy(b"not numpy")
-            .unwrap_err()
-            .to_string()
-            .contains("magic")
-    );
-    let e = read_npy(&F64_2X3[..F64_2X3.len() - 1])
-        .unwrap_err()
-        .to_string();
+    assert!(read_npy(b"not numpy").unwrap_err().to_string().contains("magic"));
+    let e = read_npy(&F64_2X3[..F64_2X3.len() - 1]).unwrap_err().to_string();
     assert!(e.contains("truncated"), "{e}");
     assert!(write_npy(&[2, 2], &[1.0; 3]).is_err());
 }

@@ -12,11 +12,7 @@ fn parse_counts_parameters_like_pytorch() {
     assert_eq!(spec.widths(), vec![1, 16, 16, 16, 1]);
     assert_eq!((spec.input_dim(), spec.output_dim()), (1, 1));
     assert_eq!(spec.layers().len(), 4);
-    assert!(
-        spec.layers()[..3]
-            .iter()
-            .all(|l| l.activation == Activation::Gelu)
-    );
+    assert!(spec.layers()[..3].iter().all(|l| l.activation == Activation::Gelu));
     assert_eq!(spec.layers()[3].activation, Activation::Identity);
     assert_eq!(spec.to_string(), "1-16-16-16-1:gelu");
     // Output activation, whitespace and case are accepted; the string round-trips.
@@ -47,29 +43,14 @@ fn parse_errors_are_clear() {
         assert!(matches!(e, NnError::Spec { .. }), "{s}: {e:?}");
         let msg = e.to_string();
         assert!(msg.contains(want), "{s:?}: message {msg:?} lacks {want:?}");
-        assert!(
-            msg.contains(&format!("{s:?}")),
-            "{s:?}: message {msg:?} does not quote the spec"
-        );
+        assert!(msg.contains(&format!("{s:?}")), "{s:?}: message {msg:?} does not quote the spec");
     }
     let e = ModelSpec::from_layers(vec![
-        Dense {
-            input: 2,
-            output: 3,
-            activation: Activation::Tanh,
-        },
-        Dense {
-            input: 4,
-            output: 1,
-            activation: Activation::Identity,
-        },
+        Dense { input: 2, output: 3, activation: Activation::Tanh },
+        Dense { input: 4, output: 1, activation: Activation::Identity },
     ])
     .unwrap_err();
-    assert!(
-        e.to_string()
-            .contains("layer 0 has 3 outputs but layer 1 expects 4 inputs"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("layer 0 has 3 outputs but layer 1 expects 4 inputs"), "{e}");
 }
 
 /// The flat vector is PyTorch's: for nn.Sequential(Linear(2,3), Tanh(), Linear(3,2))
@@ -80,10 +61,7 @@ fn parse_errors_are_clear() {
 fn parameter_layout_matches_pytorch_parameters_to_vector() {
     let spec: ModelSpec = "2-3-2:tanh".parse().unwrap();
     assert_eq!(spec.num_params(), 17);
-    assert_eq!(
-        spec.torch_names(),
-        ["0.weight", "0.bias", "2.weight", "2.bias"]
-    );
+    assert_eq!(spec.torch_names(), ["0.weight", "0.bias", "2.weight", "2.bias"]);
     let layout = spec.tensor_layout();
     let want: Vec<(String, Vec<usize>, usize)> = vec![
         ("0.weight".into(), vec![3, 2], 0),
@@ -94,21 +72,15 @@ fn parameter_layout_matches_pytorch_parameters_to_vector() {
     assert_eq!(layout, want);
     assert_eq!((spec.weight_offset(1), spec.bias_offset(1)), (9, 15));
 
-    let theta: Vec<f64> = (0..17)
-        .map(|k| 0.1 * (k as f64) - 0.7 + 0.03 * ((k * k) as f64).sin())
-        .collect();
+    let theta: Vec<f64> = (0..17).map(|k| 0.1 * (k as f64) - 0.7 + 0.03 * ((k * k) as f64).sin()).collect();
     // Hand-written PyTorch semantics.
     let w0 = |o: usize, i: usize| theta[o * 2 + i];
     let b0 = |o: usize| theta[6 + o];
     let w1 = |o: usize, i: usize| theta[9 + o * 3 + i];
     let b1 = |o: usize| theta[15 + o];
     let x = [0.4, -1.3];
-    let h: Vec<f64> = (0..3)
-        .map(|o| (w0(o, 0) * x[0] + w0(o, 1) * x[1] + b0(o)).tanh())
-        .collect();
-    let y: Vec<f64> = (0..2)
-        .map(|o| w1(o, 0) * h[0] + w1(o, 1) * h[1] + w1(o, 2) * h[2] + b1(o))
-        .collect();
+    let h: Vec<f64> = (0..3).map(|o| (w0(o, 0) * x[0] + w0(o, 1) * x[1] + b0(o)).tanh()).collect();
+    let y: Vec<f64> = (0..2).map(|o| w1(o, 0) * h[0] + w1(o, 1) * h[1] + w1(o, 2) * h[2] + b1(o)).collect();
 
     let mut out = [0.0; 2];
     spec.forward(&theta, &x, &mut out, &mut Vec::new()).unwrap();
@@ -132,13 +104,7 @@ fn predict_is_sample_major_and_matches_forward() {
     let k = spec.num_params();
     for s in 0..4 {
         let mut one = vec![0.0; 21];
-        spec.forward(
-            &sets[s * k..(s + 1) * k],
-            &inputs,
-            &mut one,
-            &mut Vec::new(),
-        )
-        .unwrap();
+        spec.forward(&sets[s * k..(s + 1) * k], &inputs, &mut one, &mut Vec::new()).unwrap();
         assert_eq!(&out[s * 21..(s + 1) * 21], one.as_slice());
     }
     // Wrong lengths are errors, not panics.
@@ -159,8 +125,5 @@ fn init_params_follow_pytorch_bounds() {
     let (w1, b1) = spec.layer_params(&p, 1);
     assert!(w0.iter().chain(b0).all(|v| v.abs() <= 0.5));
     assert!(w1.iter().chain(b1).all(|v| v.abs() <= 0.25));
-    assert!(
-        w0.iter().any(|v| v.abs() > 0.25),
-        "layer 0 uses its wider bound"
-    );
+    assert!(w0.iter().any(|v| v.abs() > 0.25), "layer 0 uses its wider bound");
 }

@@ -2,8 +2,8 @@
 //! `parameters_to_vector` order, name and shape validation, saving.
 
 use geodyn_nn::weights::{
-    FloatDtype, load_safetensors, load_safetensors_file, load_safetensors_prefixed,
-    save_safetensors, save_safetensors_file,
+    FloatDtype, load_safetensors, load_safetensors_file, load_safetensors_prefixed, save_safetensors,
+    save_safetensors_file,
 };
 use geodyn_nn::{ModelSpec, NnError};
 
@@ -33,12 +33,10 @@ const TORCH_F32: &[u8] = b"\
 fn loads_python_written_file_in_parameters_to_vector_order() {
     let spec: ModelSpec = "2-3-1:gelu".parse().unwrap();
     let theta = load_safetensors(&spec, TORCH_F32).unwrap();
-    let want: Vec<f64> = [
-        0.5, -1.0, 0.25, 2.0, -0.125, 0.75, 0.1, -0.2, 0.3, 1.5, -0.5, 0.0625, -0.7,
-    ]
-    .iter()
-    .map(|&v: &f64| v as f32 as f64)
-    .collect();
+    let want: Vec<f64> = [0.5, -1.0, 0.25, 2.0, -0.125, 0.75, 0.1, -0.2, 0.3, 1.5, -0.5, 0.0625, -0.7]
+        .iter()
+        .map(|&v: &f64| v as f32 as f64)
+        .collect();
     assert_eq!(theta, want);
 }
 
@@ -46,9 +44,7 @@ fn loads_python_written_file_in_parameters_to_vector_order() {
 #[test]
 fn save_load_round_trip() {
     let spec: ModelSpec = "3-5-4-2:silu".parse().unwrap();
-    let theta: Vec<f64> = (0..spec.num_params())
-        .map(|k| (k as f64 * 0.731).sin())
-        .collect();
+    let theta: Vec<f64> = (0..spec.num_params()).map(|k| (k as f64 * 0.731).sin()).collect();
     let b64 = save_safetensors(&spec, &theta, FloatDtype::F64).unwrap();
     assert_eq!(load_safetensors(&spec, &b64).unwrap(), theta);
     let b32 = save_safetensors(&spec, &theta, FloatDtype::F32).unwrap();
@@ -56,8 +52,7 @@ fn save_load_round_trip() {
     assert!(back.iter().zip(&theta).all(|(a, b)| *a == *b as f32 as f64));
     assert!(b32.len() < b64.len());
 
-    let path =
-        std::env::temp_dir().join(format!("geodyn-nn-st-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!("geodyn-nn-st-{}.safetensors", std::process::id()));
     save_safetensors_file(&spec, &theta, FloatDtype::F64, &path).unwrap();
     assert_eq!(load_safetensors_file(&spec, &path).unwrap(), theta);
     std::fs::remove_file(&path).unwrap();
@@ -70,22 +65,12 @@ fn shape_mismatch_names_the_tensor() {
     let spec: ModelSpec = "2-4-1:gelu".parse().unwrap();
     let e = load_safetensors(&spec, TORCH_F32).unwrap_err();
     match &e {
-        NnError::TensorShape {
-            name,
-            expected,
-            got,
-        } => {
-            assert_eq!(
-                (name.as_str(), expected.as_slice(), got.as_slice()),
-                ("0.weight", &[4, 2][..], &[3, 2][..])
-            );
+        NnError::TensorShape { name, expected, got } => {
+            assert_eq!((name.as_str(), expected.as_slice(), got.as_slice()), ("0.weight", &[4, 2][..], &[3, 2][..]));
         }
         other => panic!("expected a shape error, got {other:?}"),
     }
-    assert_eq!(
-        e.to_string(),
-        "tensor \"0.weight\": expected shape [4, 2], got [3, 2]"
-    );
+    assert_eq!(e.to_string(), "tensor \"0.weight\": expected shape [4, 2], got [3, 2]");
 }
 
 /// Missing and unexpected tensors are errors naming them (a deeper net than the file,
@@ -95,25 +80,16 @@ fn missing_and_unexpected_tensors() {
     let deeper: ModelSpec = "2-3-1-1:gelu".parse().unwrap();
     let e = load_safetensors(&deeper, TORCH_F32).unwrap_err();
     // 2.weight is [1, 3] in the file and in `deeper`; 4.weight is missing.
-    assert!(
-        matches!(&e, NnError::MissingTensor { name, .. } if name == "4.weight"),
-        "{e:?}"
-    );
+    assert!(matches!(&e, NnError::MissingTensor { name, .. } if name == "4.weight"), "{e:?}");
 
     let shallower: ModelSpec = "2-1".parse().unwrap();
     let e = load_safetensors(&shallower, TORCH_F32).unwrap_err();
-    assert!(
-        matches!(&e, NnError::UnexpectedTensor { name, .. } if name == "2.bias" || name == "2.weight"),
-        "{e:?}"
-    );
+    assert!(matches!(&e, NnError::UnexpectedTensor { name, .. } if name == "2.bias" || name == "2.weight"), "{e:?}");
 
     let spec: ModelSpec = "2-3-1:gelu".parse().unwrap();
     let e = load_safetensors_prefixed(&spec, TORCH_F32, "model.").unwrap_err();
     assert!(matches!(e, NnError::UnexpectedTensor { .. }), "{e:?}");
-    assert!(matches!(
-        load_safetensors(&spec, b"garbage").unwrap_err(),
-        NnError::SafeTensors(_)
-    ));
+    assert!(matches!(load_safetensors(&spec, b"garbage").unwrap_err(), NnError::SafeTensors(_)));
 }
 
 /// Tensors that are not F32/F64 (here F16) are rejected with their name and dtype.
@@ -124,19 +100,10 @@ fn unsupported_dtype_is_rejected() {
     let w = [0u8; 2];
     let b = [0u8; 2];
     let views = vec![
-        (
-            "0.bias".to_string(),
-            TensorView::new(Dtype::F16, vec![1], &b).unwrap(),
-        ),
-        (
-            "0.weight".to_string(),
-            TensorView::new(Dtype::F16, vec![1, 1], &w).unwrap(),
-        ),
+        ("0.bias".to_string(), TensorView::new(Dtype::F16, vec![1], &b).unwrap()),
+        ("0.weight".to_string(), TensorView::new(Dtype::F16, vec![1, 1], &w).unwrap()),
     ];
     let bytes = safetensors::serialize(views, None).unwrap();
     let e = load_safetensors(&spec, &bytes).unwrap_err();
-    assert!(
-        matches!(&e, NnError::Dtype { name, dtype } if name == "0.weight" && dtype == "F16"),
-        "{e:?}"
-    );
+    assert!(matches!(&e, NnError::Dtype { name, dtype } if name == "0.weight" && dtype == "F16"), "{e:?}");
 }
