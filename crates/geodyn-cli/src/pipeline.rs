@@ -105,20 +105,11 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
     let tune_prior = args.prior_precision.is_none();
     let tune_noise = args.noise_std.is_none();
     let y = train.regression_targets().ok_or_else(|| CliError::Input("regression targets expected".into()))?;
+    // The Laplace evidence at θ*: what it needs from the model, and tuning from it.
     let tune = |theta: &[f64], lambda: f64, sigma: f64| -> Result<(f64, f64, f64, GgnSpectrum), CliError> {
-        let spectrum = ggn_spectrum(&spec, &train, theta)?;
-        let probe = MlpObjective::new(spec.clone(), train.clone(), Loss::gaussian(1.0)?, 0.0)?;
-        let mut f = vec![0.0; n];
-        probe.outputs(theta, &mut f)?;
-        let sse: f64 = f.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum();
-        let inp = EvidenceInputs {
-            n,
-            data_term: sse,
-            theta_sq: theta.iter().map(|t| t * t).sum(),
-            ggn_eigenvalues: spectrum.eigenvalues(),
-            regression: true,
-        };
-        let (l, s, ev) = tune_hyperparameters(&inp, lambda, sigma, tune_prior, tune_noise)?;
+        let (spectrum, sse) = laplace_at(&spec, &train, theta)?;
+        let (l, s, ev) =
+            tune_hyperparameters(&evidence_inputs(n, &spectrum, sse, theta), lambda, sigma, tune_prior, tune_noise)?;
         Ok((l, s, ev, spectrum))
     };
     let (theta, training) = match &args.model {
@@ -158,12 +149,12 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
 
     // Laplace at θ*: GGN spectrum, and (for a user's model) λ, σ by the evidence.
     let (lambda, sigma, log_evidence, spectrum) = if args.model.is_some() {
+        // a user's network: λ and σ by the evidence at their θ*
         tune(&theta, lambda, sigma)?
     } else {
-        let (_, _, ev, spectrum) = tune(&theta, lambda, sigma)?;
-        // report the evidence at the hyperparameters θ* was polished for
-        let _ = ev;
-        let ev = evidence_at(&spec, &train, &theta, &spectrum, lambda, sigma)?;
+        // trained here: θ* was polished for the final (λ, σ); report the evidence there
+        let (spectrum, sse) = laplace_at(&spec, &train, &theta)?;
+        let ev = geodyn_samplers::log_evidence(&evidence_inputs(n, &spectrum, sse, &theta), lambda, sigma);
         (lambda, sigma, ev, spectrum)
     };
     let objective = MlpObjective::new(spec.clone(), train.clone(), Loss::gaussian(sigma)?, lambda)?;
@@ -418,29 +409,27 @@ fn ggn_spectrum(spec: &ModelSpec, train: &Dataset, theta: &[f64]) -> Result<GgnS
     Ok(GgnSpectrum::from_jacobian(n, k, &jac, &vec![1.0; n])?)
 }
 
-/// The Laplace log evidence at θ* for given (λ, σ).
-fn evidence_at(
-    spec: &ModelSpec,
-    train: &Dataset,
-    theta: &[f64],
-    spectrum: &GgnSpectrum,
-    lambda: f64,
-    sigma: f64,
-) -> Result<f64, CliError> {
-    let n = train.len();
-    let probe = MlpObjective::new(spec.clone(), train.clone(), Loss::gaussian(1.0)?, 0.0)?;
-    let mut f = vec![0.0; n];
-    probe.outputs(theta, &mut f)?;
-    let y = train.regression_targets().unwrap_or(&[]);
-    let sse: f64 = f.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum();
-    let inp = EvidenceInputs {
+/// The Laplace-evidence inputs of a Gaussian regression with N = `n` points at θ*.
+fn evidence_inputs<'a>(n: usize, spectrum: &'a GgnSpectrum, sse: f64, theta: &[f64]) -> EvidenceInputs<'a> {
+    EvidenceInputs {
         n,
         data_term: sse,
         theta_sq: theta.iter().map(|t| t * t).sum(),
         ggn_eigenvalues: spectrum.eigenvalues(),
         regression: true,
-    };
-    Ok(geodyn_samplers::log_evidence(&inp, lambda, sigma))
+    }
+}
+
+/// What the Laplace evidence needs from the model at θ*: the spectrum of JᵀJ and the
+/// sum of squared residuals Σ(f(xᵢ; θ*) − yᵢ)².
+fn laplace_at(spec: &ModelSpec, train: &Dataset, theta: &[f64]) -> Result<(GgnSpectrum, f64), CliError> {
+    let spectrum = ggn_spectrum(spec, train, theta)?;
+    let probe = MlpObjective::new(spec.clone(), train.clone(), Loss::gaussian(1.0)?, 0.0)?;
+    let mut f = vec![0.0; train.len()];
+    probe.outputs(theta, &mut f)?;
+    let y = train.regression_targets().ok_or_else(|| CliError::Input("regression targets expected".into()))?;
+    let sse = f.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum();
+    Ok((spectrum, sse))
 }
 
 /// One finished sample on disk.
