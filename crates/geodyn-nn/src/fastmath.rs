@@ -528,71 +528,110 @@ kernel!(SiluK, silu);
 kernel!(ExpK, exp);
 kernel!(NormalK, normal, split normal_tail);
 
-/// Writes output `j` of `K` at `x[i]` for all `i` (one pass, vectorised) and
-/// returns whether any input was rare.
+/// Writes the first `N` outputs of an unsplit kernel `K` at every `x[i]` (one pass,
+/// vectorised).
 #[inline(always)]
-fn pass<K: Kernel, const F: bool, const N: usize>(x: &[f64], o1: &mut [f64], o2: &mut [f64], o3: &mut [f64]) -> bool {
+fn pass<K: Kernel, const F: bool, const N: usize>(x: &[f64], o1: &mut [f64], o2: &mut [f64], o3: &mut [f64]) {
     let n = x.len();
     let o1 = &mut o1[..n];
-    let mut rare = false;
     if N >= 3 {
         let o2 = &mut o2[..n];
         let o3 = &mut o3[..n];
         for i in 0..n {
-            let (a, b, c) = K::eval_common::<F>(x[i]);
+            let (a, b, c) = K::eval::<F>(x[i]);
             o1[i] = a;
             o2[i] = b;
             o3[i] = c;
-            rare |= K::rare(x[i]);
         }
     } else if N == 2 {
         let o2 = &mut o2[..n];
         for i in 0..n {
-            let (a, b, _) = K::eval_common::<F>(x[i]);
+            let (a, b, _) = K::eval::<F>(x[i]);
             o1[i] = a;
             o2[i] = b;
-            rare |= K::rare(x[i]);
         }
     } else {
         for i in 0..n {
-            o1[i] = K::eval_common::<F>(x[i]).0;
-            rare |= K::rare(x[i]);
+            o1[i] = K::eval::<F>(x[i]).0;
         }
     }
-    rare
 }
 
-/// The loop: writes the first `N` outputs (`o2`, `o3` unused below that); with a
-/// split kernel, a second (scalar, rarely taken) pass redoes the rare inputs.
+/// The loop: writes the first `N` outputs (`o2`, `o3` unused below that). A split
+/// kernel goes block by block: each block of eight inputs is checked first and then
+/// evaluated with the cheap common kernel, or with the full one if it holds a rare
+/// input. Both block loops have a fixed length and no branches, so they vectorise;
+/// being inlined, they run with the caller's target features. At a trained network's
+/// saturated pre-activations rare inputs are common (often a third or more), so this
+/// costs at most one full-kernel evaluation per element, never two.
 #[inline(always)]
 fn map<K: Kernel, const F: bool, const N: usize>(x: &[f64], o1: &mut [f64], o2: &mut [f64], o3: &mut [f64]) {
-    let rare = pass::<K, F, N>(x, o1, o2, o3);
-    if K::SPLIT && rare {
-        // Find the rare inputs eight at a time (a branch-free test per block).
-        const B: usize = 8;
-        let mut fix = |i: usize| {
-            let (a, b, c) = K::eval::<F>(x[i]);
-            o1[i] = a;
-            if N >= 2 {
-                o2[i] = b;
-            }
-            if N >= 3 {
-                o3[i] = c;
-            }
-        };
-        for (blk, xb) in x.chunks_exact(B).enumerate() {
-            if xb.iter().fold(false, |r, &v| r | K::rare(v)) {
-                for (j, &v) in xb.iter().enumerate() {
-                    if K::rare(v) {
-                        fix(blk * B + j);
-                    }
-                }
-            }
+    if !K::SPLIT {
+        pass::<K, F, N>(x, o1, o2, o3);
+        return;
+    }
+    const B: usize = 8;
+    let n = x.len();
+    let full = n / B * B;
+    let mut i0 = 0;
+    while i0 < full {
+        let xb = &x[i0..i0 + B];
+        let rare = xb.iter().fold(false, |r, &v| r | K::rare(v));
+        let o2b: &mut [f64] = if N >= 2 { &mut o2[i0..i0 + B] } else { &mut [] };
+        let o3b: &mut [f64] = if N >= 3 { &mut o3[i0..i0 + B] } else { &mut [] };
+        if rare {
+            block::<K, F, N, B, true>(xb, &mut o1[i0..i0 + B], o2b, o3b);
+        } else {
+            block::<K, F, N, B, false>(xb, &mut o1[i0..i0 + B], o2b, o3b);
         }
-        for (i, &v) in x.iter().enumerate().skip(x.len() / B * B) {
-            if K::rare(v) {
-                fix(i);
-            }
+        i0 += B;
+    }
+    for i in full..n {
+        let (a, b, c) = K::eval::<F>(x[i]);
+        o1[i] = a;
+        if N >= 2 {
+            o2[i] = b;
+        }
+        if N >= 3 {
+            o3[i] = c;
+        }
+    }
+}
+
+/// The full (`FULL`) or common kernel over one block of `B` inputs (`o2`, `o3` hold `B`
+/// elements when `N` asks for them and may be empty otherwise).
+#[inline(always)]
+fn block<K: Kernel, const F: bool, const N: usize, const B: usize, const FULL: bool>(
+    x: &[f64],
+    o1: &mut [f64],
+    o2: &mut [f64],
+    o3: &mut [f64],
+) {
+    #[inline(always)]
+    fn ev<K: Kernel, const F: bool, const FULL: bool>(x: f64) -> (f64, f64, f64) {
+        if FULL { K::eval::<F>(x) } else { K::eval_common::<F>(x) }
+    }
+    let x: &[f64; B] = x.try_into().expect("block of B");
+    let o1: &mut [f64; B] = (&mut o1[..B]).try_into().expect("block of B");
+    if N >= 3 {
+        let o2: &mut [f64; B] = (&mut o2[..B]).try_into().expect("block of B");
+        let o3: &mut [f64; B] = (&mut o3[..B]).try_into().expect("block of B");
+        for j in 0..B {
+            let (a, b, c) = ev::<K, F, FULL>(x[j]);
+            o1[j] = a;
+            o2[j] = b;
+            o3[j] = c;
+        }
+    } else if N == 2 {
+        let o2: &mut [f64; B] = (&mut o2[..B]).try_into().expect("block of B");
+        for j in 0..B {
+            let (a, b, _) = ev::<K, F, FULL>(x[j]);
+            o1[j] = a;
+            o2[j] = b;
+        }
+    } else {
+        for j in 0..B {
+            o1[j] = ev::<K, F, FULL>(x[j]).0;
         }
     }
 }
