@@ -298,12 +298,9 @@ impl<M: Metric, D: Dissipation, P: Objective> SecondOrderSystem for Mechanics<M,
                 let (l, kin) = self.metric.intrinsic_force(x, v, *kappa, a)?;
                 (kin, kappa * (l - l_star))
             }
-            PotentialTerm::Zero => {
-                self.metric.geodesic_acceleration(x, v, a)?;
-                (self.metric.kinetic(x, v)?, 0.0)
-            }
+            PotentialTerm::Zero => (self.metric.geodesic_acceleration_kinetic(x, v, a)?, 0.0),
             PotentialTerm::External { loss, kappa, l_star } => {
-                self.metric.geodesic_acceleration(x, v, a)?;
+                let kin = self.metric.geodesic_acceleration_kinetic(x, v, a)?;
                 let mut potential = 0.0;
                 if *kappa != 0.0 {
                     potential = with_buffers::<2, _>(n, |[g, ng]| -> Result<f64> {
@@ -315,7 +312,7 @@ impl<M: Metric, D: Dissipation, P: Objective> SecondOrderSystem for Mechanics<M,
                         Ok(kappa * (l - l_star))
                     })?;
                 }
-                (self.metric.kinetic(x, v)?, potential)
+                (kin, potential)
             }
         };
         let eta = self.dissipation.coefficient(t, x, v, kin);

@@ -32,6 +32,14 @@ pub trait Metric: Sync {
             Ok(0.5 * dot(v, gv))
         })
     }
+    /// [`geodesic_acceleration`](Metric::geodesic_acceleration) and
+    /// [`kinetic`](Metric::kinetic) together: writes −Γ(x)[v, v] and returns T. Metrics
+    /// whose two share work (the loss graph needs ∇L for both) override it so that a
+    /// geodesic right-hand side costs one derivative evaluation, not two.
+    fn geodesic_acceleration_kinetic(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<f64> {
+        self.geodesic_acceleration(x, v, out)?;
+        self.kinetic(x, v)
+    }
     /// For metrics induced by a scalar function L (the loss graph): writes
     /// −Γ(x)[v,v] − κ grad_G L(x) into `out` in one fused pass and returns (L(x), T).
     ///
@@ -154,6 +162,10 @@ impl<O: Objective> Metric for LossGraph<O> {
     }
     fn geodesic_acceleration(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
         self.intrinsic_force(x, v, 0.0, out).map(|_| ())
+    }
+    /// One [`Objective::grad_and_curvature`] call gives both (T needs only ∇L·v).
+    fn geodesic_acceleration_kinetic(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<f64> {
+        self.intrinsic_force(x, v, 0.0, out).map(|(_, t)| t)
     }
     fn kinetic(&self, x: &[f64], v: &[f64]) -> Result<f64> {
         let k = self.dim();

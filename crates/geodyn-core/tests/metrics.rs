@@ -143,3 +143,57 @@ fn default_grad_and_curvature_is_consistent() {
     assert!((vhv - dot(&v, &matvec(&h, &v))).abs() < 1e-12);
     assert!(rel_err(&g, &loss.grad_vec(&x)) < 1e-15);
 }
+
+/// Counts the derivative calls an objective receives.
+struct Counting<O> {
+    inner: O,
+    gradients: std::sync::atomic::AtomicUsize,
+    curvatures: std::sync::atomic::AtomicUsize,
+}
+
+impl<O: Objective> Objective for Counting<O> {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn value(&self, x: &[f64]) -> geodyn_core::Result<f64> {
+        self.inner.value(x)
+    }
+    fn gradient(&self, x: &[f64], g: &mut [f64]) -> geodyn_core::Result<f64> {
+        self.gradients.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.gradient(x, g)
+    }
+    fn hvp(&self, x: &[f64], v: &[f64], hv: &mut [f64]) -> geodyn_core::Result<()> {
+        self.inner.hvp(x, v, hv)
+    }
+    fn grad_and_curvature(&self, x: &[f64], v: &[f64], g: &mut [f64]) -> geodyn_core::Result<(f64, f64)> {
+        self.curvatures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.grad_and_curvature(x, v, g)
+    }
+}
+
+/// The fused geodesic evaluation of the loss graph equals the two separate calls
+/// (−Γ[v,v] and T = ½(|v|² + (∇L·v)²)), and a geodesic right-hand side through
+/// `Mechanics` costs exactly one `grad_and_curvature` and no separate gradient: the
+/// RLA sampler's cost per step depends on it.
+#[test]
+fn loss_graph_geodesic_rhs_is_one_derivative_call() {
+    use geodyn_core::{Mechanics, SecondOrderSystem};
+    let k = 6;
+    let x = pseudo_random(k, 11);
+    let v = pseudo_random(k, 12);
+    let metric = LossGraph::new(Wiggly::new(k));
+    let (mut a1, mut a2) = (vec![0.0; k], vec![0.0; k]);
+    metric.geodesic_acceleration(&x, &v, &mut a1).unwrap();
+    let t1 = metric.kinetic(&x, &v).unwrap();
+    let t2 = metric.geodesic_acceleration_kinetic(&x, &v, &mut a2).unwrap();
+    assert_eq!(a1, a2);
+    assert!((t1 - t2).abs() <= 1e-14 * t1.abs());
+
+    let counting = Counting { inner: Wiggly::new(k), gradients: 0.into(), curvatures: 0.into() };
+    let sys = Mechanics::geodesic(LossGraph::new(&counting));
+    let ev = sys.evaluate(0.0, &x, &v, &mut a2).unwrap();
+    assert_eq!(a1, a2);
+    assert!((ev.kinetic - t1).abs() <= 1e-14 * t1.abs());
+    assert_eq!(counting.curvatures.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(counting.gradients.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
