@@ -7,8 +7,8 @@
 //! carried forward as value, first and second tangents per layer:
 //!
 //! ```text
-//! Z = W A + b          Ż = W Ȧ + V A + v_b          Z̈ = W Ä + 2 V Ȧ
-//! A' = σ(Z)            Ȧ' = σ'(Z) Ż                 Ä' = σ''(Z) Ż² + σ'(Z) Z̈
+//! Z = W A + b          Ż = W Ȧ + V A + v_b          Z̈/2 = W Ä/2 + V Ȧ
+//! A' = σ(Z)            Ȧ' = σ'(Z) Ż                 Ä'/2 = ½σ''(Z) Ż² + σ'(Z) Z̈/2
 //! vᵀHv = Σₙ ḟₙᵀ Λₙ ḟₙ + ∇ℓₙ · f̈ₙ  (+ λ|v|² from the prior)
 //! ```
 //!
@@ -17,6 +17,7 @@
 //! grows: after warm-up nothing is allocated.
 
 use faer::linalg::matmul::matmul;
+use faer::reborrow::ReborrowMut;
 use faer::{Accum, MatMut, MatRef, Par};
 use geodyn_nn::{Activation, Dataset, Loss, ModelSpec};
 use std::cell::RefCell;
@@ -26,14 +27,14 @@ pub(crate) const BLOCK: usize = 256;
 
 #[derive(Default)]
 struct Layer {
+    /// Pre-activation streams, [nout, ns·c] row-major: each row holds Z | Ż | Z̈/2
+    /// (ns = 3 with curvature, else Z alone).
     z: Vec<f64>,
+    /// Post-activation streams in the same layout, A | Ȧ | Ä/2: the next layer's input.
     a: Vec<f64>,
+    /// σ'(Z), σ''(Z), [nout, c].
     s1: Vec<f64>,
     s2: Vec<f64>,
-    zd: Vec<f64>,
-    ad: Vec<f64>,
-    zdd: Vec<f64>,
-    add: Vec<f64>,
 }
 
 #[derive(Default)]
@@ -69,10 +70,10 @@ fn activate(act: Activation, z: &[f64], a: &mut [f64], s1: &mut [f64], s2: &mut 
             }
         }
         Activation::Relu => {
-            for j in 0..z.len() {
-                let p = z[j] > 0.0;
-                a[j] = if p { z[j] } else { 0.0 };
-                s1[j] = if p { 1.0 } else { 0.0 };
+            for ((a, s1), &z) in a.iter_mut().zip(s1.iter_mut()).zip(z) {
+                let p = z > 0.0;
+                *a = if p { z } else { 0.0 };
+                *s1 = if p { 1.0 } else { 0.0 };
             }
             if second {
                 s2.fill(0.0);
@@ -88,10 +89,26 @@ fn activate(act: Activation, z: &[f64], a: &mut [f64], s1: &mut [f64], s2: &mut 
     }
 }
 
+/// Tangent streams of one activation row: Ȧ = σ'Ż and Ä/2 = ½σ''Ż² + σ'·Z̈/2.
+#[inline]
+fn tangents(s1: &[f64], s2: &[f64], zd: &[f64], zdd2: &[f64], ad: &mut [f64], add2: &mut [f64]) {
+    let c = s1.len();
+    let (s2, zd, zdd2, ad, add2) = (&s2[..c], &zd[..c], &zdd2[..c], &mut ad[..c], &mut add2[..c]);
+    for j in 0..c {
+        let (zd, s1) = (zd[j], s1[j]);
+        ad[j] = s1 * zd;
+        add2[j] = 0.5 * s2[j] * zd * zd + s1 * zdd2[j];
+    }
+}
+
 /// One pass over the data. Returns (data loss, data part of vᵀHv); adds the data
 /// gradient into `grad` (which the caller zeroes) when given.
 ///
-/// `inputs_t` is the data's inputs feature-major ([d, N]).
+/// `inputs_t` is the data's inputs feature-major ([d, N]). With a direction `v`, every
+/// layer carries three streams side by side in one [width, 3c] block (value, first
+/// tangent, half the second tangent), so each layer costs two matrix products:
+/// W·[A | Ȧ | Ä/2] and V·[A | Ȧ] added into the tangent columns (the ½ makes the
+/// factor 2 of Z̈ = W Ä + 2 V Ȧ disappear).
 pub(crate) fn pass(
     spec: &ModelSpec,
     data: &Dataset,
@@ -107,6 +124,7 @@ pub(crate) fn pass(
     let layers = spec.layers();
     let nl = layers.len();
     let curv = v.is_some();
+    let ns = if curv { 3 } else { 1 };
     WORK.with(|w| {
         let mut w = w.borrow_mut();
         let w = &mut *w;
@@ -123,66 +141,64 @@ pub(crate) fn pass(
         for (l, layer) in layers.iter().enumerate() {
             let sz = layer.output * BLOCK;
             let lw = &mut w.layers[l];
-            for buf in [&mut lw.z, &mut lw.a, &mut lw.s1, &mut lw.s2, &mut lw.zd, &mut lw.ad, &mut lw.zdd, &mut lw.add]
-            {
-                grow(buf, sz);
-            }
+            grow(&mut lw.z, 3 * sz);
+            grow(&mut lw.a, 3 * sz);
+            grow(&mut lw.s1, sz);
+            grow(&mut lw.s2, sz);
         }
         let mut loss_sum = 0.0;
         let mut curv_sum = 0.0;
         let mut c0 = 0;
         while c0 < n {
             let c = (n - c0).min(BLOCK);
+            let stride = ns * c;
             for i in 0..d {
                 w.input[i * c..(i + 1) * c].copy_from_slice(&inputs_t[i * n + c0..i * n + c0 + c]);
             }
-            // Forward with value, first and second tangents.
+            // Forward with value, first and (half the) second tangents.
             for (l, layer) in layers.iter().enumerate() {
                 let (nin, nout) = (layer.input, layer.output);
                 let (wt, bias) = spec.layer_params(params, l);
                 let vw = v.map(|v| spec.layer_params(v, l));
                 let (prev, rest) = w.layers.split_at_mut(l);
                 let cur = &mut rest[0];
-                let (a_in, ad_in, add_in): (&[f64], Option<&[f64]>, Option<&[f64]>) = if l == 0 {
-                    (&w.input[..nin * c], None, None)
-                } else {
-                    let p = &prev[l - 1];
-                    (&p.a[..nin * c], Some(&p.ad[..nin * c]), Some(&p.add[..nin * c]))
-                };
                 let wm = MatRef::from_row_major_slice(wt, nout, nin);
-                let am = MatRef::from_row_major_slice(a_in, nin, c);
-                {
-                    let z = &mut cur.z[..nout * c];
-                    for o in 0..nout {
-                        z[o * c..(o + 1) * c].fill(bias[o]);
-                    }
-                    matmul(MatMut::from_row_major_slice_mut(z, nout, c), Accum::Add, wm, am, 1.0, Par::Seq);
-                }
-                if let Some((vwt, vb)) = vw {
-                    let vm = MatRef::from_row_major_slice(vwt, nout, nin);
-                    let zd = &mut cur.zd[..nout * c];
-                    for o in 0..nout {
-                        zd[o * c..(o + 1) * c].fill(vb[o]);
-                    }
-                    matmul(MatMut::from_row_major_slice_mut(zd, nout, c), Accum::Add, vm, am, 1.0, Par::Seq);
-                    let zdd = &mut cur.zdd[..nout * c];
-                    if let (Some(ad), Some(add)) = (ad_in, add_in) {
-                        let adm = MatRef::from_row_major_slice(ad, nin, c);
-                        let addm = MatRef::from_row_major_slice(add, nin, c);
-                        matmul(MatMut::from_row_major_slice_mut(zd, nout, c), Accum::Add, wm, adm, 1.0, Par::Seq);
-                        matmul(MatMut::from_row_major_slice_mut(zdd, nout, c), Accum::Replace, wm, addm, 1.0, Par::Seq);
-                        matmul(MatMut::from_row_major_slice_mut(zdd, nout, c), Accum::Add, vm, adm, 2.0, Par::Seq);
-                    } else {
-                        zdd.fill(0.0);
+                let z = &mut cur.z[..nout * stride];
+                for o in 0..nout {
+                    let row = &mut z[o * stride..(o + 1) * stride];
+                    row[..c].fill(bias[o]);
+                    if let Some((_, vb)) = vw {
+                        row[c..2 * c].fill(vb[o]);
+                        row[2 * c..].fill(0.0);
                     }
                 }
-                let sz = nout * c;
-                activate(layer.activation, &cur.z[..sz], &mut cur.a[..sz], &mut cur.s1[..sz], &mut cur.s2[..sz], curv);
-                if curv {
-                    for j in 0..sz {
-                        let (zd, s1) = (cur.zd[j], cur.s1[j]);
-                        cur.ad[j] = s1 * zd;
-                        cur.add[j] = cur.s2[j] * zd * zd + s1 * cur.zdd[j];
+                let mut zm = MatMut::from_row_major_slice_mut(z, nout, stride);
+                if l == 0 {
+                    // The inputs carry no tangents: Z = W X + b, Ż = V X + v_b, Z̈ = 0.
+                    let xm = MatRef::from_row_major_slice(&w.input[..nin * c], nin, c);
+                    matmul(zm.rb_mut().subcols_mut(0, c), Accum::Add, wm, xm, 1.0, Par::Seq);
+                    if let Some((vwt, _)) = vw {
+                        let vm = MatRef::from_row_major_slice(vwt, nout, nin);
+                        matmul(zm.rb_mut().subcols_mut(c, c), Accum::Add, vm, xm, 1.0, Par::Seq);
+                    }
+                } else {
+                    let xm = MatRef::from_row_major_slice(&prev[l - 1].a[..nin * stride], nin, stride);
+                    matmul(zm.rb_mut(), Accum::Add, wm, xm, 1.0, Par::Seq);
+                    if let Some((vwt, _)) = vw {
+                        let vm = MatRef::from_row_major_slice(vwt, nout, nin);
+                        matmul(zm.rb_mut().subcols_mut(c, 2 * c), Accum::Add, vm, xm.subcols(0, 2 * c), 1.0, Par::Seq);
+                    }
+                }
+                for o in 0..nout {
+                    let zr = &cur.z[o * stride..(o + 1) * stride];
+                    let ar = &mut cur.a[o * stride..(o + 1) * stride];
+                    let s1 = &mut cur.s1[o * c..(o + 1) * c];
+                    let s2 = &mut cur.s2[o * c..(o + 1) * c];
+                    let (a0, at) = ar.split_at_mut(c);
+                    activate(layer.activation, &zr[..c], a0, s1, s2, curv);
+                    if curv {
+                        let (ad, add2) = at.split_at_mut(c);
+                        tangents(s1, s2, &zr[c..2 * c], &zr[2 * c..], ad, add2);
                     }
                 }
             }
@@ -191,16 +207,16 @@ pub(crate) fn pass(
                 let out = &w.layers[nl - 1];
                 for j in 0..c {
                     for k in 0..m {
-                        w.f[k] = out.a[k * c + j];
+                        w.f[k] = out.a[k * stride + j];
                     }
                     loss_sum += loss.value_grad(&w.f[..m], data.target(c0 + j), &mut w.gf[..m]);
                     if curv {
                         for k in 0..m {
-                            w.fd[k] = out.ad[k * c + j];
+                            w.fd[k] = out.a[k * stride + c + j];
                         }
                         loss.hess_vec(&w.f[..m], &w.fd[..m], &mut w.lf[..m]);
                         for k in 0..m {
-                            curv_sum += w.fd[k] * w.lf[k] + w.gf[k] * out.add[k * c + j];
+                            curv_sum += w.fd[k] * w.lf[k] + 2.0 * w.gf[k] * out.a[k * stride + 2 * c + j];
                         }
                     }
                     for k in 0..m {
@@ -214,9 +230,12 @@ pub(crate) fn pass(
                     let (nin, nout) = (layers[l].input, layers[l].output);
                     let woff = spec.weight_offset(l);
                     let boff = spec.bias_offset(l);
-                    let a_in: &[f64] = if l == 0 { &w.input[..nin * c] } else { &w.layers[l - 1].a[..nin * c] };
+                    let am = if l == 0 {
+                        MatRef::from_row_major_slice(&w.input[..nin * c], nin, c)
+                    } else {
+                        MatRef::from_row_major_slice_with_stride(&w.layers[l - 1].a[..nin * stride], nin, c, stride)
+                    };
                     let dm = MatRef::from_row_major_slice(&w.delta[..nout * c], nout, c);
-                    let am = MatRef::from_row_major_slice(a_in, nin, c);
                     matmul(
                         MatMut::from_row_major_slice_mut(&mut g[woff..woff + nout * nin], nout, nin),
                         Accum::Add,
@@ -226,7 +245,7 @@ pub(crate) fn pass(
                         Par::Seq,
                     );
                     for o in 0..nout {
-                        g[boff + o] += w.delta[o * c..(o + 1) * c].iter().sum::<f64>();
+                        g[boff + o] += sum(&w.delta[o * c..(o + 1) * c]);
                     }
                     if l > 0 {
                         let (wt, _) = spec.layer_params(params, l);
@@ -252,6 +271,21 @@ pub(crate) fn pass(
         }
         (loss_sum, curv_sum)
     })
+}
+
+/// Σ x with four independent accumulators (vectorises; the order is fixed, so the
+/// result is deterministic).
+#[inline]
+fn sum(x: &[f64]) -> f64 {
+    let mut acc = [0.0; 4];
+    let chunks = x.chunks_exact(4);
+    let rest = chunks.remainder();
+    for ch in chunks {
+        for i in 0..4 {
+            acc[i] += ch[i];
+        }
+    }
+    (acc[0] + acc[2]) + (acc[1] + acc[3]) + rest.iter().sum::<f64>()
 }
 
 /// The inputs of `data` feature-major ([d, N]).
