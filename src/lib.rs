@@ -9,6 +9,8 @@
 //! Derivatives come from a backend selected by cargo features:
 //! - `dual` (default): exact gradients and Hessian-vector products from dual numbers
 //!   (num-dual), re-exported as [`dual`].
+//! - `dfdx`: reverse mode on dfdx's CPU device (f64) for neural-network objectives,
+//!   re-exported as `dfdx`; `cuda` adds dfdx's CUDA device (needs the CUDA toolkit).
 //!
 //! ```
 //! use geodyn::prelude::*;
@@ -41,6 +43,10 @@ pub use geodyn_samplers as samplers;
 /// The dual-number backend (feature `dual`); see [`geodyn_dual`].
 #[cfg(feature = "dual")]
 pub use geodyn_dual as dual;
+
+/// The dfdx backend (feature `dfdx`; CUDA with feature `cuda`); see `geodyn_dfdx`.
+#[cfg(feature = "dfdx")]
+pub use geodyn_dfdx as dfdx;
 
 /// The items most programs need: `use geodyn::prelude::*;`.
 pub mod prelude {

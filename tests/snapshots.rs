@@ -69,6 +69,7 @@ fn user_error_messages() {
         ("non-finite CSV value", vec!["dims", "--data", "tests/fixtures/cli/non_finite.csv", "--out", out]),
         ("unknown target column", vec!["dims", "--data", &tiny, "--target", "z", "--out", out]),
         ("bad architecture", vec!["dims", "--arch", "1-16-1:softsign", "--out", out]),
+        ("backend not compiled in", vec!["rla", "--backend", "cuda", "--out", out]),
         ("architecture vs data", vec!["dims", "--data", &tiny, "--arch", "2-4-1:tanh", "--out", out]),
         (
             "tensor of the wrong shape",

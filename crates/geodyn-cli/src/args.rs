@@ -1,5 +1,6 @@
 //! Command-line arguments.
 
+pub use crate::backend::BackendArg;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -88,6 +89,12 @@ pub struct SampleArgs {
     /// Flag column of --data: rows where it is nonzero are held out of training (e.g. in_gap_1p5_3).
     #[arg(long)]
     pub holdout: Option<String>,
+
+    /// Autodiff backend: dual (num-dual, CPU), dfdx (dfdx reverse mode, CPU) or cuda (dfdx on
+    /// the first GPU; only in builds with --features cuda).
+    #[arg(long, value_enum, default_value_t = BackendArg::Dual)]
+    #[serde(default)]
+    pub backend: BackendArg,
 
     /// Network architecture: layer widths and hidden activation (gelu, silu, tanh, relu, identity).
     #[arg(long, default_value = "1-16-16-16-1:gelu")]

@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod args;
+pub mod backend;
 pub mod error;
 pub mod fuzzing;
 pub mod pipeline;
@@ -11,6 +12,7 @@ pub mod report;
 mod svg;
 
 pub use args::{Cli, Command, PrecisionKind, SampleArgs};
+pub use backend::{BackendArg, NetObjective};
 pub use error::CliError;
 pub use pipeline::sample;
 pub use report::Summary;

@@ -1,10 +1,10 @@
 //! `geodyn sample`: data → MAP → Laplace hyperparameters → posterior → samples → outputs.
 
 use crate::args::{PrecisionKind, SampleArgs};
+use crate::backend::{BackendArg, NetObjective};
 use crate::error::CliError;
 use crate::report::{self, Predictive, Summary};
 use geodyn_core::Objective;
-use geodyn_dual::MlpObjective;
 use geodyn_nn::data::{CsvSpec, SNELSON_LIKE_SEED, Split, snelson_like};
 use geodyn_nn::{Adam, Dataset, Loss, ModelSpec, WeightDecay};
 use geodyn_samplers::{
@@ -36,6 +36,7 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
         }
         None => args,
     };
+    let backend = args.backend.check()?;
     let sampler_name = args.sampler.clone().ok_or_else(|| CliError::Input("a sampler name is required".into()))?;
     let registry = Registry::with_builtin();
     let config = SamplerConfig {
@@ -107,7 +108,7 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
     let y = train.regression_targets().ok_or_else(|| CliError::Input("regression targets expected".into()))?;
     // The Laplace evidence at θ*: what it needs from the model, and tuning from it.
     let tune = |theta: &[f64], lambda: f64, sigma: f64| -> Result<(f64, f64, f64, GgnSpectrum), CliError> {
-        let (spectrum, sse) = laplace_at(&spec, &train, theta)?;
+        let (spectrum, sse) = laplace_at(backend, &spec, &train, theta)?;
         let (l, s, ev) =
             tune_hyperparameters(&evidence_inputs(n, &spectrum, sse, theta), lambda, sigma, tune_prior, tune_noise)?;
         Ok((l, s, ev, spectrum))
@@ -124,7 +125,7 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
             let per_round = args.epochs.div_ceil(rounds + 1).max(1);
             let mut epochs = 0;
             for round in 0..=rounds {
-                let obj = MlpObjective::new(spec.clone(), train.clone(), Loss::gaussian(sigma)?, lambda)?;
+                let obj = backend.objective(&spec, &train, Loss::gaussian(sigma)?, lambda)?;
                 let adam = Adam {
                     lr: args.lr,
                     weight_decay: args.weight_decay,
@@ -140,7 +141,7 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
             }
             // Polish at the final (λ, σ) by Levenberg–Marquardt on the GGN, so θ* is a
             // stationary point of the objective the samplers use.
-            let obj = MlpObjective::new(spec.clone(), train.clone(), Loss::gaussian(sigma)?, lambda)?;
+            let obj = backend.objective(&spec, &train, Loss::gaussian(sigma)?, lambda)?;
             levenberg_marquardt(&obj, &mut theta, 200)?;
             (theta, Some(epochs))
         }
@@ -153,11 +154,11 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
         tune(&theta, lambda, sigma)?
     } else {
         // trained here: θ* was polished for the final (λ, σ); report the evidence there
-        let (spectrum, sse) = laplace_at(&spec, &train, &theta)?;
+        let (spectrum, sse) = laplace_at(backend, &spec, &train, &theta)?;
         let ev = geodyn_samplers::log_evidence(&evidence_inputs(n, &spectrum, sse, &theta), lambda, sigma);
         (lambda, sigma, ev, spectrum)
     };
-    let objective = MlpObjective::new(spec.clone(), train.clone(), Loss::gaussian(sigma)?, lambda)?;
+    let objective = backend.objective(&spec, &train, Loss::gaussian(sigma)?, lambda)?;
     let mut map_grad = vec![0.0; k];
     objective.gradient(&theta, &mut map_grad)?;
     let map_grad_norm = map_grad.iter().map(|g| g * g).sum::<f64>().sqrt();
@@ -249,7 +250,7 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
     }
     let linearised = sampler_name == "laplace" && args.linearised;
     let predict = |inputs: &[f64]| -> Result<Vec<f64>, CliError> {
-        predict_samples(&spec, &theta, &thetas, &velocities, inputs, linearised)
+        predict_samples(backend, &spec, &theta, &thetas, &velocities, inputs, linearised)
     };
     let map_loss = objective.value(&theta)?;
     let xs = train.inputs();
@@ -288,6 +289,7 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
     )?;
     let summary = Summary {
         sampler: sampler_name.clone(),
+        backend: backend.name().to_string(),
         config,
         samples: s,
         seed: args.seed,
@@ -330,7 +332,7 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
 /// Minimises `obj` from `theta` by Levenberg–Marquardt: (GGN + μI) δ = −∇L solved by
 /// conjugate gradients on exact GGN-vector products, steps accepted only if L drops.
 /// Stops after `iters` iterations or when ‖∇L‖ stops improving.
-fn levenberg_marquardt(obj: &MlpObjective, theta: &mut [f64], iters: usize) -> Result<(), CliError> {
+fn levenberg_marquardt(obj: &NetObjective, theta: &mut [f64], iters: usize) -> Result<(), CliError> {
     let k = theta.len();
     let (mut g, mut d, mut r, mut p, mut ap, mut trial) =
         (vec![0.0; k], vec![0.0; k], vec![0.0; k], vec![0.0; k], vec![0.0; k], vec![0.0; k]);
@@ -392,9 +394,14 @@ fn levenberg_marquardt(obj: &MlpObjective, theta: &mut [f64], iters: usize) -> R
 }
 
 /// Eigendecomposition of JᵀJ, J the N×K Jacobian of the outputs at the training inputs.
-fn ggn_spectrum(spec: &ModelSpec, train: &Dataset, theta: &[f64]) -> Result<GgnSpectrum, CliError> {
+fn ggn_spectrum(
+    backend: BackendArg,
+    spec: &ModelSpec,
+    train: &Dataset,
+    theta: &[f64],
+) -> Result<GgnSpectrum, CliError> {
     let (n, k) = (train.len(), spec.num_params());
-    let probe = MlpObjective::new(spec.clone(), train.clone(), Loss::gaussian(1.0)?, 0.0)?;
+    let probe = backend.objective(spec, train, Loss::gaussian(1.0)?, 0.0)?;
     let mut jac = vec![0.0; n * k];
     let mut e = vec![0.0; k];
     let mut col = vec![0.0; n];
@@ -422,9 +429,14 @@ fn evidence_inputs<'a>(n: usize, spectrum: &'a GgnSpectrum, sse: f64, theta: &[f
 
 /// What the Laplace evidence needs from the model at θ*: the spectrum of JᵀJ and the
 /// sum of squared residuals Σ(f(xᵢ; θ*) − yᵢ)².
-fn laplace_at(spec: &ModelSpec, train: &Dataset, theta: &[f64]) -> Result<(GgnSpectrum, f64), CliError> {
-    let spectrum = ggn_spectrum(spec, train, theta)?;
-    let probe = MlpObjective::new(spec.clone(), train.clone(), Loss::gaussian(1.0)?, 0.0)?;
+fn laplace_at(
+    backend: BackendArg,
+    spec: &ModelSpec,
+    train: &Dataset,
+    theta: &[f64],
+) -> Result<(GgnSpectrum, f64), CliError> {
+    let spectrum = ggn_spectrum(backend, spec, train, theta)?;
+    let probe = backend.objective(spec, train, Loss::gaussian(1.0)?, 0.0)?;
     let mut f = vec![0.0; train.len()];
     probe.outputs(theta, &mut f)?;
     let y = train.regression_targets().ok_or_else(|| CliError::Input("regression targets expected".into()))?;
@@ -479,6 +491,7 @@ fn predict_map(spec: &ModelSpec, theta: &[f64], inputs: &[f64]) -> Result<Vec<f6
 /// Predictions [S, M] of every sample at `inputs` (row-major [M, d]); the linearised
 /// Laplace predictive is f*(x) + J(x) v.
 fn predict_samples(
+    backend: BackendArg,
     spec: &ModelSpec,
     theta_map: &[f64],
     thetas: &[f64],
@@ -491,7 +504,7 @@ fn predict_samples(
     let mut out = vec![0.0; s * m];
     if linearised {
         let data = Dataset::regression(inputs.to_vec(), spec.input_dim(), vec![0.0; m], 1)?;
-        let lin = MlpObjective::new(spec.clone(), data, Loss::gaussian(1.0)?, 0.0)?;
+        let lin = backend.objective(spec, &data, Loss::gaussian(1.0)?, 0.0)?;
         let mut f0 = vec![0.0; m];
         lin.outputs(theta_map, &mut f0)?;
         for (i, v) in velocities.iter().enumerate() {

@@ -12,6 +12,8 @@ use std::path::Path;
 pub struct Summary {
     /// Sampler name.
     pub sampler: String,
+    /// Autodiff backend (`--backend`).
+    pub backend: String,
     /// Sampler settings.
     pub config: SamplerConfig,
     /// Number of samples.
