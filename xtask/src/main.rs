@@ -4,6 +4,7 @@
 //! - `snap`: review pending insta snapshots (`cargo insta review`; installs cargo-insta if missing).
 //! - `fuzz [TARGET] [--seconds N]`: run fuzz targets (see `fuzz/README.md`).
 //! - `bench`: run the benchmarks and print their tables.
+//! - `check-cuda`: type-check the `cuda` feature (dfdx's CUDA device) without a CUDA toolkit.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -18,8 +19,9 @@ fn main() -> ExitCode {
         Some("snap") => snap(),
         Some("fuzz") => fuzz(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("check-cuda") => check_cuda(),
         _ => {
-            eprintln!("usage: cargo xtask <test|snap|fuzz [TARGET] [--seconds N]|bench>");
+            eprintln!("usage: cargo xtask <test|snap|fuzz [TARGET] [--seconds N]|bench|check-cuda>");
             return ExitCode::from(2);
         }
     };
@@ -234,4 +236,14 @@ fn bench(args: &[String]) -> Result<(), DynError> {
     let mut a = vec!["run", "--release", "-p", "geodyn-cli", "--example", "bench", "--"];
     a.extend(args.iter().map(String::as_str));
     cargo(&a, &[])
+}
+
+/// Type-checks the code behind the `cuda` feature (the dfdx backend's `CudaMlpObjective`
+/// and the CLI's `--backend cuda`) with cudarc's `ci-check` feature: no CUDA headers,
+/// no nvcc, no GPU, no linking. The result cannot run; building for a GPU needs the CUDA
+/// toolkit (see the README). Not part of `cargo xtask test`.
+fn check_cuda() -> Result<(), DynError> {
+    cargo(&["check", "-p", "geodyn-dfdx", "--features", "ci-check", "--all-targets"], &[])?;
+    cargo(&["check", "-p", "geodyn-cli", "--features", "cuda,geodyn-dfdx/ci-check"], &[])?;
+    cargo(&["check", "-p", "geodyn", "--features", "cuda,geodyn-dfdx/ci-check"], &[])
 }

@@ -3,7 +3,7 @@
 //! geodyn's reverse-mode backend on [dfdx](https://docs.rs/dfdx/0.13) 0.13: the MLP
 //! negative log posterior of `geodyn-nn` ([`DfdxMlpObjective`]) on dfdx's [`Cpu`](dfdx::tensor::Cpu)
 //! device in f64, and on its CUDA device behind the `cuda` feature
-//! ([`CudaMlpObjective`], f64 too; see the README for the toolkit it needs).
+//! (`CudaMlpObjective`, f64 too; see the README for the toolkit it needs).
 //!
 //! It takes the same [`ModelSpec`](geodyn_nn::ModelSpec), flat parameter vector
 //! (PyTorch's `parameters_to_vector` order), [`Dataset`](geodyn_nn::Dataset) and

@@ -9,6 +9,10 @@
 //!    atol 1e-6, rtol 1e-7), with both integrators: wall time, steps, RHS, and for RLA the
 //!    relative drift of the conserved kinetic energy.
 //! 3. Samples per second with 1 and 2 threads.
+//! 4. Per-RHS cost (`grad_and_curvature`) of the dfdx backend (CPU, f64) against the dual
+//!    backend, 1-W-W-1 GELU at W ∈ {16, 64, 256}, N = 150, measured in the same run on one
+//!    thread (dfdx's matmul runs inside a one-thread rayon pool). `--dfdx-only` runs just
+//!    this table.
 //!
 //! `--quick` shrinks everything for a smoke run.
 use geodyn_core::Objective;
@@ -35,9 +39,58 @@ fn synthetic(n: usize) -> Dataset {
     Dataset::regression(xs, 1, ys, 1).expect("finite")
 }
 
+/// Table 4: per-RHS cost of dfdx vs dual.
+fn dfdx_vs_dual(quick: bool) {
+    println!("\n## Per-RHS cost: dfdx (CPU, f64) vs dual (1-W-W-1 GELU, N = 150, one thread)\n");
+    println!("| width | K | dual µs | dfdx µs | dfdx / dual | dfdx gradient µs | dfdx forward µs |");
+    println!("|---|---|---|---|---|---|---|");
+    let ws: &[usize] = if quick { &[16] } else { &[16, 64, 256] };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("rayon pool");
+    for &w in ws {
+        let spec: ModelSpec = format!("1-{w}-{w}-1:gelu").parse().expect("arch");
+        let data = synthetic(150);
+        let loss = Loss::gaussian(0.3).expect("σ");
+        let dual = MlpObjective::new(spec.clone(), data.clone(), loss, 0.5).expect("dual");
+        let dfdx = geodyn_dfdx::DfdxMlpObjective::new(spec.clone(), data, loss, 0.5).expect("dfdx");
+        let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(1);
+        let theta = spec.init_params(&mut rng);
+        let v = spec.init_params(&mut rng);
+        let mut g = vec![0.0; theta.len()];
+        let iters = ((2e7 / (150 * w * w) as f64) as usize).clamp(5, 2000);
+        let (td, tx, tg, tf) = pool.install(|| {
+            let td = time_per_call(iters, || {
+                dual.grad_and_curvature(&theta, &v, &mut g).expect("dual");
+            });
+            let tx = time_per_call(iters, || {
+                dfdx.grad_and_curvature(&theta, &v, &mut g).expect("dfdx");
+            });
+            let tg = time_per_call(iters, || {
+                dfdx.gradient(&theta, &mut g).expect("dfdx gradient");
+            });
+            let tf = time_per_call(iters, || {
+                dfdx.value(&theta).expect("dfdx value");
+            });
+            (td, tx, tg, tf)
+        });
+        println!(
+            "| {w} | {} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} |",
+            theta.len(),
+            td * 1e6,
+            tx * 1e6,
+            tx / td,
+            tg * 1e6,
+            tf * 1e6
+        );
+    }
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     faer::set_global_parallelism(faer::Par::Seq);
+    if std::env::args().any(|a| a == "--dfdx-only") {
+        dfdx_vs_dual(quick);
+        return;
+    }
 
     println!("## Cost of one RHS vs one forward pass (1-W-W-1 GELU)\n");
     println!("| N | width | K | forward (value) µs | grad_and_curvature µs | ratio |");
@@ -143,4 +196,6 @@ fn main() {
         println!("| {threads} | {count} | {wall:.2} | {:.3} |", count as f64 / wall);
     }
     println!("\nspeed-up with 2 threads: {:.2}x", rates[1] / rates[0]);
+
+    dfdx_vs_dual(quick);
 }
