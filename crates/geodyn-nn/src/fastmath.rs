@@ -335,7 +335,7 @@ struct NormalParts {
 }
 
 #[inline(always)]
-fn normal_parts<const F: bool, const TAIL: bool>(x: f64) -> NormalParts {
+fn normal_parts<const F: bool, const R: u8>(x: f64) -> NormalParts {
     let y = x.abs();
     let (vh, vl) = square_exact::<F>(x);
     // −x²/2 ∈ [−800, 0] for |x| ≤ 40: no clamping needed.
@@ -343,30 +343,44 @@ fn normal_parts<const F: bool, const TAIL: bool>(x: f64) -> NormalParts {
     let (s1, s2) = exp_scale(k);
     let phi_m = mla::<F>(FRAC_1_SQRT_2PI_HI, p, FRAC_1_SQRT_2PI_LO) + FRAC_1_SQRT_2PI_HI;
 
-    let n1 = poly::<F, 5>(vh, &CODY_N1);
-    let d1 = poly::<F, 5>(vh, &CODY_D1);
-    let n2 = poly::<F, 9>(y, &CODY_N2);
-    let d2 = mla::<F>(y + y, n2, poly::<F, 10>(y, &CODY_P2));
-    let central = y <= CODY_X1;
+    // Only the pieces the region set `R` needs are evaluated (the others are dead code).
+    let central = match R {
+        REGION_CENTRAL => true,
+        REGION_MIDDLE => false,
+        _ => y <= CODY_X1,
+    };
     let middle = y <= CODY_X2;
-    let (num, den) = if TAIL {
-        let m3 = vh * poly::<F, 6>(vh, &CODY_D3_REV);
-        let n3 = m3 - poly::<F, 6>(vh, &CODY_N3_REV_SQRT_2PI);
-        let d3 = y * m3;
-        (sel(central, n1, sel(middle, n2, n3)), sel(central, d1, sel(middle, d2, d3)))
-    } else {
-        (sel(central, n1, n2), sel(central, d1, d2))
+    let piece1 = || (poly::<F, 5>(vh, &CODY_N1), poly::<F, 5>(vh, &CODY_D1));
+    let piece2 = || {
+        let n2 = poly::<F, 9>(y, &CODY_N2);
+        (n2, mla::<F>(y + y, n2, poly::<F, 10>(y, &CODY_P2)))
+    };
+    let (num, den) = match R {
+        REGION_CENTRAL => piece1(),
+        REGION_MIDDLE => piece2(),
+        REGION_COMMON => {
+            let ((n1, d1), (n2, d2)) = (piece1(), piece2());
+            (sel(central, n1, n2), sel(central, d1, d2))
+        }
+        _ => {
+            let ((n1, d1), (n2, d2)) = (piece1(), piece2());
+            let m3 = vh * poly::<F, 6>(vh, &CODY_D3_REV);
+            let n3 = m3 - poly::<F, 6>(vh, &CODY_N3_REV_SQRT_2PI);
+            let d3 = y * m3;
+            (sel(central, n1, sel(middle, n2, n3)), sel(central, d1, sel(middle, d2, d3)))
+        }
     };
     let ratio = num / den;
     // Middle: e^{−x²/2}·ratio = (1 + p)·ratio·2^k; tail: φ·ratio.
-    let q_m = if TAIL { sel(middle, mla::<F>(ratio, p, ratio), phi_m * ratio) } else { mla::<F>(ratio, p, ratio) };
+    let q_m =
+        if R == REGION_ALL { sel(middle, mla::<F>(ratio, p, ratio), phi_m * ratio) } else { mla::<F>(ratio, p, ratio) };
     NormalParts { s1, s2, phi_m, q_m, vh, vl, central, ratio }
 }
 
 /// (Φ(x), φ(x)) for x already clamped to [−40, 40] (NaN kept).
 #[inline(always)]
-fn normal_cdf_pdf<const F: bool, const TAIL: bool>(x: f64) -> (f64, f64) {
-    let np = normal_parts::<F, TAIL>(x);
+fn normal_cdf_pdf<const F: bool, const R: u8>(x: f64) -> (f64, f64) {
+    let np = normal_parts::<F, R>(x);
     let q = np.q_m * np.s1 * np.s2;
     let cdf = sel(np.central, mla::<F>(x, np.ratio, 0.5), sel(x < 0.0, q, 1.0 - q));
     (cdf, np.phi_m * np.s1 * np.s2)
@@ -374,9 +388,9 @@ fn normal_cdf_pdf<const F: bool, const TAIL: bool>(x: f64) -> (f64, f64) {
 
 /// GELU (σ, σ', σ'') = (xΦ, Φ + xφ, (2 − x²)φ).
 #[inline(always)]
-pub(crate) fn gelu<const F: bool, const TAIL: bool>(x: f64) -> (f64, f64, f64) {
+pub(crate) fn gelu<const F: bool, const R: u8>(x: f64) -> (f64, f64, f64) {
     let xc = clamp_nan(x, -NORMAL_CLAMP, NORMAL_CLAMP);
-    let np = normal_parts::<F, TAIL>(xc);
+    let np = normal_parts::<F, R>(xc);
     let (s1, s2) = (np.s1, np.s2);
     let q = np.q_m * s1 * s2;
     let phi = np.phi_m * s1 * s2;
@@ -459,8 +473,8 @@ pub(crate) fn exp<const F: bool>(x: f64) -> (f64, f64, f64) {
 
 /// (Φ(x), φ(x)).
 #[inline(always)]
-pub(crate) fn normal<const F: bool, const TAIL: bool>(x: f64) -> (f64, f64, f64) {
-    let (c, p) = normal_cdf_pdf::<F, TAIL>(clamp_nan(x, -NORMAL_CLAMP, NORMAL_CLAMP));
+pub(crate) fn normal<const F: bool, const R: u8>(x: f64) -> (f64, f64, f64) {
+    let (c, p) = normal_cdf_pdf::<F, R>(clamp_nan(x, -NORMAL_CLAMP, NORMAL_CLAMP));
     (c, p, 0.0)
 }
 
@@ -471,6 +485,19 @@ fn normal_tail(x: f64) -> bool {
     x.abs() > CODY_X2
 }
 
+/// Whether x lies in Cody's central interval |x| ≤ 0.67448975.
+#[inline(always)]
+fn normal_central(x: f64) -> bool {
+    x.abs() <= CODY_X1
+}
+
+/// Region sets of a split kernel (which of Cody's pieces of Φ are evaluated): the
+/// central interval only, the middle one only, both, or all three.
+const REGION_CENTRAL: u8 = 0;
+const REGION_MIDDLE: u8 = 1;
+const REGION_COMMON: u8 = 2;
+const REGION_ALL: u8 = 3;
+
 // ---------------------------------------------------------------------------------
 // Slice drivers and run-time dispatch.
 // ---------------------------------------------------------------------------------
@@ -479,16 +506,22 @@ fn normal_tail(x: f64) -> bool {
 pub(crate) trait Kernel {
     /// The function, valid everywhere.
     fn eval<const F: bool>(x: f64) -> (f64, f64, f64);
-    /// Whether [`eval_common`](Kernel::eval_common) exists and is cheaper.
+    /// Whether [`eval_region`](Kernel::eval_region) exists and is cheaper.
     const SPLIT: bool = false;
-    /// The function where `!rare(x)`.
+    /// The function restricted to the region set `R` (`REGION_*`): valid where `!rare(x)`
+    /// and, for `REGION_CENTRAL` / `REGION_MIDDLE`, where `low(x)` / `!low(x)`.
     #[inline(always)]
-    fn eval_common<const F: bool>(x: f64) -> (f64, f64, f64) {
+    fn eval_region<const F: bool, const R: u8>(x: f64) -> (f64, f64, f64) {
         Self::eval::<F>(x)
     }
-    /// The inputs that `eval_common` does not cover.
+    /// The inputs that only the full kernel covers.
     #[inline(always)]
     fn rare(_x: f64) -> bool {
+        false
+    }
+    /// The inputs of the cheaper low region.
+    #[inline(always)]
+    fn low(_x: f64) -> bool {
         false
     }
 }
@@ -503,30 +536,34 @@ macro_rules! kernel {
             }
         }
     };
-    ($ty:ident, $f:ident, split $rare:ident) => {
+    ($ty:ident, $f:ident, split $rare:ident, $low:ident) => {
         pub(crate) struct $ty;
         impl Kernel for $ty {
             #[inline(always)]
             fn eval<const F: bool>(x: f64) -> (f64, f64, f64) {
-                $f::<F, true>(x)
+                $f::<F, REGION_ALL>(x)
             }
             const SPLIT: bool = true;
             #[inline(always)]
-            fn eval_common<const F: bool>(x: f64) -> (f64, f64, f64) {
-                $f::<F, false>(x)
+            fn eval_region<const F: bool, const R: u8>(x: f64) -> (f64, f64, f64) {
+                $f::<F, R>(x)
             }
             #[inline(always)]
             fn rare(x: f64) -> bool {
                 $rare(x)
             }
+            #[inline(always)]
+            fn low(x: f64) -> bool {
+                $low(x)
+            }
         }
     };
 }
-kernel!(GeluK, gelu, split normal_tail);
+kernel!(GeluK, gelu, split normal_tail, normal_central);
 kernel!(TanhK, tanh);
 kernel!(SiluK, silu);
 kernel!(ExpK, exp);
-kernel!(NormalK, normal, split normal_tail);
+kernel!(NormalK, normal, split normal_tail, normal_central);
 
 /// Writes the first `N` outputs of an unsplit kernel `K` at every `x[i]` (one pass,
 /// vectorised).
@@ -558,12 +595,14 @@ fn pass<K: Kernel, const F: bool, const N: usize>(x: &[f64], o1: &mut [f64], o2:
 }
 
 /// The loop: writes the first `N` outputs (`o2`, `o3` unused below that). A split
-/// kernel goes block by block: each block of eight inputs is checked first and then
-/// evaluated with the cheap common kernel, or with the full one if it holds a rare
-/// input. Both block loops have a fixed length and no branches, so they vectorise;
-/// being inlined, they run with the caller's target features. At a trained network's
-/// saturated pre-activations rare inputs are common (often a third or more), so this
-/// costs at most one full-kernel evaluation per element, never two.
+/// kernel goes block by block: each block of eight inputs is classified first and then
+/// evaluated once with the cheapest piece that covers it — Cody's central rational
+/// alone, the middle one alone, both, or (with a tail input) all three. The block loops
+/// have a fixed length and no branches, so they vectorise; being inlined, they run with
+/// the caller's target features. A trained network's saturated units fill whole blocks
+/// with middle or tail inputs, so this costs at most one full-kernel evaluation per
+/// element and often less than the two-piece one. Every element gets the same bits
+/// whichever variant runs (the pieces not evaluated would have been discarded).
 #[inline(always)]
 fn map<K: Kernel, const F: bool, const N: usize>(x: &[f64], o1: &mut [f64], o2: &mut [f64], o3: &mut [f64]) {
     if !K::SPLIT {
@@ -577,12 +616,19 @@ fn map<K: Kernel, const F: bool, const N: usize>(x: &[f64], o1: &mut [f64], o2: 
     while i0 < full {
         let xb = &x[i0..i0 + B];
         let rare = xb.iter().fold(false, |r, &v| r | K::rare(v));
+        let any_low = xb.iter().fold(false, |r, &v| r | K::low(v));
+        let all_low = xb.iter().fold(true, |r, &v| r & K::low(v));
         let o2b: &mut [f64] = if N >= 2 { &mut o2[i0..i0 + B] } else { &mut [] };
         let o3b: &mut [f64] = if N >= 3 { &mut o3[i0..i0 + B] } else { &mut [] };
+        let o1b = &mut o1[i0..i0 + B];
         if rare {
-            block::<K, F, N, B, true>(xb, &mut o1[i0..i0 + B], o2b, o3b);
+            block::<K, F, N, B, REGION_ALL>(xb, o1b, o2b, o3b);
+        } else if all_low {
+            block::<K, F, N, B, REGION_CENTRAL>(xb, o1b, o2b, o3b);
+        } else if !any_low {
+            block::<K, F, N, B, REGION_MIDDLE>(xb, o1b, o2b, o3b);
         } else {
-            block::<K, F, N, B, false>(xb, &mut o1[i0..i0 + B], o2b, o3b);
+            block::<K, F, N, B, REGION_COMMON>(xb, o1b, o2b, o3b);
         }
         i0 += B;
     }
@@ -598,18 +644,18 @@ fn map<K: Kernel, const F: bool, const N: usize>(x: &[f64], o1: &mut [f64], o2: 
     }
 }
 
-/// The full (`FULL`) or common kernel over one block of `B` inputs (`o2`, `o3` hold `B`
-/// elements when `N` asks for them and may be empty otherwise).
+/// The kernel restricted to region set `R` over one block of `B` inputs (`o2`, `o3` hold
+/// `B` elements when `N` asks for them and may be empty otherwise).
 #[inline(always)]
-fn block<K: Kernel, const F: bool, const N: usize, const B: usize, const FULL: bool>(
+fn block<K: Kernel, const F: bool, const N: usize, const B: usize, const R: u8>(
     x: &[f64],
     o1: &mut [f64],
     o2: &mut [f64],
     o3: &mut [f64],
 ) {
     #[inline(always)]
-    fn ev<K: Kernel, const F: bool, const FULL: bool>(x: f64) -> (f64, f64, f64) {
-        if FULL { K::eval::<F>(x) } else { K::eval_common::<F>(x) }
+    fn ev<K: Kernel, const F: bool, const R: u8>(x: f64) -> (f64, f64, f64) {
+        K::eval_region::<F, R>(x)
     }
     let x: &[f64; B] = x.try_into().expect("block of B");
     let o1: &mut [f64; B] = (&mut o1[..B]).try_into().expect("block of B");
@@ -617,7 +663,7 @@ fn block<K: Kernel, const F: bool, const N: usize, const B: usize, const FULL: b
         let o2: &mut [f64; B] = (&mut o2[..B]).try_into().expect("block of B");
         let o3: &mut [f64; B] = (&mut o3[..B]).try_into().expect("block of B");
         for j in 0..B {
-            let (a, b, c) = ev::<K, F, FULL>(x[j]);
+            let (a, b, c) = ev::<K, F, R>(x[j]);
             o1[j] = a;
             o2[j] = b;
             o3[j] = c;
@@ -625,13 +671,13 @@ fn block<K: Kernel, const F: bool, const N: usize, const B: usize, const FULL: b
     } else if N == 2 {
         let o2: &mut [f64; B] = (&mut o2[..B]).try_into().expect("block of B");
         for j in 0..B {
-            let (a, b, _) = ev::<K, F, FULL>(x[j]);
+            let (a, b, _) = ev::<K, F, R>(x[j]);
             o1[j] = a;
             o2[j] = b;
         }
     } else {
         for j in 0..B {
-            o1[j] = ev::<K, F, FULL>(x[j]).0;
+            o1[j] = ev::<K, F, R>(x[j]).0;
         }
     }
 }
