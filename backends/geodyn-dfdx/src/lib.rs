@@ -72,6 +72,12 @@ pub use mlp::{DfdxMlpObjective, DfdxMlpOutputs, hvp_step};
 pub use dfdx;
 
 /// The MLP objective on dfdx's CUDA device (feature `cuda`), in f64.
+///
+/// Type-checked only (`cargo xtask check-cuda`), never run: no GPU was available. dfdx
+/// 0.13's `Cuda` device holds raw CUDA stream pointers and is neither `Send` nor `Sync`,
+/// so this type does not implement [`Objective`](geodyn_core::Objective) (which samplers
+/// share across threads); its inherent methods (`outputs`, `jvp`, `vjp`, `ggn_vp`,
+/// `predict`, `data_loss`) are available. A thread-confined wrapper is future work.
 #[cfg(feature = "cuda")]
 pub type CudaMlpObjective = DfdxMlpObjective<dfdx::tensor::Cuda>;
 

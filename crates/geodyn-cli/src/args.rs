@@ -90,8 +90,8 @@ pub struct SampleArgs {
     #[arg(long)]
     pub holdout: Option<String>,
 
-    /// Autodiff backend: dual (num-dual, CPU), dfdx (dfdx reverse mode, CPU) or cuda (dfdx on
-    /// the first GPU; only in builds with --features cuda).
+    /// Autodiff backend: dual (num-dual, CPU), dfdx (dfdx reverse mode, CPU) or cuda (dfdx's CUDA
+    /// device; only in builds with --features cuda, not usable yet).
     #[arg(long, value_enum, default_value_t = BackendArg::Dual)]
     #[serde(default)]
     pub backend: BackendArg,

@@ -21,7 +21,8 @@ pub enum BackendArg {
     Dual,
     /// dfdx reverse mode on the CPU (f64); HVPs by central differences of gradients.
     Dfdx,
-    /// dfdx on the first CUDA GPU (f64); only in builds with `--features cuda`.
+    /// dfdx's CUDA device; only in builds with `--features cuda`, and not usable yet (dfdx 0.13's
+    /// CUDA device is not thread-safe).
     Cuda,
 }
 
@@ -74,11 +75,13 @@ impl BackendArg {
                 geodyn_dfdx::DfdxMlpObjective::new(spec.clone(), data.clone(), loss, lambda)
                     .map_err(geodyn_core::Error::from)?,
             ))),
+            // dfdx 0.13's `Cuda` device holds raw CUDA stream pointers and is neither Send
+            // nor Sync, so `CudaMlpObjective` cannot implement `Objective` (which samplers
+            // share across threads). Found by `cargo xtask check-cuda`.
             #[cfg(feature = "cuda")]
-            BackendArg::Cuda => Ok(NetObjective::Cuda(Box::new(
-                geodyn_dfdx::CudaMlpObjective::new_cuda(0, spec.clone(), data.clone(), loss, lambda)
-                    .map_err(geodyn_core::Error::from)?,
-            ))),
+            BackendArg::Cuda => Err(CliError::Input(
+                "backend `cuda`: dfdx 0.13's CUDA device is not thread-safe (neither Send nor Sync), so it cannot drive geodyn's samplers yet; use --backend dfdx".into(),
+            )),
             #[allow(unreachable_patterns)]
             other => Err(CliError::Input(format!("backend `{}` was not compiled into this geodyn", other.name()))),
         }
@@ -93,9 +96,6 @@ pub enum NetObjective {
     /// `geodyn_dfdx::DfdxMlpObjective` on the CPU.
     #[cfg(feature = "dfdx")]
     Dfdx(Box<geodyn_dfdx::DfdxMlpObjective>),
-    /// `geodyn_dfdx::CudaMlpObjective` on the first GPU.
-    #[cfg(feature = "cuda")]
-    Cuda(Box<geodyn_dfdx::CudaMlpObjective>),
 }
 
 /// Calls `$body` with `$o` bound to the backend's objective.
@@ -105,8 +105,6 @@ macro_rules! each {
             NetObjective::Dual($o) => $body,
             #[cfg(feature = "dfdx")]
             NetObjective::Dfdx($o) => $body,
-            #[cfg(feature = "cuda")]
-            NetObjective::Cuda($o) => $body,
         }
     };
 }
