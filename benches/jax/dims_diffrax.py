@@ -1,0 +1,123 @@
+"""Side-by-side reference for geodyn's DiMS and RLA samplers: the same sample with JAX +
+diffrax, on the same inputs, on the same machine (issue 4).
+
+Run geodyn first; it writes the MAP and the initial velocities it used:
+
+    geodyn sample dims --data ../shared/data/snelson_train.csv --arch 1-16-16-1:gelu \
+        --noise-std 0.285 --prior-precision 0.209 --threads 1 --out OUT ...
+    python3 benches/jax/dims_diffrax.py --map OUT/map.npy --velocities OUT/velocities.npy \
+        --data ../shared/data/snelson_train.csv --arch 1-16-16-1 \
+        --noise-std 0.285 --prior-precision 0.209 --sampler dims --index 0
+
+Dynamics exactly as geodyn's (DESIGN.md): loss L = sum (f - y)^2 / (2 sigma^2) +
+lambda/2 |theta|^2 over the training rows (CSV columns x, y, holdout flag; flagged rows
+dropped), loss-graph metric, a = -(v'Hv + kappa) g / (1 + |g|^2) - eta0 sqrt(T) v with
+T = 1/2 (|v|^2 + (g.v)^2); DiMS kappa = 1 to t1 = 50, RLA kappa = eta0 = 0 to t1 = 1.
+Solver: diffrax Dopri5 (or Tsit5) with its PID controller, atol 1e-6, rtol 1e-7, float64.
+Prints one JSON line: wall time of the (compiled) solve, steps, RHS cost, final loss.
+Needs: pip install jax diffrax numpy.
+"""
+import argparse, csv, json, time
+import numpy as np
+import jax
+jax.config.update("jax_enable_x64", True)
+import jax.numpy as jnp
+import diffrax
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--map", required=True)
+ap.add_argument("--velocities", required=True)
+ap.add_argument("--data", required=True)
+ap.add_argument("--arch", default="1-16-16-1")
+ap.add_argument("--noise-std", type=float, required=True)
+ap.add_argument("--prior-precision", type=float, required=True)
+ap.add_argument("--sampler", choices=["dims", "rla"], default="dims")
+ap.add_argument("--method", choices=["dopri5", "tsit5"], default="dopri5")
+ap.add_argument("--index", type=int, default=0)
+ap.add_argument("--t1", type=float)
+ap.add_argument("--eta0", type=float, default=0.1)
+ap.add_argument("--kappa", type=float, default=1.0)
+ap.add_argument("--atol", type=float, default=1e-6)
+ap.add_argument("--rtol", type=float, default=1e-7)
+a = ap.parse_args()
+
+widths = [int(w) for w in a.arch.split(":")[0].split("-")]
+theta0 = jnp.array(np.load(a.map))
+vel = np.load(a.velocities)
+v0 = jnp.array(vel[a.index] if vel.ndim == 2 else vel)
+xs, ys = [], []
+with open(a.data) as f:
+    rows = csv.reader(f)
+    next(rows)
+    for r in rows:
+        if len(r) > 2 and float(r[2]) != 0.0:
+            continue
+        xs.append(float(r[0])); ys.append(float(r[1]))
+X = jnp.array(xs).reshape(-1, 1); Y = jnp.array(ys)
+sigma, lam = a.noise_std, a.prior_precision
+shapes = []
+for i, o in zip(widths[:-1], widths[1:]):
+    shapes += [(o, i), (o,)]
+assert sum(int(np.prod(s)) for s in shapes) == theta0.shape[0], "arch does not match the MAP"
+
+def loss(th):
+    o, h = 0, X
+    for l in range(len(widths) - 1):
+        (wo, wi), n = shapes[2 * l], shapes[2 * l][0] * shapes[2 * l][1]
+        w = th[o:o + n].reshape(wo, wi); o += n
+        b = th[o:o + wo]; o += wo
+        h = h @ w.T + b
+        if l < len(widths) - 2:
+            h = jax.nn.gelu(h, approximate=False)
+    return jnp.sum((h[:, 0] - Y) ** 2) / (2 * sigma ** 2) + 0.5 * lam * jnp.dot(th, th)
+
+grad = jax.grad(loss)
+kappa, eta0 = (a.kappa, a.eta0) if a.sampler == "dims" else (0.0, 0.0)
+t1 = a.t1 if a.t1 is not None else (50.0 if a.sampler == "dims" else 1.0)
+
+def rhs(t, y, args):
+    x, v = y
+    g, hv = jax.jvp(grad, (x,), (v,))
+    gv = jnp.dot(g, v)
+    T = 0.5 * (jnp.dot(v, v) + gv * gv)
+    acc = -(jnp.dot(v, hv) + kappa) * g / (1.0 + jnp.dot(g, g)) - eta0 * jnp.sqrt(T) * v
+    return (v, acc)
+
+solver = diffrax.Dopri5() if a.method == "dopri5" else diffrax.Tsit5()
+ctrl = diffrax.PIDController(rtol=a.rtol, atol=a.atol)
+
+@jax.jit
+def solve(th, v):
+    return diffrax.diffeqsolve(diffrax.ODETerm(rhs), solver, 0.0, t1, None, (th, v),
+                               stepsize_controller=ctrl, max_steps=10**8,
+                               saveat=diffrax.SaveAt(t1=True))
+
+f_rhs = jax.jit(lambda y: rhs(0.0, y, None))
+y0 = (theta0, v0)
+jax.block_until_ready(f_rhs(y0))
+reps = 2000
+t = time.perf_counter()
+for _ in range(reps):
+    r = f_rhs(y0)
+jax.block_until_ready(r)
+rhs_us = (time.perf_counter() - t) / reps * 1e6
+jax.block_until_ready(solve(theta0, v0).ys)  # compile (and one run)
+t = time.perf_counter()
+sol = solve(theta0, v0)
+jax.block_until_ready(sol.ys)
+wall = time.perf_counter() - t
+xe, ve = sol.ys[0][-1], sol.ys[1][-1]
+ge = grad(xe)
+g0 = grad(theta0)
+kin0 = 0.5 * (jnp.dot(v0, v0) + jnp.dot(g0, v0) ** 2)
+kin_e = 0.5 * (jnp.dot(ve, ve) + jnp.dot(ge, ve) ** 2)
+st = sol.stats
+steps = int(st["num_steps"])
+print(json.dumps({
+    "sampler": a.sampler, "method": a.method, "t1": t1, "index": a.index, "wall_s": round(wall, 3),
+    "steps": steps, "accepted": int(st["num_accepted_steps"]), "rejected": int(st["num_rejected_steps"]),
+    "rhs_evaluations": 6 * steps + 1, "us_per_rhs_in_solve": round(wall / (6 * steps + 1) * 1e6, 1),
+    "us_per_rhs_bare_jit": round(rhs_us, 1), "map_loss": float(loss(theta0)), "final_loss": float(loss(xe)),
+    "initial_kinetic": float(kin0), "final_kinetic": float(kin_e),
+    "kinetic_drift": float(abs(kin_e / kin0 - 1.0)),
+}))
