@@ -89,6 +89,12 @@ pub struct SampleArgs {
     /// Flag column of --data: rows where it is nonzero are held out of training (e.g. in_gap_1p5_3).
     #[arg(long)]
     pub holdout: Option<String>,
+    /// Standardise inputs and targets to zero mean and unit variance with the training rows'
+    /// statistics. Training, σ (--noise-std), the predictive, the NLLs and the plot are then
+    /// in standardised units; summary.json records the means and scales to convert back.
+    #[arg(long)]
+    #[serde(default)]
+    pub standardize: bool,
 
     /// Autodiff backend: dual (num-dual, CPU), dfdx (dfdx reverse mode, CPU) or cuda (dfdx's CUDA
     /// device; only in builds with --features cuda, not usable yet).

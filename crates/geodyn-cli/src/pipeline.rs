@@ -70,7 +70,8 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
     }
 
     // Data.
-    let (split, data_source) = load_data(args)?;
+    let (mut split, data_source) = load_data(args)?;
+    let standardization = if args.standardize { Some(standardize(&mut split, args)?) } else { None };
     let train = split.train.clone();
     let spec: ModelSpec = args.arch.parse()?;
     if spec.input_dim() != train.input_dim() {
@@ -316,6 +317,7 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
         gap_nll,
         mean_std_train: train_std,
         mean_std_gap: gap_std,
+        standardization,
         sampling_wall_time_s: sampling_wall,
         total_wall_time_s: t_start.elapsed().as_secs_f64(),
     };
@@ -473,6 +475,30 @@ fn load_data(args: &SampleArgs) -> Result<(Split, String), CliError> {
             Ok((split, path.display().to_string()))
         }
     }
+}
+
+/// Standardises inputs and targets of both parts of `split` with the training rows'
+/// means and scales (`--standardize`).
+fn standardize(split: &mut Split, args: &SampleArgs) -> Result<report::Standardization, CliError> {
+    if args.model.is_some() {
+        return Err(CliError::Input(
+            "--standardize cannot be combined with --model: the network was trained on unstandardised data".into(),
+        ));
+    }
+    let sx = split.train.input_standardizer()?;
+    let sy = split.train.target_standardizer()?;
+    for part in [&mut split.train, &mut split.held_out] {
+        if !part.is_empty() {
+            part.standardize_inputs(&sx)?;
+            part.standardize_targets(&sy)?;
+        }
+    }
+    Ok(report::Standardization {
+        input_mean: sx.mean,
+        input_scale: sx.scale,
+        target_mean: sy.mean,
+        target_scale: sy.scale,
+    })
 }
 
 /// The input range covered by training and held-out points (1-D inputs).

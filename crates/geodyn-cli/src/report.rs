@@ -66,10 +66,27 @@ pub struct Summary {
     pub mean_std_train: f64,
     /// Mean predictive std at the held-out inputs.
     pub mean_std_gap: Option<f64>,
+    /// With `--standardize`: the training statistics every reported quantity was
+    /// standardised with (x = x_s·scale + mean for inputs, f = f_s·scale + mean for
+    /// outputs; an NLL in original units is the standardised one plus ln(target scale)).
+    pub standardization: Option<Standardization>,
     /// Wall time of the sampling stage.
     pub sampling_wall_time_s: f64,
     /// Wall time of the whole command.
     pub total_wall_time_s: f64,
+}
+
+/// The affine maps of `--standardize`, per input column and per target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Standardization {
+    /// Training-input means.
+    pub input_mean: Vec<f64>,
+    /// Training-input standard deviations (1 for a constant column).
+    pub input_scale: Vec<f64>,
+    /// Training-target means.
+    pub target_mean: Vec<f64>,
+    /// Training-target standard deviations (1 for a constant target).
+    pub target_scale: Vec<f64>,
 }
 
 /// Predictive mean and std of the sampled functions on a grid of inputs.

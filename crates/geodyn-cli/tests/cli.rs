@@ -185,3 +185,96 @@ fn small_run_writes_outputs_and_is_thread_count_independent() {
     assert_eq!(summary["per_sample"].as_array().unwrap().len(), 3);
     assert!(summary["per_sample"][0]["rhs_evaluations"].as_u64().unwrap() > 0);
 }
+
+/// `--standardize` fits the affine maps on the training rows only (held-out rows excluded)
+/// and reports them; the run is invariant to an affine change of units of the data: with
+/// x → a·x + b and y → c·y + d the standardised problem is the same, so the MAP and the
+/// evidence agree up to rounding, and the recorded means and scales follow the change of
+/// units. (Samples are not compared: eigenvector signs of the posterior may flip under
+/// rounding-level changes, which changes the drawn velocities.)
+#[test]
+fn standardize_is_invariant_to_the_units_of_the_data() {
+    let d = tmpdir("standardize");
+    let rows = |a: f64, b: f64, c: f64, dd: f64| {
+        let mut t = String::from("x,y,gap\n");
+        for i in 0..40 {
+            let x = -2.0 + 4.0 * i as f64 / 39.0;
+            let y = (1.7 * x).sin() + 0.1 * x;
+            let gap = i32::from((0.5..=1.0).contains(&x));
+            t.push_str(&format!("{},{},{gap}\n", a * x + b, c * y + dd));
+        }
+        t
+    };
+    let run = |name: &str, text: &str| -> (serde_json::Value, Vec<f64>) {
+        let dir = d.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let data = csv(&dir, text);
+        let out = dir.join("out");
+        let o = geodyn(&[
+            "sample",
+            "rla",
+            "--data",
+            data.to_str().unwrap(),
+            "--holdout",
+            "gap",
+            "--standardize",
+            "--arch",
+            "1-6-1:tanh",
+            "--epochs",
+            "300",
+            "--samples",
+            "2",
+            "--noise-std",
+            "0.3",
+            "--prior-precision",
+            "1.0",
+            "--no-progress",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+        (summary, geodyn_nn::npy::read_npy_file(out.join("map.npy")).unwrap().data)
+    };
+    let (s1, t1) = run("unit", &rows(1.0, 0.0, 1.0, 0.0));
+    let (s2, t2) = run("scaled", &rows(250.0, -40.0, 1e3, 7.0));
+    let st1 = &s1["standardization"];
+    let st2 = &s2["standardization"];
+    let f = |v: &serde_json::Value| v[0].as_f64().unwrap();
+    // Training rows only (x in [0.5, 1] held out), so the input mean is not 0.
+    assert!(s1["held_out_points"].as_u64().unwrap() > 0);
+    assert!(f(&st1["input_mean"]) < -1e-2);
+    assert!((f(&st2["input_mean"]) - (250.0 * f(&st1["input_mean"]) - 40.0)).abs() < 1e-9);
+    assert!((f(&st2["input_scale"]) - 250.0 * f(&st1["input_scale"])).abs() < 1e-9);
+    assert!((f(&st2["target_mean"]) - (1e3 * f(&st1["target_mean"]) + 7.0)).abs() < 1e-6);
+    assert!((f(&st2["target_scale"]) - 1e3 * f(&st1["target_scale"])).abs() < 1e-6);
+    assert!(t1.len() == t2.len() && !t1.is_empty());
+    let diff = t1.iter().zip(&t2).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(diff < 1e-6, "MAPs differ by {diff} between units");
+    let (e1, e2) = (s1["log_evidence"].as_f64().unwrap(), s2["log_evidence"].as_f64().unwrap());
+    assert!((e1 - e2).abs() < 1e-6 * e1.abs().max(1.0), "evidence {e1} vs {e2}");
+}
+
+/// `--standardize` with `--model` is refused: the network was trained on raw data.
+#[test]
+fn standardize_with_a_model_is_one_line_error() {
+    let d = tmpdir("standardize-model");
+    let model = small_model(&d, "1-4-1:tanh");
+    let data = csv(&d, "x,y\n0,1\n1,2\n2,3\n");
+    let o = geodyn(&[
+        "sample",
+        "laplace",
+        "--model",
+        model.to_str().unwrap(),
+        "--arch",
+        "1-4-1:tanh",
+        "--data",
+        data.to_str().unwrap(),
+        "--standardize",
+        "--no-progress",
+        "--out",
+        d.join("out").to_str().unwrap(),
+    ]);
+    assert_user_error(&o, 1, &["--standardize", "--model"]);
+}
