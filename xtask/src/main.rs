@@ -165,8 +165,10 @@ fn fuzz(args: &[String]) -> Result<(), DynError> {
         let cargo_bin = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         for t in &targets {
             let mut cmd = Command::new(&cargo_bin);
+            // `--workspace`, as in `cargo xtask test`: the same feature unification, so the
+            // test build is reused instead of rebuilding every dependency (2+ minutes).
             cmd.current_dir(&root)
-                .args(["test", "-p", "geodyn-cli", "--test", "fuzz_corpus", "--", "--nocapture", "--exact"])
+                .args(["test", "--workspace", "--test", "fuzz_corpus", "--", "--nocapture", "--exact"])
                 .arg(format!("fuzz_{t}"))
                 .env("GEODYN_FUZZ_SECONDS", seconds.to_string());
             let (status, lines) = run_tee(cmd, true)?;
