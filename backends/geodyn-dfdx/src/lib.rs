@@ -64,8 +64,10 @@
 
 pub mod mlp;
 mod ops;
+pub mod threaded;
 
 pub use mlp::{DfdxMlpObjective, DfdxMlpOutputs, hvp_step};
+pub use threaded::ThreadConfined;
 
 /// The dfdx crate this backend uses (0.13), re-exported so callers can name its
 /// devices (`geodyn_dfdx::dfdx::tensor::Cpu`).
@@ -76,8 +78,8 @@ pub use dfdx;
 /// Type-checked only (`cargo xtask check-cuda`), never run: no GPU was available. dfdx
 /// 0.13's `Cuda` device holds raw CUDA stream pointers and is neither `Send` nor `Sync`,
 /// so this type does not implement [`Objective`](geodyn_core::Objective) (which samplers
-/// share across threads); its inherent methods (`outputs`, `jvp`, `vjp`, `ggn_vp`,
-/// `predict`, `data_loss`) are available. A thread-confined wrapper is future work.
+/// share across threads) itself: [`ThreadConfined::cuda`] builds it on a worker thread
+/// and implements `Objective` by forwarding every call there.
 #[cfg(feature = "cuda")]
 pub type CudaMlpObjective = DfdxMlpObjective<dfdx::tensor::Cuda>;
 

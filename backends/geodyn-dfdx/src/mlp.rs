@@ -534,14 +534,36 @@ where
     fn dim(&self) -> usize {
         self.spec.num_params()
     }
-
     fn value(&self, x: &[f64]) -> Result<f64> {
+        self.eval_value(x)
+    }
+    /// f and ∇f by one taped forward pass and dfdx's backward pass.
+    fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
+        self.eval_gradient(x, g)
+    }
+    /// H v by central differences of dfdx gradients (see [`DfdxMlpObjective::eval_hvp`]).
+    fn hvp(&self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> {
+        self.eval_hvp(x, v, hv)
+    }
+    /// One taped forward pass; vᵀHv exactly by the second-order tangent pass.
+    fn grad_and_curvature(&self, x: &[f64], v: &[f64], g: &mut [f64]) -> Result<(f64, f64)> {
+        self.eval_grad_and_curvature(x, v, g)
+    }
+}
+
+/// The [`Objective`] calls for every device, including those that are not `Send + Sync`
+/// (the CUDA device, driven through [`ThreadConfined`](crate::ThreadConfined)).
+impl<D: Device<f64>> DfdxMlpObjective<D> {
+    /// [`Objective::value`].
+    pub fn eval_value(&self, x: &[f64]) -> Result<f64> {
         let data = self.data_loss(x)?;
         finite("objective", data + self.prior.value(x))
     }
 
     /// f and ∇f by one taped forward pass and dfdx's backward pass.
-    fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
+    ///
+    /// [`Objective::gradient`].
+    pub fn eval_gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
         self.check_x(x)?;
         check_dim("g", self.spec.num_params(), g.len())?;
         let net = self.upload(x)?;
@@ -559,7 +581,9 @@ where
     /// h from [`hvp_step`]: error O(h²) from truncation plus
     /// O(ε/h) from rounding, 3e-11 – 8e-10 relative to |Hv| in the tests. The prior's λv is
     /// added exactly.
-    fn hvp(&self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> {
+    ///
+    /// [`Objective::hvp`].
+    pub fn eval_hvp(&self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> {
         self.check_x(x)?;
         self.check_v(v)?;
         let k = self.spec.num_params();
@@ -588,7 +612,9 @@ where
 
     /// One taped forward pass; vᵀHv exactly by the second-order tangent pass
     /// (Σ ḟᵀΛḟ + ∇ℓ·f̈ + λ|v|²), ∇f by dfdx's backward pass.
-    fn grad_and_curvature(&self, x: &[f64], v: &[f64], g: &mut [f64]) -> Result<(f64, f64)> {
+    ///
+    /// [`Objective::grad_and_curvature`].
+    pub fn eval_grad_and_curvature(&self, x: &[f64], v: &[f64], g: &mut [f64]) -> Result<(f64, f64)> {
         self.check_x(x)?;
         self.check_v(v)?;
         check_dim("g", self.spec.num_params(), g.len())?;

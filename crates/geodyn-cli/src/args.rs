@@ -97,7 +97,7 @@ pub struct SampleArgs {
     pub standardize: bool,
 
     /// Autodiff backend: dual (num-dual, CPU), dfdx (dfdx reverse mode, CPU) or cuda (dfdx's CUDA
-    /// device; only in builds with --features cuda, not usable yet).
+    /// device on the worker thread of geodyn_dfdx::ThreadConfined; only in builds with --features cuda, never run on a GPU here).
     #[arg(long, value_enum, default_value_t = BackendArg::Dual)]
     #[serde(default)]
     pub backend: BackendArg,

@@ -21,8 +21,8 @@ pub enum BackendArg {
     Dual,
     /// dfdx reverse mode on the CPU (f64); HVPs by central differences of gradients.
     Dfdx,
-    /// dfdx's CUDA device; only in builds with `--features cuda`, and not usable yet (dfdx 0.13's
-    /// CUDA device is not thread-safe).
+    /// dfdx's CUDA device, kept on one worker thread (`geodyn_dfdx::ThreadConfined`: dfdx
+    /// 0.13's CUDA device is not thread-safe); only in builds with `--features cuda`.
     Cuda,
 }
 
@@ -76,12 +76,13 @@ impl BackendArg {
                     .map_err(geodyn_core::Error::from)?,
             ))),
             // dfdx 0.13's `Cuda` device holds raw CUDA stream pointers and is neither Send
-            // nor Sync, so `CudaMlpObjective` cannot implement `Objective` (which samplers
-            // share across threads). Found by `cargo xtask check-cuda`.
+            // nor Sync (found by `cargo xtask check-cuda`), so it lives on one worker thread
+            // and the samplers' calls are forwarded there.
             #[cfg(feature = "cuda")]
-            BackendArg::Cuda => Err(CliError::Input(
-                "backend `cuda`: dfdx 0.13's CUDA device is not thread-safe (neither Send nor Sync), so it cannot drive geodyn's samplers yet; use --backend dfdx".into(),
-            )),
+            BackendArg::Cuda => Ok(NetObjective::Cuda(Box::new(
+                geodyn_dfdx::ThreadConfined::cuda(0, spec.clone(), data.clone(), loss, lambda)
+                    .map_err(geodyn_core::Error::from)?,
+            ))),
             #[allow(unreachable_patterns)]
             other => Err(CliError::Input(format!("backend `{}` was not compiled into this geodyn", other.name()))),
         }
@@ -96,6 +97,9 @@ pub enum NetObjective {
     /// `geodyn_dfdx::DfdxMlpObjective` on the CPU.
     #[cfg(feature = "dfdx")]
     Dfdx(Box<geodyn_dfdx::DfdxMlpObjective>),
+    /// `geodyn_dfdx::CudaMlpObjective` on its worker thread.
+    #[cfg(feature = "cuda")]
+    Cuda(Box<geodyn_dfdx::ThreadConfined>),
 }
 
 /// Calls `$body` with `$o` bound to the backend's objective.
@@ -105,6 +109,8 @@ macro_rules! each {
             NetObjective::Dual($o) => $body,
             #[cfg(feature = "dfdx")]
             NetObjective::Dfdx($o) => $body,
+            #[cfg(feature = "cuda")]
+            NetObjective::Cuda($o) => $body,
         }
     };
 }
