@@ -690,13 +690,12 @@ impl<D: Device<f64> + Send + Sync> Embedding for DfdxMlpOutputs<'_, D> {
         obj.check_v(v)?;
         check_dim("out", obj.num_outputs(), out.len())?;
         let (net, dir) = (obj.upload(x)?, obj.upload(v)?);
-        let (f, saved) = obj.forward(&net, &obj.inputs_t, true)?;
+        let (_, saved) = obj.forward(&net, &obj.inputs_t, true)?;
         let saved = saved.ok_or(DfdxError::Device("forward pass saved nothing".into()))?;
         let t = obj.tangents(&net, &dir, &saved, true)?;
         match t.fdd {
             Some(fdd) => obj.download_outputs(&fdd, out),
             None => {
-                let _ = f;
                 out.fill(0.0);
             }
         }

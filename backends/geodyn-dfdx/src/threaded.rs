@@ -10,6 +10,7 @@
 
 use crate::{DfdxError, DfdxMlpObjective};
 use dfdx::prelude::Device;
+use geodyn_core::error::check_dim;
 use geodyn_core::{Error, Objective, Result};
 use std::sync::Mutex;
 use std::sync::mpsc::{Sender, channel};
@@ -105,13 +106,9 @@ impl ThreadConfined {
         rx.recv().map_err(|_| worker_gone())?
     }
 
-    fn check(&self, what: &'static str, expected: usize, got: usize) -> Result<()> {
-        geodyn_core::error::check_dim(what, expected, got)
-    }
-
     /// The network outputs at the data, `[N, m]` (as [`DfdxMlpObjective::outputs`]).
     pub fn outputs(&self, x: &[f64], out: &mut [f64]) -> Result<()> {
-        self.check("out", self.outputs_len, out.len())?;
+        check_dim("out", self.outputs_len, out.len())?;
         let r = self.call(|tx| Job::Outputs(x.to_vec(), tx))?;
         out.copy_from_slice(&r);
         Ok(())
@@ -119,7 +116,7 @@ impl ThreadConfined {
 
     /// J v of the outputs at the data, `[N, m]` (as [`DfdxMlpObjective::jvp`]).
     pub fn jvp(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
-        self.check("out", self.outputs_len, out.len())?;
+        check_dim("out", self.outputs_len, out.len())?;
         let r = self.call(|tx| Job::Jvp(x.to_vec(), v.to_vec(), tx))?;
         out.copy_from_slice(&r);
         Ok(())
@@ -127,7 +124,7 @@ impl ThreadConfined {
 
     /// (JᵀΛJ + λI) v (as [`DfdxMlpObjective::ggn_vp`]).
     pub fn ggn_vp(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
-        self.check("out", self.dim, out.len())?;
+        check_dim("out", self.dim, out.len())?;
         let r = self.call(|tx| Job::GgnVp(x.to_vec(), v.to_vec(), tx))?;
         out.copy_from_slice(&r);
         Ok(())
@@ -176,19 +173,19 @@ impl Objective for ThreadConfined {
         self.call(|tx| Job::Value(x.to_vec(), tx))
     }
     fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
-        self.check("g", self.dim, g.len())?;
+        check_dim("g", self.dim, g.len())?;
         let (f, r) = self.call(|tx| Job::Gradient(x.to_vec(), tx))?;
         g.copy_from_slice(&r);
         Ok(f)
     }
     fn hvp(&self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> {
-        self.check("hv", self.dim, hv.len())?;
+        check_dim("hv", self.dim, hv.len())?;
         let r = self.call(|tx| Job::Hvp(x.to_vec(), v.to_vec(), tx))?;
         hv.copy_from_slice(&r);
         Ok(())
     }
     fn grad_and_curvature(&self, x: &[f64], v: &[f64], g: &mut [f64]) -> Result<(f64, f64)> {
-        self.check("g", self.dim, g.len())?;
+        check_dim("g", self.dim, g.len())?;
         let (f, c, r) = self.call(|tx| Job::GradCurv(x.to_vec(), v.to_vec(), tx))?;
         g.copy_from_slice(&r);
         Ok((f, c))

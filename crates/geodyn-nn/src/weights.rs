@@ -38,6 +38,7 @@ pub fn load_safetensors_prefixed(spec: &ModelSpec, bytes: &[u8], prefix: &str) -
     }
     // Check every name and shape before allocating anything: a huge --arch with a small
     // file must be an error, not an allocation failure.
+    let mut views = Vec::with_capacity(layout.len());
     for ((_, shape, _), name) in layout.iter().zip(&expected) {
         let view = st.tensor(name).map_err(|_| NnError::MissingTensor {
             name: name.clone(),
@@ -51,21 +52,10 @@ pub fn load_safetensors_prefixed(spec: &ModelSpec, bytes: &[u8], prefix: &str) -
                 got: view.shape().to_vec(),
             });
         }
+        views.push(view);
     }
     let mut params = vec![0.0; spec.num_params()];
-    for ((_, shape, offset), name) in layout.iter().zip(&expected) {
-        let view = st.tensor(name).map_err(|_| NnError::MissingTensor {
-            name: name.clone(),
-            expected: shape.clone(),
-            found: found.clone(),
-        })?;
-        if view.shape() != shape.as_slice() {
-            return Err(NnError::TensorShape {
-                name: name.clone(),
-                expected: shape.clone(),
-                got: view.shape().to_vec(),
-            });
-        }
+    for (((_, shape, offset), name), view) in layout.iter().zip(&expected).zip(&views) {
         let n: usize = shape.iter().product();
         let dst = &mut params[*offset..offset + n];
         let data = view.data();
