@@ -1,7 +1,6 @@
 //! The energy-projected integrator (`Method::EnergyProjected`) against the invariants of
 //! dissipative mechanics (dH/dt = −2ηT ≤ 0, T conserved along geodesics), DiMS
 //! Theorem 2, closed forms, and diffsol's Tsit45 at equal tolerances.
-mod common;
 mod stable_support;
 
 use geodyn_core::{

@@ -2,7 +2,6 @@
 //! autodiff), shared by the `stable_*` tests.
 #![allow(dead_code)]
 
-pub use crate::common::pseudo_random;
 use geodyn_core::{Objective, Result, dot};
 
 /// An anisotropic quadratic + quartic loss on R^k, rotated so that it is not separable:
@@ -78,6 +77,21 @@ impl Objective for AnisotropicQuartic {
         let f = 0.5 * self.c.iter().zip(&y).map(|(c, y)| c * y * y).sum::<f64>() + 0.25 * self.q * r2 * r2;
         Ok((f, vhv))
     }
+}
+
+/// A deterministic pseudo-random vector in [-1, 1]^n (splitmix64).
+pub fn pseudo_random(n: usize, seed: u64) -> Vec<f64> {
+    let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_add(0x9E3779B97F4A7C15);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+            z ^= z >> 31;
+            (z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        })
+        .collect()
 }
 
 /// A unit-norm pseudo-random initial velocity.
