@@ -431,7 +431,11 @@ fn loss_and_grad<S: Scalar>(spec: &ModelSpec, data: &Dataset, loss: &Loss, work:
 pub struct MlpObjective {
     spec: ModelSpec,
     data: Dataset,
-    /// The data's inputs feature-major ([d, N]) for the batched engine.
+    /// The rows of `data` sorted by their inputs, for the batched engine (see
+    /// [`sorted_by_inputs`]); sums over the data do not depend on the order but the
+    /// activation kernels run faster on it.
+    batched: Dataset,
+    /// `batched`'s inputs feature-major ([d, N]).
     inputs_t: Vec<f64>,
     loss: Loss,
     prior: GaussianPrior,
@@ -452,8 +456,9 @@ impl MlpObjective {
         }
         loss.check_compatible(spec.output_dim(), &data)?;
         let prior = GaussianPrior::new(prior_precision)?;
-        let inputs_t = crate::mlp_batched::transpose_inputs(&data);
-        Ok(Self { spec, data, inputs_t, loss, prior })
+        let batched = sorted_by_inputs(&data)?;
+        let inputs_t = crate::mlp_batched::transpose_inputs(&batched);
+        Ok(Self { spec, data, batched, inputs_t, loss, prior })
     }
 
     /// The model spec.
@@ -705,6 +710,28 @@ impl MlpObjective {
     }
 }
 
+/// The rows of `data` in lexicographic order of their inputs (stable, so equal inputs
+/// keep their order).
+///
+/// Why: the activation kernels of `geodyn-nn` evaluate blocks of eight consecutive data
+/// points with the cheapest piece of the function that covers the whole block (GELU:
+/// Cody's central or middle rational, or all three with the tail). Pre-activations are
+/// continuous in the input, so sorted rows put similar values side by side and fewer
+/// blocks need the general kernel: 5% fewer instructions per `grad_and_curvature` at the
+/// default problem's MAP (callgrind), the same results up to the summation order.
+fn sorted_by_inputs(data: &Dataset) -> Result<Dataset, NnError> {
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    order.sort_by(|&a, &b| {
+        data.input(a)
+            .iter()
+            .zip(data.input(b))
+            .map(|(x, y)| x.total_cmp(y))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    data.select(&order)
+}
+
 impl Objective for MlpObjective {
     fn dim(&self) -> usize {
         self.spec.num_params()
@@ -712,7 +739,7 @@ impl Objective for MlpObjective {
 
     fn value(&self, x: &[f64]) -> Result<f64> {
         self.check_x(x)?;
-        let (d, _) = crate::mlp_batched::pass(&self.spec, &self.data, &self.inputs_t, &self.loss, x, None, None);
+        let (d, _) = crate::mlp_batched::pass(&self.spec, &self.batched, &self.inputs_t, &self.loss, x, None, None);
         geodyn_core::error::finite("objective", d + self.prior.value(x))
     }
 
@@ -720,7 +747,7 @@ impl Objective for MlpObjective {
         self.check_x(x)?;
         check_dim("g", self.spec.num_params(), g.len())?;
         g.fill(0.0);
-        let (f, _) = crate::mlp_batched::pass(&self.spec, &self.data, &self.inputs_t, &self.loss, x, None, Some(g));
+        let (f, _) = crate::mlp_batched::pass(&self.spec, &self.batched, &self.inputs_t, &self.loss, x, None, Some(g));
         self.prior.add_gradient(x, g);
         check_finite("gradient", g)?;
         geodyn_core::error::finite("objective", f + self.prior.value(x))
@@ -745,7 +772,8 @@ impl Objective for MlpObjective {
         check_finite("v", v)?;
         check_dim("g", k, g.len())?;
         g.fill(0.0);
-        let (f, c) = crate::mlp_batched::pass(&self.spec, &self.data, &self.inputs_t, &self.loss, x, Some(v), Some(g));
+        let (f, c) =
+            crate::mlp_batched::pass(&self.spec, &self.batched, &self.inputs_t, &self.loss, x, Some(v), Some(g));
         self.prior.add_gradient(x, g);
         check_finite("gradient", g)?;
         let vhv = c + self.prior.precision * geodyn_core::dot(v, v);
