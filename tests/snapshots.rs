@@ -4,17 +4,15 @@
 //! stable across runs). Review changes with `cargo xtask snap`.
 use clap::{CommandFactory, Parser};
 use geodyn_cli::{Cli, Command};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn fixture(name: &str) -> String {
     format!("tests/fixtures/cli/{name}")
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("geodyn-snap-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A scratch directory, removed when the guard is dropped.
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("geodyn-snap-{name}-")).tempdir().unwrap()
 }
 
 /// Runs `geodyn sample …` through the library and returns the error line the binary
@@ -50,7 +48,8 @@ fn list_output() {
 
 #[test]
 fn user_error_messages() {
-    let tmp = scratch("errors");
+    let guard = scratch("errors");
+    let tmp = guard.path();
     let out = tmp.join("out");
     let out = out.to_str().unwrap();
     let spec: geodyn_nn::ModelSpec = "1-4-1:tanh".parse().unwrap();
@@ -107,7 +106,8 @@ fn user_error_messages() {
 
 #[test]
 fn summary_of_small_deterministic_run() {
-    let tmp = scratch("summary");
+    let guard = scratch("summary");
+    let tmp = guard.path();
     let out = tmp.join("out");
     let argv = [
         "geodyn",

@@ -1,23 +1,21 @@
 //! `--backend`: the dfdx backend runs the whole pipeline and lands where the dual one
 //! does; a backend that was not compiled in is a one-line error with exit code 1.
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn geodyn(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_geodyn")).args(args).output().expect("run geodyn")
 }
 
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("geodyn-cli-backend-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A scratch directory, removed when the guard is dropped.
+fn tmpdir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("geodyn-cli-backend-{name}-")).tempdir().unwrap()
 }
 
 #[cfg(not(feature = "cuda"))]
 #[test]
 fn cuda_backend_not_compiled_in_is_one_line_error() {
-    let d = tmpdir("cuda");
+    let dir = tmpdir("cuda");
+    let d = dir.path();
     let o = geodyn(&["sample", "rla", "--backend", "cuda", "--out", d.join("o").to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
@@ -34,7 +32,8 @@ fn cuda_backend_not_compiled_in_is_one_line_error() {
 #[cfg(feature = "dfdx")]
 #[test]
 fn dfdx_backend_matches_dual_end_to_end() {
-    let d = tmpdir("parity");
+    let dir = tmpdir("parity");
+    let d = dir.path();
     let spec: geodyn_nn::ModelSpec = "1-5-1:gelu".parse().unwrap();
     let theta: Vec<f64> = (0..spec.num_params()).map(|i| 0.4 * ((i * 7919 % 13) as f64 / 13.0 - 0.5)).collect();
     let model = d.join("model.safetensors");

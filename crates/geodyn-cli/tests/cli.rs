@@ -7,16 +7,13 @@ use std::process::{Command, Output};
 fn geodyn(args: &[&str]) -> Output {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let cwd = std::env::temp_dir().join(format!("geodyn-cli-cwd-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&cwd).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_geodyn")).current_dir(&cwd).args(args).output().expect("run geodyn")
+    let cwd = tempfile::Builder::new().prefix(&format!("geodyn-cli-cwd-{n}-")).tempdir().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_geodyn")).current_dir(cwd.path()).args(args).output().expect("run geodyn")
 }
 
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("geodyn-cli-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A scratch directory, removed when the guard is dropped.
+fn tmpdir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("geodyn-cli-test-{name}-")).tempdir().unwrap()
 }
 
 /// Asserts a user error: exit code `code`, stderr exactly one line "error: …" containing
@@ -68,21 +65,24 @@ fn missing_data_file_is_one_line_error() {
 
 #[test]
 fn unparsable_csv_row_names_the_line() {
-    let d = tmpdir("badrow");
+    let dir = tmpdir("badrow");
+    let d = dir.path();
     let p = csv(&d, "x,y\n0.1,0.2\n0.3,abc\n");
     assert_user_error(&geodyn(&["sample", "dims", "--data", p.to_str().unwrap()]), 1, &["line 3"]);
 }
 
 #[test]
 fn non_finite_csv_value_is_one_line_error() {
-    let d = tmpdir("nan");
+    let dir = tmpdir("nan");
+    let d = dir.path();
     let p = csv(&d, "x,y\n0.1,0.2\n0.3,nan\n");
     assert_user_error(&geodyn(&["sample", "dims", "--data", p.to_str().unwrap()]), 1, &["line 3"]);
 }
 
 #[test]
 fn safetensors_wrong_shape_names_the_tensor() {
-    let d = tmpdir("shape");
+    let dir = tmpdir("shape");
+    let d = dir.path();
     let m = small_model(&d, "1-4-1:tanh");
     let p = csv(&d, "x,y\n0.1,0.2\n0.3,0.5\n0.5,0.1\n");
     let out = geodyn(&[
@@ -100,7 +100,8 @@ fn safetensors_wrong_shape_names_the_tensor() {
 
 #[test]
 fn safetensors_missing_tensor_is_one_line_error() {
-    let d = tmpdir("missing");
+    let dir = tmpdir("missing");
+    let d = dir.path();
     let m = small_model(&d, "1-4-1:tanh");
     let p = csv(&d, "x,y\n0.1,0.2\n0.3,0.5\n0.5,0.1\n");
     let out = geodyn(&[
@@ -118,7 +119,8 @@ fn safetensors_missing_tensor_is_one_line_error() {
 
 #[test]
 fn velocities_of_wrong_length_are_one_line_error() {
-    let d = tmpdir("vel");
+    let dir = tmpdir("vel");
+    let d = dir.path();
     let m = small_model(&d, "1-4-1:tanh");
     let p = csv(&d, "x,y\n0.1,0.2\n0.3,0.5\n0.5,0.1\n0.7,-0.2\n");
     let v = d.join("v.npy");
@@ -147,7 +149,8 @@ fn bad_arch_is_one_line_error() {
 /// bit-identical samples with 1 and 2 worker threads.
 #[test]
 fn small_run_writes_outputs_and_is_thread_count_independent() {
-    let d = tmpdir("run");
+    let dir = tmpdir("run");
+    let d = dir.path();
     let run = |threads: &str, out: &Path| {
         let o = geodyn(&[
             "sample",
@@ -194,7 +197,8 @@ fn small_run_writes_outputs_and_is_thread_count_independent() {
 /// rounding-level changes, which changes the drawn velocities.)
 #[test]
 fn standardize_is_invariant_to_the_units_of_the_data() {
-    let d = tmpdir("standardize");
+    let dir = tmpdir("standardize");
+    let d = dir.path();
     let rows = |a: f64, b: f64, c: f64, dd: f64| {
         let mut t = String::from("x,y,gap\n");
         for i in 0..40 {
@@ -259,7 +263,8 @@ fn standardize_is_invariant_to_the_units_of_the_data() {
 /// `--standardize` with `--model` is refused: the network was trained on raw data.
 #[test]
 fn standardize_with_a_model_is_one_line_error() {
-    let d = tmpdir("standardize-model");
+    let dir = tmpdir("standardize-model");
+    let d = dir.path();
     let model = small_model(&d, "1-4-1:tanh");
     let data = csv(&d, "x,y\n0,1\n1,2\n2,3\n");
     let o = geodyn(&[

@@ -7,8 +7,11 @@ use clap::Parser;
 use geodyn_cli::{Cli, Command, Summary};
 use std::path::PathBuf;
 
-fn run(sampler: &str, extra: &[&str]) -> (PathBuf, Summary) {
-    let out = std::env::temp_dir().join(format!("geodyn-default-{}-{sampler}", std::process::id()));
+/// Runs `sampler` on the scaled-down default problem; the output directory is removed
+/// when the returned guard is dropped.
+fn run(sampler: &str, extra: &[&str]) -> (tempfile::TempDir, Summary) {
+    let guard = tempfile::Builder::new().prefix(&format!("geodyn-default-{sampler}-")).tempdir().unwrap();
+    let out = guard.path().join("out");
     let mut argv = vec![
         "geodyn",
         "sample",
@@ -29,7 +32,7 @@ fn run(sampler: &str, extra: &[&str]) -> (PathBuf, Summary) {
     argv.extend_from_slice(extra);
     let Command::Sample(args) = Cli::try_parse_from(argv).unwrap().command else { unreachable!() };
     let (_, summary) = geodyn_cli::sample(&args).unwrap();
-    (out, summary)
+    (guard, summary)
 }
 
 fn npy(p: PathBuf) -> (Vec<usize>, Vec<f64>) {
@@ -61,7 +64,8 @@ fn dims_samples_keep_map_loss_and_widen_in_the_gap() {
 /// exact MAP (∇L = 0) that is |v|, the distance of the straight Laplace sample θ* + v.
 #[test]
 fn rla_endpoints_no_farther_than_laplace_samples() {
-    let (dir, _) = run("rla", &[]);
+    let (guard, _) = run("rla", &[]);
+    let dir = guard.path().join("out");
     let (_, theta) = npy(dir.join("map.npy"));
     let (shape, ends) = npy(dir.join("samples.npy"));
     let (_, vs) = npy(dir.join("velocities.npy"));

@@ -31,8 +31,8 @@ fn finished(dir: &Path) -> usize {
 
 #[test]
 fn sigkill_then_resume_equals_uninterrupted_run() {
-    let root = std::env::temp_dir().join(format!("geodyn-resume-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
+    let guard = tempfile::Builder::new().prefix("geodyn-resume-").tempdir().unwrap();
+    let root = guard.path();
     let (full, cut) = (root.join("full"), root.join("cut"));
     let bin = env!("CARGO_BIN_EXE_geodyn");
 

@@ -112,12 +112,10 @@ fn malformed_files_are_errors() {
 /// A 3-D array written to a file reads back identically (file round trip).
 #[test]
 fn file_round_trip() {
-    let dir = std::env::temp_dir().join(format!("geodyn-nn-npy-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("a.npy");
+    let dir = tempfile::Builder::new().prefix("geodyn-nn-npy-").tempdir().unwrap();
+    let path = dir.path().join("a.npy");
     let data: Vec<f64> = (0..24).map(|i| i as f64 * 0.5 - 3.0).collect();
     write_npy_file(&path, &[2, 3, 4], &data).unwrap();
     let a = read_npy_file(&path).unwrap();
     assert_eq!((a.shape, a.data), (vec![2, 3, 4], data));
-    std::fs::remove_dir_all(&dir).unwrap();
 }

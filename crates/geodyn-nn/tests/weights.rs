@@ -52,10 +52,10 @@ fn save_load_round_trip() {
     assert!(back.iter().zip(&theta).all(|(a, b)| *a == *b as f32 as f64));
     assert!(b32.len() < b64.len());
 
-    let path = std::env::temp_dir().join(format!("geodyn-nn-st-{}.safetensors", std::process::id()));
+    let dir = tempfile::Builder::new().prefix("geodyn-nn-st-").tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
     save_safetensors_file(&spec, &theta, FloatDtype::F64, &path).unwrap();
     assert_eq!(load_safetensors_file(&spec, &path).unwrap(), theta);
-    std::fs::remove_file(&path).unwrap();
     assert!(save_safetensors(&spec, &theta[1..], FloatDtype::F64).is_err());
 }
 
