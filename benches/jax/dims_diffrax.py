@@ -17,50 +17,27 @@ Solver: diffrax Dopri5 (or Tsit5) with its PID controller, atol 1e-6, rtol 1e-7,
 Prints one JSON line: wall time of the (compiled) solve, steps, RHS cost, final loss.
 Needs: pip install jax diffrax numpy.
 """
-import argparse, csv, json, time
+import json, time
+import os, sys
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from workload import workload_parser, load_workload
 import numpy as np
 import jax
 jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp
 import diffrax
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--map", required=True)
-ap.add_argument("--velocities", required=True)
-ap.add_argument("--data", required=True)
-ap.add_argument("--arch", default="1-16-16-1")
-ap.add_argument("--noise-std", type=float, required=True)
-ap.add_argument("--prior-precision", type=float, required=True)
-ap.add_argument("--sampler", choices=["dims", "rla"], default="dims")
+ap = workload_parser(__doc__.splitlines()[0])
 ap.add_argument("--method", choices=["dopri5", "tsit5"], default="dopri5")
-ap.add_argument("--index", type=int, default=0)
-ap.add_argument("--t1", type=float)
-ap.add_argument("--eta0", type=float, default=0.1)
-ap.add_argument("--kappa", type=float, default=1.0)
-ap.add_argument("--atol", type=float, default=1e-6)
-ap.add_argument("--rtol", type=float, default=1e-7)
 ap.add_argument("--save-endpoint", help="write the final parameter vector to this .npy file")
 ap.add_argument("--no-bare", action="store_true", help="skip the bare-RHS timing")
 a = ap.parse_args()
 
-widths = [int(w) for w in a.arch.split(":")[0].split("-")]
-theta0 = jnp.array(np.load(a.map))
-vel = np.load(a.velocities)
-v0 = jnp.array(vel[a.index] if vel.ndim == 2 else vel)
-xs, ys = [], []
-with open(a.data) as f:
-    rows = csv.reader(f)
-    next(rows)
-    for r in rows:
-        if len(r) > 2 and float(r[2]) != 0.0:
-            continue
-        xs.append(float(r[0])); ys.append(float(r[1]))
-X = jnp.array(xs).reshape(-1, 1); Y = jnp.array(ys)
+w = load_workload(a)
+widths, shapes, kappa, eta0, t1 = w["widths"], w["shapes"], w["kappa"], w["eta0"], w["t1"]
+theta0, v0 = jnp.array(w["theta0"]), jnp.array(w["v0"])
+X, Y = jnp.array(w["X"]), jnp.array(w["Y"])
 sigma, lam = a.noise_std, a.prior_precision
-shapes = []
-for i, o in zip(widths[:-1], widths[1:]):
-    shapes += [(o, i), (o,)]
-assert sum(int(np.prod(s)) for s in shapes) == theta0.shape[0], "arch does not match the MAP"
 
 def loss(th):
     o, h = 0, X
@@ -74,8 +51,6 @@ def loss(th):
     return jnp.sum((h[:, 0] - Y) ** 2) / (2 * sigma ** 2) + 0.5 * lam * jnp.dot(th, th)
 
 grad = jax.grad(loss)
-kappa, eta0 = (a.kappa, a.eta0) if a.sampler == "dims" else (0.0, 0.0)
-t1 = a.t1 if a.t1 is not None else (50.0 if a.sampler == "dims" else 1.0)
 
 def rhs(t, y, args):
     x, v = y

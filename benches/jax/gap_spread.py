@@ -8,7 +8,10 @@ geodyn's summary.json), and the train-loss quantiles of the samples.
     python3 benches/jax/gap_spread.py --data ../shared/data/snelson_train.csv --arch 1-16-16-1 \
         --noise-std 0.285 --prior-precision 0.209 --map OUT/map.npy NAME=FILE.npy ...
 """
-import argparse, csv, json
+import argparse, json
+import os, sys
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from workload import read_snelson, widths_and_shapes
 import numpy as np
 from math import erf, sqrt
 
@@ -21,15 +24,8 @@ ap.add_argument("--map", required=True)
 ap.add_argument("sets", nargs="+", help="NAME=FILE.npy with [S, K] samples")
 a = ap.parse_args()
 
-widths = [int(w) for w in a.arch.split(":")[0].split("-")]
-tr_x, tr_y, gap_x, gap_y = [], [], [], []
-with open(a.data) as f:
-    rows = csv.reader(f)
-    next(rows)
-    for r in rows:
-        (gap_x if len(r) > 2 and float(r[2]) != 0.0 else tr_x).append(float(r[0]))
-        (gap_y if len(r) > 2 and float(r[2]) != 0.0 else tr_y).append(float(r[1]))
-tr_x, tr_y, gap_x, gap_y = map(np.array, (tr_x, tr_y, gap_x, gap_y))
+widths, _ = widths_and_shapes(a.arch)
+tr_x, tr_y, gap_x, gap_y = read_snelson(a.data)
 grid = np.linspace(1.5, 3.0, 61)
 verf = np.vectorize(erf)
 sigma, lam = a.noise_std, a.prior_precision

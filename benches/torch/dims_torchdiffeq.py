@@ -29,26 +29,16 @@ loss, initial and final kinetic energy T and the relative T drift.
 --bare N instead times N RHS calls at (theta*, v0) and prints us per call.
 Needs: pip install torch torchdiffeq numpy.
 """
-import argparse, csv, json, time
+import json, time
+import os, sys
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from workload import workload_parser, load_workload
 import numpy as np
 import torch
 import torchdiffeq
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--map", required=True)
-ap.add_argument("--velocities", required=True)
-ap.add_argument("--data", required=True)
-ap.add_argument("--arch", default="1-16-16-1")
-ap.add_argument("--noise-std", type=float, required=True)
-ap.add_argument("--prior-precision", type=float, required=True)
-ap.add_argument("--sampler", choices=["dims", "rla"], default="dims")
+ap = workload_parser(__doc__.splitlines()[0])
 ap.add_argument("--method", default="dopri5", help="any torchdiffeq adaptive method; dopri5 default")
-ap.add_argument("--index", type=int, default=0)
-ap.add_argument("--t1", type=float)
-ap.add_argument("--eta0", type=float, default=0.1)
-ap.add_argument("--kappa", type=float, default=1.0)
-ap.add_argument("--atol", type=float, default=1e-6)
-ap.add_argument("--rtol", type=float, default=1e-7)
 ap.add_argument("--threads", type=int, default=1)
 ap.add_argument("--bare", type=int, default=0, metavar="N",
                 help="only time N bare RHS calls at (theta*, v0) and print us per call")
@@ -58,25 +48,12 @@ torch.set_num_threads(a.threads)
 torch.set_default_dtype(torch.float64)
 dt = torch.float64
 
-widths = [int(w) for w in a.arch.split(":")[0].split("-")]
-theta0 = torch.tensor(np.load(a.map), dtype=dt)
-vel = np.load(a.velocities)
-v0 = torch.tensor(vel[a.index] if vel.ndim == 2 else vel, dtype=dt)
-xs, ys = [], []
-with open(a.data) as f:
-    rows = csv.reader(f)
-    next(rows)
-    for r in rows:
-        if len(r) > 2 and float(r[2]) != 0.0:
-            continue
-        xs.append(float(r[0])); ys.append(float(r[1]))
-X = torch.tensor(xs, dtype=dt).reshape(-1, 1); Y = torch.tensor(ys, dtype=dt)
+w = load_workload(a)
+widths, shapes, kappa, eta0, t1 = w["widths"], w["shapes"], w["kappa"], w["eta0"], w["t1"]
+theta0, v0 = torch.tensor(w["theta0"], dtype=dt), torch.tensor(w["v0"], dtype=dt)
+X, Y = torch.tensor(w["X"], dtype=dt), torch.tensor(w["Y"], dtype=dt)
 sigma, lam = a.noise_std, a.prior_precision
-shapes = []
-for i, o in zip(widths[:-1], widths[1:]):
-    shapes += [(o, i), (o,)]
-K = sum(int(np.prod(s)) for s in shapes)
-assert K == theta0.shape[0], "arch does not match the MAP"
+K = theta0.shape[0]
 
 
 def loss(th):
@@ -99,8 +76,6 @@ def grad(th):
     return g
 
 
-kappa, eta0 = (a.kappa, a.eta0) if a.sampler == "dims" else (0.0, 0.0)
-t1 = a.t1 if a.t1 is not None else (50.0 if a.sampler == "dims" else 1.0)
 
 
 class RHS(torch.nn.Module):
