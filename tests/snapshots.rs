@@ -135,6 +135,15 @@ fn summary_of_small_deterministic_run() {
     geodyn_cli::sample(&args).unwrap();
     let text = std::fs::read_to_string(out.join("summary.json")).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // Gradient norms at the mode are rounding noise (CPU-dependent): snapshot the bound.
+    let at_rounding = |x: &serde_json::Value| -> serde_json::Value {
+        match x.as_f64() {
+            Some(g) if g < 1e-8 => "[< 1e-8]".into(),
+            _ => x.clone(),
+        }
+    };
+    v["map_grad_norm"] = at_rounding(&v["map_grad_norm"]);
+    v["map_search"]["grad_norm"] = at_rounding(&v["map_search"]["grad_norm"]);
     round_floats(&mut v);
     v["data"] = "[data path]".into();
     for key in ["sampling_wall_time_s", "total_wall_time_s"] {

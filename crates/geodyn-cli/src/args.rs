@@ -108,6 +108,11 @@ pub struct SampleArgs {
     /// A trained PyTorch nn.Sequential MLP in safetensors (0.weight, 0.bias, 2.weight, …); skips training.
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Move the --model network to the nearest exact mode of the negative log posterior
+    /// (L-BFGS, then Newton) before sampling, as is always done for a network trained here.
+    #[arg(long, requires = "model")]
+    #[serde(default)]
+    pub polish: bool,
     /// Adam epochs (full batch) when training the MAP here.
     #[arg(long, default_value_t = 20_000)]
     pub epochs: usize,

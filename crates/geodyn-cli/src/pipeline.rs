@@ -1,15 +1,15 @@
 //! `geodyn sample`: data → MAP → Laplace hyperparameters → posterior → samples → outputs.
 
 use crate::args::{PrecisionKind, SampleArgs};
-use crate::backend::{BackendArg, NetObjective};
+use crate::backend::BackendArg;
 use crate::error::CliError;
 use crate::report::{self, Predictive, Summary};
 use geodyn_core::Objective;
 use geodyn_nn::data::{CsvSpec, SNELSON_LIKE_SEED, Split, snelson_like};
 use geodyn_nn::{Adam, Dataset, Loss, ModelSpec, WeightDecay};
 use geodyn_samplers::{
-    EvidenceInputs, GgnSpectrum, LaplacePosterior, Registry, SampleRecord, SamplerConfig, initial_velocity,
-    run_selected, tune_hyperparameters,
+    EvidenceInputs, GgnSpectrum, LaplacePosterior, ModeReport, ModeSearch, Registry, SampleRecord, SamplerConfig,
+    find_mode, initial_velocity, run_selected, tune_hyperparameters,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::SeedableRng;
@@ -100,25 +100,25 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
 
     // MAP: the user's network, or Adam here. Training alternates Adam on the negative
     // log posterior at the current (λ, σ) with evidence re-tuning (online marginal
-    // likelihood), then polishes θ* at the final (λ, σ) so that θ* is a stationary point
-    // of the objective the samplers use.
+    // likelihood). Adam stops well short of a mode (on real Snelson ‖∇L‖ ≈ 10 with
+    // negative curvature), so θ* is then taken to an exact mode of the objective the
+    // samplers use (L-BFGS, then Newton: `geodyn_samplers::find_mode`), re-tuning (λ, σ)
+    // at the mode until they settle. A user's network is moved only with --polish.
     let mut lambda = args.prior_precision.unwrap_or(1.0);
     let mut sigma = args.noise_std.unwrap_or(1.0);
     let tune_prior = args.prior_precision.is_none();
     let tune_noise = args.noise_std.is_none();
+    let tuning = tune_prior || tune_noise;
     let y = train.regression_targets().ok_or_else(|| CliError::Input("regression targets expected".into()))?;
     // The Laplace evidence at θ*: what it needs from the model, and tuning from it.
-    let tune = |theta: &[f64], lambda: f64, sigma: f64| -> Result<(f64, f64, f64, GgnSpectrum), CliError> {
+    let tune = |theta: &[f64], lambda: f64, sigma: f64| -> Result<(f64, f64), CliError> {
         let (spectrum, sse) = laplace_at(backend, &spec, &train, theta)?;
-        let (l, s, ev) =
+        let (l, s, _) =
             tune_hyperparameters(&evidence_inputs(n, &spectrum, sse, theta), lambda, sigma, tune_prior, tune_noise)?;
-        Ok((l, s, ev, spectrum))
+        Ok((l, s))
     };
-    let (theta, training) = match &args.model {
-        Some(path) => {
-            let theta = geodyn_nn::weights::load_safetensors_file(&spec, path)?;
-            (theta, None)
-        }
+    let (mut theta, training) = match &args.model {
+        Some(path) => (geodyn_nn::weights::load_safetensors_file(&spec, path)?, None),
         None => {
             let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(args.seed);
             let mut theta = spec.init_params(&mut rng);
@@ -135,30 +135,52 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
                     ..Adam::default()
                 };
                 epochs += adam.minimize(&obj, &mut theta)?.epochs;
-                if round < rounds && (tune_prior || tune_noise) {
-                    let (l, s, _, _) = tune(&theta, lambda, sigma)?;
-                    (lambda, sigma) = (l, s);
+                if round < rounds && tuning {
+                    (lambda, sigma) = tune(&theta, lambda, sigma)?;
                 }
             }
-            // Polish at the final (λ, σ) by Levenberg–Marquardt on the GGN, so θ* is a
-            // stationary point of the objective the samplers use.
-            let obj = backend.objective(&spec, &train, Loss::gaussian(sigma)?, lambda)?;
-            levenberg_marquardt(&obj, &mut theta, 200)?;
             (theta, Some(epochs))
         }
     };
     geodyn_core::error::check_finite("MAP parameters", &theta)?;
-
-    // Laplace at θ*: GGN spectrum, and (for a user's model) λ, σ by the evidence.
-    let (lambda, sigma, log_evidence, spectrum) = if args.model.is_some() {
-        // a user's network: λ and σ by the evidence at their θ*
-        tune(&theta, lambda, sigma)?
+    if args.model.is_some() && tuning {
+        // a user's network: λ, σ by the evidence at their θ* (then at the mode with --polish)
+        (lambda, sigma) = tune(&theta, lambda, sigma)?;
+    }
+    let map_search = if args.model.is_none() || args.polish {
+        let polish = |theta: &mut [f64], lambda: f64, sigma: f64| -> Result<ModeReport, CliError> {
+            let obj = backend.objective(&spec, &train, Loss::gaussian(sigma)?, lambda)?;
+            Ok(find_mode(&obj, theta, &ModeSearch::default())?)
+        };
+        let first = polish(&mut theta, lambda, sigma)?;
+        let mut report = first.clone();
+        if tuning {
+            for _ in 0..3 {
+                let (l, s) = tune(&theta, lambda, sigma)?;
+                let moved = (l / lambda - 1.0).abs() > 1e-3 || (s / sigma - 1.0).abs() > 1e-3;
+                (lambda, sigma) = (l, s);
+                let next = polish(&mut theta, lambda, sigma)?;
+                report = ModeReport {
+                    lbfgs_iterations: report.lbfgs_iterations + next.lbfgs_iterations,
+                    newton_iterations: report.newton_iterations + next.newton_iterations,
+                    min_hessian_eigenvalue: next.min_hessian_eigenvalue.or(report.min_hessian_eigenvalue),
+                    ..next
+                };
+                if !moved {
+                    break;
+                }
+            }
+        }
+        // Where the search started (Adam's θ, or the user's) and where it ended.
+        Some(ModeReport { initial_value: first.initial_value, initial_grad_norm: first.initial_grad_norm, ..report })
     } else {
-        // trained here: θ* was polished for the final (λ, σ); report the evidence there
-        let (spectrum, sse) = laplace_at(backend, &spec, &train, &theta)?;
-        let ev = geodyn_samplers::log_evidence(&evidence_inputs(n, &spectrum, sse, &theta), lambda, sigma);
-        (lambda, sigma, ev, spectrum)
+        None
     };
+    geodyn_core::error::check_finite("MAP parameters", &theta)?;
+
+    // Laplace at θ*: the GGN spectrum and the evidence at the final (λ, σ).
+    let (spectrum, sse) = laplace_at(backend, &spec, &train, &theta)?;
+    let log_evidence = geodyn_samplers::log_evidence(&evidence_inputs(n, &spectrum, sse, &theta), lambda, sigma);
     let objective = backend.objective(&spec, &train, Loss::gaussian(sigma)?, lambda)?;
     let mut map_grad = vec![0.0; k];
     objective.gradient(&theta, &mut map_grad)?;
@@ -306,6 +328,7 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
         model_from: args.model.as_ref().map(|p| p.display().to_string()),
         training_epochs: training,
         map_grad_norm,
+        map_search,
         prior_precision: lambda,
         noise_std: sigma,
         hyperparameters_tuned: args.prior_precision.is_none() || args.noise_std.is_none(),
@@ -329,70 +352,6 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
         report::write_atomic(&args.out.join("function_space.svg"), svg.as_bytes())?;
     }
     Ok((summary_path, summary))
-}
-
-/// Minimises `obj` from `theta` by Levenberg–Marquardt: (GGN + μI) δ = −∇L solved by
-/// conjugate gradients on exact GGN-vector products, steps accepted only if L drops.
-/// Stops after `iters` iterations or when ‖∇L‖ stops improving.
-fn levenberg_marquardt(obj: &NetObjective, theta: &mut [f64], iters: usize) -> Result<(), CliError> {
-    let k = theta.len();
-    let (mut g, mut d, mut r, mut p, mut ap, mut trial) =
-        (vec![0.0; k], vec![0.0; k], vec![0.0; k], vec![0.0; k], vec![0.0; k], vec![0.0; k]);
-    let mut mu = 1e-3;
-    let mut f = obj.gradient(theta, &mut g)?;
-    for _ in 0..iters {
-        let gnorm = g.iter().map(|x| x * x).sum::<f64>().sqrt();
-        if gnorm < 1e-10 * f.abs().max(1.0) {
-            break;
-        }
-        // CG on (GGN + μI) d = −g
-        d.fill(0.0);
-        for i in 0..k {
-            r[i] = -g[i];
-            p[i] = r[i];
-        }
-        let mut rr: f64 = r.iter().map(|x| x * x).sum();
-        for _ in 0..200 {
-            if rr.sqrt() <= 1e-10 * gnorm {
-                break;
-            }
-            obj.ggn_vp(theta, &p, &mut ap)?;
-            for i in 0..k {
-                ap[i] += mu * p[i];
-            }
-            let pap: f64 = p.iter().zip(&ap).map(|(a, b)| a * b).sum();
-            if pap.is_nan() || pap <= 0.0 {
-                break;
-            }
-            let alpha = rr / pap;
-            for i in 0..k {
-                d[i] += alpha * p[i];
-                r[i] -= alpha * ap[i];
-            }
-            let rr_new: f64 = r.iter().map(|x| x * x).sum();
-            for i in 0..k {
-                p[i] = r[i] + rr_new / rr * p[i];
-            }
-            rr = rr_new;
-        }
-        for i in 0..k {
-            trial[i] = theta[i] + d[i];
-        }
-        match obj.value(&trial) {
-            Ok(ft) if ft < f => {
-                theta.copy_from_slice(&trial);
-                f = obj.gradient(theta, &mut g)?;
-                mu = (mu / 3.0).max(1e-12);
-            }
-            _ => {
-                mu *= 4.0;
-                if mu > 1e12 {
-                    break;
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Eigendecomposition of JᵀJ, J the N×K Jacobian of the outputs at the training inputs.

@@ -2,7 +2,7 @@
 
 use crate::args::PrecisionKind;
 use crate::error::CliError;
-use geodyn_samplers::{SampleRecord, SamplerConfig};
+use geodyn_samplers::{ModeReport, SampleRecord, SamplerConfig};
 use serde::Serialize;
 use std::io::Write;
 use std::path::Path;
@@ -44,6 +44,12 @@ pub struct Summary {
     pub training_epochs: Option<usize>,
     /// ‖∇L(θ*)‖ of the negative log posterior at the MAP (0 at an exact minimum).
     pub map_grad_norm: f64,
+    /// How θ* was taken to an exact mode (L-BFGS, then Newton), when it was: always for a
+    /// network trained here, with --polish for a loaded one. With (λ, σ) tuned, the search
+    /// is repeated after each re-tuning: `initial_*` are at the starting θ under the (λ, σ)
+    /// of that moment, the iteration counts are summed, the smallest Hessian eigenvalue is the last one
+    /// computed, the rest is the final search's.
+    pub map_search: Option<ModeReport>,
     /// Prior precision λ in force.
     pub prior_precision: f64,
     /// Noise σ in force.

@@ -27,6 +27,9 @@ pub enum SamplerError {
         /// The smallest eigenvalue found.
         min_eigenvalue: f64,
     },
+    /// The mode search's optimiser failed (not through the objective).
+    #[error("mode search: {0}")]
+    Optimizer(String),
     /// The eigensolver failed.
     #[error("eigendecomposition failed: {0}")]
     Eigen(String),

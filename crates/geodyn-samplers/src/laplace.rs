@@ -55,25 +55,7 @@ impl LaplacePosterior {
     /// non-positive curvature get no posterior spread.
     pub fn from_hessian<O: Objective + ?Sized>(objective: &O, theta: &[f64], min_eigenvalue: f64) -> Result<Self> {
         let k = objective.dim();
-        let mut h = vec![0.0; k * k];
-        let mut e = vec![0.0; k];
-        let mut col = vec![0.0; k];
-        for j in 0..k {
-            e.fill(0.0);
-            e[j] = 1.0;
-            objective.hvp(theta, &e, &mut col)?;
-            for i in 0..k {
-                h[i * k + j] = col[i];
-            }
-        }
-        // symmetrise against rounding
-        for i in 0..k {
-            for j in 0..i {
-                let s = 0.5 * (h[i * k + j] + h[j * k + i]);
-                h[i * k + j] = s;
-                h[j * k + i] = s;
-            }
-        }
+        let h = dense_hessian(objective, theta)?;
         let (vals, vecs) = sym_eigen(k, &h)?;
         let thr = min_eigenvalue.max(0.0);
         let keep: Vec<usize> = (0..k).filter(|&i| vals[i] > thr).collect();
@@ -167,7 +149,34 @@ impl GgnSpectrum {
 }
 
 /// Symmetric eigendecomposition with faer: (ascending eigenvalues, column-major eigenvectors).
-fn sym_eigen(k: usize, a: &[f64]) -> Result<(Vec<f64>, Vec<f64>)> {
+/// The exact Hessian of `objective` at `theta`, row-major K×K, from K Hessian-vector
+/// products, symmetrised against rounding.
+pub(crate) fn dense_hessian<O: Objective + ?Sized>(objective: &O, theta: &[f64]) -> Result<Vec<f64>> {
+    let k = objective.dim();
+    let mut h = vec![0.0; k * k];
+    let mut e = vec![0.0; k];
+    let mut col = vec![0.0; k];
+    for j in 0..k {
+        e.fill(0.0);
+        e[j] = 1.0;
+        objective.hvp(theta, &e, &mut col)?;
+        for i in 0..k {
+            h[i * k + j] = col[i];
+        }
+    }
+    for i in 0..k {
+        for j in 0..i {
+            let s = 0.5 * (h[i * k + j] + h[j * k + i]);
+            h[i * k + j] = s;
+            h[j * k + i] = s;
+        }
+    }
+    Ok(h)
+}
+
+/// Eigenvalues (ascending) and eigenvectors (eigenvector c at `[c·k, (c+1)·k)`) of a
+/// symmetric row-major K×K matrix.
+pub(crate) fn sym_eigen(k: usize, a: &[f64]) -> Result<(Vec<f64>, Vec<f64>)> {
     if a.len() != k * k {
         return Err(SamplerError::InvalidSetting(format!("matrix must be {k}×{k}, got {} entries", a.len())));
     }
