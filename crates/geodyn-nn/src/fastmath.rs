@@ -346,7 +346,7 @@ fn normal_parts<const F: bool, const R: u8>(x: f64) -> NormalParts {
     // Only the pieces the region set `R` needs are evaluated (the others are dead code).
     let central = match R {
         REGION_CENTRAL => true,
-        REGION_MIDDLE => false,
+        REGION_MIDDLE | REGION_TAIL => false,
         _ => y <= CODY_X1,
     };
     let middle = y <= CODY_X2;
@@ -355,25 +355,30 @@ fn normal_parts<const F: bool, const R: u8>(x: f64) -> NormalParts {
         let n2 = poly::<F, 9>(y, &CODY_N2);
         (n2, mla::<F>(y + y, n2, poly::<F, 10>(y, &CODY_P2)))
     };
+    let piece3 = || {
+        let m3 = vh * poly::<F, 6>(vh, &CODY_D3_REV);
+        (m3 - poly::<F, 6>(vh, &CODY_N3_REV_SQRT_2PI), y * m3)
+    };
     let (num, den) = match R {
         REGION_CENTRAL => piece1(),
         REGION_MIDDLE => piece2(),
+        REGION_TAIL => piece3(),
         REGION_COMMON => {
             let ((n1, d1), (n2, d2)) = (piece1(), piece2());
             (sel(central, n1, n2), sel(central, d1, d2))
         }
         _ => {
-            let ((n1, d1), (n2, d2)) = (piece1(), piece2());
-            let m3 = vh * poly::<F, 6>(vh, &CODY_D3_REV);
-            let n3 = m3 - poly::<F, 6>(vh, &CODY_N3_REV_SQRT_2PI);
-            let d3 = y * m3;
+            let ((n1, d1), (n2, d2), (n3, d3)) = (piece1(), piece2(), piece3());
             (sel(central, n1, sel(middle, n2, n3)), sel(central, d1, sel(middle, d2, d3)))
         }
     };
     let ratio = num / den;
     // Middle: e^{−x²/2}·ratio = (1 + p)·ratio·2^k; tail: φ·ratio.
-    let q_m =
-        if R == REGION_ALL { sel(middle, mla::<F>(ratio, p, ratio), phi_m * ratio) } else { mla::<F>(ratio, p, ratio) };
+    let q_m = match R {
+        REGION_ALL => sel(middle, mla::<F>(ratio, p, ratio), phi_m * ratio),
+        REGION_TAIL => phi_m * ratio,
+        _ => mla::<F>(ratio, p, ratio),
+    };
     NormalParts { s1, s2, phi_m, q_m, vh, vl, central, ratio }
 }
 
@@ -492,11 +497,12 @@ fn normal_central(x: f64) -> bool {
 }
 
 /// Region sets of a split kernel (which of Cody's pieces of Φ are evaluated): the
-/// central interval only, the middle one only, both, or all three.
+/// central interval only, the middle one only, both, all three, or the tail only.
 const REGION_CENTRAL: u8 = 0;
 const REGION_MIDDLE: u8 = 1;
 const REGION_COMMON: u8 = 2;
 const REGION_ALL: u8 = 3;
+const REGION_TAIL: u8 = 4;
 
 // ---------------------------------------------------------------------------------
 // Slice drivers and run-time dispatch.
@@ -508,8 +514,9 @@ pub(crate) trait Kernel {
     fn eval<const F: bool>(x: f64) -> (f64, f64, f64);
     /// Whether [`eval_region`](Kernel::eval_region) exists and is cheaper.
     const SPLIT: bool = false;
-    /// The function restricted to the region set `R` (`REGION_*`): valid where `!rare(x)`
-    /// and, for `REGION_CENTRAL` / `REGION_MIDDLE`, where `low(x)` / `!low(x)`.
+    /// The function restricted to the region set `R` (`REGION_*`): `REGION_ALL` valid
+    /// everywhere, `REGION_TAIL` where `rare(x)`, the others where `!rare(x)` and, for
+    /// `REGION_CENTRAL` / `REGION_MIDDLE`, where `low(x)` / `!low(x)`.
     #[inline(always)]
     fn eval_region<const F: bool, const R: u8>(x: f64) -> (f64, f64, f64) {
         Self::eval::<F>(x)
@@ -597,7 +604,8 @@ fn pass<K: Kernel, const F: bool, const N: usize>(x: &[f64], o1: &mut [f64], o2:
 /// The loop: writes the first `N` outputs (`o2`, `o3` unused below that). A split
 /// kernel goes block by block: each block of eight inputs is classified first and then
 /// evaluated once with the cheapest piece that covers it — Cody's central rational
-/// alone, the middle one alone, both, or (with a tail input) all three. The block loops
+/// alone, the middle one alone, both, the tail piece alone (every input beyond √32: a
+/// saturated unit), or (tail and other inputs mixed) all three. The block loops
 /// have a fixed length and no branches, so they vectorise; being inlined, they run with
 /// the caller's target features. A trained network's saturated units fill whole blocks
 /// with middle or tail inputs, so this costs at most one full-kernel evaluation per
@@ -616,12 +624,15 @@ fn map<K: Kernel, const F: bool, const N: usize>(x: &[f64], o1: &mut [f64], o2: 
     while i0 < full {
         let xb = &x[i0..i0 + B];
         let rare = xb.iter().fold(false, |r, &v| r | K::rare(v));
+        let all_rare = xb.iter().fold(true, |r, &v| r & K::rare(v));
         let any_low = xb.iter().fold(false, |r, &v| r | K::low(v));
         let all_low = xb.iter().fold(true, |r, &v| r & K::low(v));
         let o2b: &mut [f64] = if N >= 2 { &mut o2[i0..i0 + B] } else { &mut [] };
         let o3b: &mut [f64] = if N >= 3 { &mut o3[i0..i0 + B] } else { &mut [] };
         let o1b = &mut o1[i0..i0 + B];
-        if rare {
+        if all_rare {
+            block::<K, F, N, B, REGION_TAIL>(xb, o1b, o2b, o3b);
+        } else if rare {
             block::<K, F, N, B, REGION_ALL>(xb, o1b, o2b, o3b);
         } else if all_low {
             block::<K, F, N, B, REGION_CENTRAL>(xb, o1b, o2b, o3b);
