@@ -283,3 +283,52 @@ fn standardize_with_a_model_is_one_line_error() {
     ]);
     assert_user_error(&o, 1, &["--standardize", "--model"]);
 }
+
+/// A user's network is sampled from as it is (no mode search, its own ‖∇L‖ reported);
+/// `--polish` first moves it to an exact mode: ‖∇L‖ at rounding level, a positive
+/// definite Hessian, and a loss no higher than the network's own. `--polish` without
+/// `--model` is refused by the parser.
+#[test]
+fn polish_moves_a_user_network_to_a_mode() {
+    let dir = tmpdir("polish");
+    let d = dir.path();
+    let model = small_model(d, "1-4-1:tanh");
+    let run = |polish: bool, out: &Path| -> serde_json::Value {
+        let mut argv = vec![
+            "sample",
+            "rla",
+            "--model",
+            model.to_str().unwrap(),
+            "--arch",
+            "1-4-1:tanh",
+            "--noise-std",
+            "0.3",
+            "--prior-precision",
+            "0.5",
+            "--samples",
+            "2",
+            "--no-progress",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if polish {
+            argv.push("--polish");
+        }
+        let o = geodyn(&argv);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
+    };
+    let as_is = run(false, &d.join("as-is"));
+    let polished = run(true, &d.join("polished"));
+    assert!(as_is["map_search"].is_null());
+    assert!(as_is["map_grad_norm"].as_f64().unwrap() > 1e-3, "the synthetic weights are not a mode");
+    let search = &polished["map_search"];
+    let loss = polished["map_train_loss"].as_f64().unwrap();
+    assert_eq!(search["converged"], true, "{search}");
+    assert!(polished["map_grad_norm"].as_f64().unwrap() <= 1e-10 * loss.max(1.0));
+    assert!(search["min_hessian_eigenvalue"].as_f64().unwrap() > 0.0, "{search}");
+    assert!(loss <= as_is["map_train_loss"].as_f64().unwrap());
+    assert_eq!(search["initial_value"], as_is["map_train_loss"]);
+    let o = geodyn(&["sample", "rla", "--polish", "--no-progress"]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+}
