@@ -14,6 +14,13 @@
 //!   The loss enters through its closed-form output gradient and output Hessian
 //!   Λ = ∂²ℓ/∂f² (ε part of ∂ℓ/∂f = Λ ḟ), the activations through σ, σ', σ''.
 //!
+//! The hot calls — value, gradient, [`Objective::grad_and_curvature`] and
+//! [`Objective::hvp`] — run the same mathematics in the batched, feature-major f64
+//! engine (`mlp_batched`): whole layers as matrix products and the vectorised activation
+//! kernels, with the tangent streams written out instead of carried by dual numbers.
+//! The dual-number reverse pass stays available as
+//! [`MlpObjective::gradient_and_hvp_dual`], the reference the engine is tested against.
+//!
 //! The same dual forward pass gives Jacobian-vector products J v of the network
 //! outputs at the data, and with the f64 backward pass (vector-Jacobian products Jᵀu)
 //! the generalised Gauss–Newton product (JᵀΛJ + λI) v. [`MlpOutputs`] exposes the
@@ -406,7 +413,7 @@ fn loss_and_grad<S: Scalar>(spec: &ModelSpec, data: &Dataset, loss: &Loss, work:
 
 /// The negative log posterior L(θ) = Σₙ ℓ(f_θ(xₙ), yₙ) + ½λ|θ|² of an MLP, with exact
 /// gradients (hand-written backward pass) and exact Hessian-vector products
-/// (forward-over-reverse over `Dual64`).
+/// (forward-over-reverse: the tangent of the backward pass along v).
 ///
 /// ```
 /// use geodyn_core::Objective;
@@ -688,8 +695,21 @@ impl MlpObjective {
         MlpOutputs { objective: self }
     }
 
-    /// Value (f64), or (gradient, Hv) through the dual pass.
-    fn dual_pass(&self, x: &[f64], v: &[f64], g: &mut [f64], hv: &mut [f64]) -> Result<f64> {
+    /// The objective, its gradient and H v through the generic reverse pass over dual
+    /// numbers seeded with v (forward-over-reverse with `num-dual`, DESIGN.md's
+    /// construction): an independent implementation of what
+    /// [`Objective::hvp`] computes with the batched f64 engine, several times slower;
+    /// kept as the reference the batched tangent backward pass is tested against.
+    ///
+    /// # Errors
+    /// Wrong lengths or non-finite inputs or results.
+    pub fn gradient_and_hvp_dual(&self, x: &[f64], v: &[f64], g: &mut [f64], hv: &mut [f64]) -> Result<f64> {
+        self.check_x(x)?;
+        let k = self.spec.num_params();
+        check_dim("v", k, v.len())?;
+        check_finite("v", v)?;
+        check_dim("g", k, g.len())?;
+        check_dim("hv", k, hv.len())?;
         let k = self.spec.num_params();
         let lambda = self.prior.precision;
         let f = Dual64::with_work(|w| {
@@ -739,7 +759,8 @@ impl Objective for MlpObjective {
 
     fn value(&self, x: &[f64]) -> Result<f64> {
         self.check_x(x)?;
-        let (d, _) = crate::mlp_batched::pass(&self.spec, &self.batched, &self.inputs_t, &self.loss, x, None, None);
+        let (d, _) =
+            crate::mlp_batched::pass(&self.spec, &self.batched, &self.inputs_t, &self.loss, x, None, None, None);
         geodyn_core::error::finite("objective", d + self.prior.value(x))
     }
 
@@ -747,7 +768,8 @@ impl Objective for MlpObjective {
         self.check_x(x)?;
         check_dim("g", self.spec.num_params(), g.len())?;
         g.fill(0.0);
-        let (f, _) = crate::mlp_batched::pass(&self.spec, &self.batched, &self.inputs_t, &self.loss, x, None, Some(g));
+        let (f, _) =
+            crate::mlp_batched::pass(&self.spec, &self.batched, &self.inputs_t, &self.loss, x, None, Some(g), None);
         self.prior.add_gradient(x, g);
         check_finite("gradient", g)?;
         geodyn_core::error::finite("objective", f + self.prior.value(x))
@@ -759,7 +781,26 @@ impl Objective for MlpObjective {
         check_dim("v", k, v.len())?;
         check_finite("v", v)?;
         check_dim("hv", k, hv.len())?;
-        geodyn_core::scratch::with_buffers::<1, _>(k, |[g]| self.dual_pass(x, v, g, hv))?;
+        // One batched pass: value and first tangent forward, then the backward pass and
+        // its tangent along v (forward-over-reverse in plain f64; see `mlp_batched::pass`).
+        geodyn_core::scratch::with_buffers::<1, _>(k, |[g]| {
+            g.fill(0.0);
+            hv.fill(0.0);
+            crate::mlp_batched::pass(
+                &self.spec,
+                &self.batched,
+                &self.inputs_t,
+                &self.loss,
+                x,
+                Some(v),
+                Some(g),
+                Some(&mut *hv),
+            );
+        });
+        for (h, v) in hv.iter_mut().zip(v) {
+            *h += self.prior.precision * v;
+        }
+        check_finite("Hessian-vector product", hv)?;
         Ok(())
     }
 
@@ -773,7 +814,7 @@ impl Objective for MlpObjective {
         check_dim("g", k, g.len())?;
         g.fill(0.0);
         let (f, c) =
-            crate::mlp_batched::pass(&self.spec, &self.batched, &self.inputs_t, &self.loss, x, Some(v), Some(g));
+            crate::mlp_batched::pass(&self.spec, &self.batched, &self.inputs_t, &self.loss, x, Some(v), Some(g), None);
         self.prior.add_gradient(x, g);
         check_finite("gradient", g)?;
         let vhv = c + self.prior.precision * geodyn_core::dot(v, v);

@@ -1,5 +1,5 @@
 //! The batched, feature-major MLP engine behind [`MlpObjective`](crate::MlpObjective)'s
-//! hot calls: value, gradient, and the fused gradient + curvature vᵀHv.
+//! hot calls: value, gradient, the fused gradient + curvature vᵀHv, and H v.
 //!
 //! Activations are stored feature-major ([width, batch]), so every layer is a sequence
 //! of contiguous axpy / dot loops over the batch that the compiler vectorises. The
@@ -43,6 +43,9 @@ struct Work {
     input: Vec<f64>,
     delta: Vec<f64>,
     delta_prev: Vec<f64>,
+    /// Tangents of δ along v (Hessian-vector products only).
+    ddelta: Vec<f64>,
+    ddelta_prev: Vec<f64>,
     f: Vec<f64>,
     fd: Vec<f64>,
     gf: Vec<f64>,
@@ -102,7 +105,18 @@ fn tangents(s1: &[f64], s2: &[f64], zd: &[f64], zdd2: &[f64], ad: &mut [f64], ad
 }
 
 /// One pass over the data. Returns (data loss, data part of vᵀHv); adds the data
-/// gradient into `grad` (which the caller zeroes) when given.
+/// gradient into `grad` (which the caller zeroes) when given, and with `hv` (which needs
+/// `v` and `grad`) the data part of the Hessian-vector product H v, also added.
+///
+/// H v is the tangent of the backward pass along v (forward-over-reverse in plain f64):
+/// with G_l = W_{l+1}ᵀδ_{l+1} and δ_l = G_l ⊙ σ'(Z_l),
+///
+/// ```text
+/// δ̇_L = (Λ ḟ) ⊙ σ'(Z_L) + ∇ℓ ⊙ σ''(Z_L) ⊙ Ż_L
+/// Ġ_l = V_{l+1}ᵀ δ_{l+1} + W_{l+1}ᵀ δ̇_{l+1}
+/// δ̇_l = Ġ_l ⊙ σ'(Z_l) + G_l ⊙ σ''(Z_l) ⊙ Ż_l
+/// (H v)_{W_l} = δ̇_l A_{l−1}ᵀ + δ_l Ȧ_{l−1}ᵀ      (H v)_{b_l} = Σₙ δ̇_l
+/// ```
 ///
 /// `inputs_t` is the data's inputs feature-major ([d, N]). With a direction `v`, every
 /// layer carries three streams side by side in one [width, 3c] block (value, first
@@ -117,7 +131,9 @@ pub(crate) fn pass(
     params: &[f64],
     v: Option<&[f64]>,
     mut grad: Option<&mut [f64]>,
+    mut hv: Option<&mut [f64]>,
 ) -> (f64, f64) {
+    debug_assert!(hv.is_none() || (v.is_some() && grad.is_some()), "H v needs v and the gradient pass");
     let n = data.len();
     let d = spec.input_dim();
     let m = spec.output_dim();
@@ -135,6 +151,10 @@ pub(crate) fn pass(
         grow(&mut w.input, d * BLOCK);
         grow(&mut w.delta, maxw * BLOCK);
         grow(&mut w.delta_prev, maxw * BLOCK);
+        if hv.is_some() {
+            grow(&mut w.ddelta, maxw * BLOCK);
+            grow(&mut w.ddelta_prev, maxw * BLOCK);
+        }
         for buf in [&mut w.f, &mut w.fd, &mut w.gf, &mut w.lf] {
             grow(buf, m.max(1));
         }
@@ -222,6 +242,13 @@ pub(crate) fn pass(
                     for k in 0..m {
                         w.delta[k * c + j] = w.gf[k] * out.s1[k * c + j];
                     }
+                    if hv.is_some() {
+                        // δ̇_L = (Λ ḟ) ⊙ σ' + ∇ℓ ⊙ σ'' ⊙ Ż (w.lf holds Λ ḟ from above)
+                        for k in 0..m {
+                            w.ddelta[k * c + j] =
+                                w.lf[k] * out.s1[k * c + j] + w.gf[k] * out.s2[k * c + j] * out.z[k * stride + c + j];
+                        }
+                    }
                 }
             }
             // Backward: plain f64.
@@ -247,6 +274,24 @@ pub(crate) fn pass(
                     for o in 0..nout {
                         g[boff + o] += sum(&w.delta[o * c..(o + 1) * c]);
                     }
+                    if let Some(h) = hv.as_deref_mut() {
+                        // (H v)_W = δ̇ Aᵀ + δ Ȧᵀ (the inputs carry no tangent), (H v)_b = Σ δ̇
+                        let ddm = MatRef::from_row_major_slice(&w.ddelta[..nout * c], nout, c);
+                        let mut hw = MatMut::from_row_major_slice_mut(&mut h[woff..woff + nout * nin], nout, nin);
+                        matmul(hw.rb_mut(), Accum::Add, ddm, am.transpose(), 1.0, Par::Seq);
+                        if l > 0 {
+                            let adm = MatRef::from_row_major_slice_with_stride(
+                                &w.layers[l - 1].a[c..nin * stride],
+                                nin,
+                                c,
+                                stride,
+                            );
+                            matmul(hw, Accum::Add, dm, adm.transpose(), 1.0, Par::Seq);
+                        }
+                        for o in 0..nout {
+                            h[boff + o] += sum(&w.ddelta[o * c..(o + 1) * c]);
+                        }
+                    }
                     if l > 0 {
                         let (wt, _) = spec.layer_params(params, l);
                         let wm = MatRef::from_row_major_slice(wt, nout, nin);
@@ -259,8 +304,26 @@ pub(crate) fn pass(
                             1.0,
                             Par::Seq,
                         );
-                        let s1 = &w.layers[l - 1].s1[..nin * c];
-                        for (x, s) in dp.iter_mut().zip(s1) {
+                        let prev = &w.layers[l - 1];
+                        if let (true, Some(v)) = (hv.is_some(), v) {
+                            // Ġ = Vᵀδ + Wᵀδ̇, then δ̇_prev = Ġ ⊙ σ' + G ⊙ σ'' ⊙ Ż (G = dp here)
+                            let vm = MatRef::from_row_major_slice(spec.layer_params(v, l).0, nout, nin);
+                            let ddm = MatRef::from_row_major_slice(&w.ddelta[..nout * c], nout, c);
+                            let ddp = &mut w.ddelta_prev[..nin * c];
+                            let mut ddpm = MatMut::from_row_major_slice_mut(ddp, nin, c);
+                            matmul(ddpm.rb_mut(), Accum::Replace, vm.transpose(), dm, 1.0, Par::Seq);
+                            matmul(ddpm, Accum::Add, wm.transpose(), ddm, 1.0, Par::Seq);
+                            for i in 0..nin {
+                                let (s1, s2) = (&prev.s1[i * c..(i + 1) * c], &prev.s2[i * c..(i + 1) * c]);
+                                let zd = &prev.z[i * stride + c..i * stride + 2 * c];
+                                let (gr, dgr) = (&dp[i * c..(i + 1) * c], &mut ddp[i * c..(i + 1) * c]);
+                                for j in 0..c {
+                                    dgr[j] = dgr[j] * s1[j] + gr[j] * s2[j] * zd[j];
+                                }
+                            }
+                            std::mem::swap(&mut w.ddelta, &mut w.ddelta_prev);
+                        }
+                        for (x, s) in dp.iter_mut().zip(&prev.s1[..nin * c]) {
                             *x *= s;
                         }
                         std::mem::swap(&mut w.delta, &mut w.delta_prev);

@@ -228,6 +228,38 @@ fn independent_loss<D: DualNum<Primitive = f64>>(
     total + theta.iter().map(|t| t.clone() * t.clone()).fold(D::zero(), |a, b| a + b) * (0.5 * lambda)
 }
 
+/// The batched engine's H v (tangent of the f64 backward pass) equals the generic
+/// reverse pass over dual numbers (`gradient_and_hvp_dual`, DESIGN.md's construction) to
+/// rounding: every activation, regression with several outputs, softmax cross-entropy,
+/// and more rows than one block (BLOCK = 256) so the block loop is covered.
+#[test]
+fn batched_hvp_equals_the_dual_reverse_pass() {
+    let cases: Vec<(MlpObjective, Vec<f64>)> = vec![
+        regression("2-7-5-3:gelu", 40, 1),
+        regression("1-16-16-16-1:gelu", 300, 2),
+        regression("3-6-6-2:silu", 30, 3),
+        regression("2-5-4-1:tanh", 30, 4),
+        regression("2-8-8-1:relu", 30, 5),
+        regression("2-4-2:identity", 20, 6),
+        classification("2-9-7-4:gelu", 50, 7),
+        classification("2-6-3:tanh", 280, 8),
+    ];
+    for (i, (o, theta)) in cases.iter().enumerate() {
+        let k = theta.len();
+        let mut rng = ChaCha8Rng::seed_from_u64(100 + i as u64);
+        for _ in 0..3 {
+            let v = normal_vec(&mut rng, k, 1.0);
+            let (mut g, mut hv) = (vec![0.0; k], vec![0.0; k]);
+            let f = o.gradient_and_hvp_dual(theta, &v, &mut g, &mut hv).unwrap();
+            let batched = hvp(o, theta, &v);
+            let err = rel_err(&batched, &hv);
+            assert!(err < 1e-12, "case {i}: relative error {err:e}");
+            assert!(rel_err(&gradient(o, theta), &g) < 1e-12, "case {i}: gradient");
+            assert!((o.value(theta).unwrap() - f).abs() <= 1e-12 * f.abs(), "case {i}: value");
+        }
+    }
+}
+
 /// For the tiny 1-3-3-1 network (22 parameters) the dense Hessian from nested duals
 /// (num-dual's `hessian`, Dual2 over dynamic vectors, on the independent
 /// implementation above) times v equals hvp(v) to 1e-11 relative, for every basis
