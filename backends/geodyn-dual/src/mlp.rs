@@ -710,7 +710,6 @@ impl MlpObjective {
         check_finite("v", v)?;
         check_dim("g", k, g.len())?;
         check_dim("hv", k, hv.len())?;
-        let k = self.spec.num_params();
         let lambda = self.prior.precision;
         let f = Dual64::with_work(|w| {
             w.reserve(&self.spec);

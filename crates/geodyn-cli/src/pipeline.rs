@@ -176,7 +176,6 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
     } else {
         None
     };
-    geodyn_core::error::check_finite("MAP parameters", &theta)?;
 
     // Laplace at θ*: the GGN spectrum and the evidence at the final (λ, σ).
     let (spectrum, sse) = laplace_at(backend, &spec, &train, &theta)?;

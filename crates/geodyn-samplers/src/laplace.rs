@@ -148,7 +148,6 @@ impl GgnSpectrum {
     }
 }
 
-/// Symmetric eigendecomposition with faer: (ascending eigenvalues, column-major eigenvectors).
 /// The exact Hessian of `objective` at `theta`, row-major K×K, from K Hessian-vector
 /// products, symmetrised against rounding.
 pub(crate) fn dense_hessian<O: Objective + ?Sized>(objective: &O, theta: &[f64]) -> Result<Vec<f64>> {
@@ -174,8 +173,8 @@ pub(crate) fn dense_hessian<O: Objective + ?Sized>(objective: &O, theta: &[f64])
     Ok(h)
 }
 
-/// Eigenvalues (ascending) and eigenvectors (eigenvector c at `[c·k, (c+1)·k)`) of a
-/// symmetric row-major K×K matrix.
+/// Symmetric eigendecomposition with faer: eigenvalues (ascending) and eigenvectors
+/// (eigenvector c at `[c·k, (c+1)·k)`) of a symmetric row-major K×K matrix.
 pub(crate) fn sym_eigen(k: usize, a: &[f64]) -> Result<(Vec<f64>, Vec<f64>)> {
     if a.len() != k * k {
         return Err(SamplerError::InvalidSetting(format!("matrix must be {k}×{k}, got {} entries", a.len())));

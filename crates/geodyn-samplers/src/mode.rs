@@ -242,6 +242,7 @@ pub fn find_mode<O: Objective + ?Sized>(objective: &O, theta: &mut [f64], opts: 
             let (vals, vecs) = sym_eigen(k, &h)?;
             let smin = vals.iter().copied().fold(f64::INFINITY, f64::min);
             let smax = vals.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            min_eig = Some(smin); // at θ, until a step is accepted
             for c in 0..k {
                 ug[c] = vecs[c * k..(c + 1) * k].iter().zip(&g).map(|(a, b)| a * b).sum();
             }
@@ -267,6 +268,7 @@ pub fn find_mode<O: Objective + ?Sized>(objective: &O, theta: &mut [f64], opts: 
                         g.copy_from_slice(&gt);
                         (f, gn) = (ft, gnt);
                         newton_iterations += 1;
+                        min_eig = None;
                         continue 'newton;
                     }
                 }
@@ -274,9 +276,11 @@ pub fn find_mode<O: Objective + ?Sized>(objective: &O, theta: &mut [f64], opts: 
             }
             break; // no acceptable step: stalled at rounding level
         }
-        // The curvature where the search ended.
-        let (vals, _) = sym_eigen(k, &dense_hessian(objective, theta)?)?;
-        min_eig = Some(vals.iter().copied().fold(f64::INFINITY, f64::min));
+        // The curvature where the search ended (unless a stalled Newton step just had it).
+        if min_eig.is_none() {
+            let (vals, _) = sym_eigen(k, &dense_hessian(objective, theta)?)?;
+            min_eig = Some(vals.iter().copied().fold(f64::INFINITY, f64::min));
+        }
     }
     Ok(ModeReport {
         initial_value: f0,
