@@ -19,6 +19,7 @@ use std::time::Instant;
 /// function_space.svg into `args.out`, and returns the summary's path and contents.
 pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliError> {
     let t_start = Instant::now();
+    let resuming = args.resume.is_some();
     // Results must not depend on the machine's core count: keep faer sequential.
     faer::set_global_parallelism(faer::Par::Seq);
     let resumed;
@@ -96,6 +97,12 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
         std::fs::create_dir_all(&args.out).map_err(|e| CliError::Io { path: args.out.clone(), source: e })?;
         let json = serde_json::to_string_pretty(args).map_err(|e| CliError::Input(e.to_string()))?;
         report::write_atomic(&args.out.join("run.json"), json.as_bytes())?;
+    }
+    if !resuming {
+        // A fresh run owns the directory's per-sample files: any left by an earlier run
+        // (another sampler, other settings) would otherwise be taken as finished samples
+        // here, or by a later --resume of this run.
+        remove_stored_samples(&args.out.join("samples"))?;
     }
 
     // MAP: the user's network, or Adam here. Training alternates Adam on the negative
@@ -502,4 +509,24 @@ fn predict_samples(
         spec.predict(thetas, inputs, &mut out)?;
     }
     Ok(out)
+}
+
+/// Deletes the per-sample files (`sample-NNNNN.json`) an earlier run left in `dir`; a
+/// missing directory is fine, other files are left alone.
+fn remove_stored_samples(dir: &std::path::Path) -> Result<(), CliError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(CliError::Io { path: dir.to_path_buf(), source: e }),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| CliError::Io { path: dir.to_path_buf(), source: e })?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("sample-") && name.ends_with(".json") {
+            let path = entry.path();
+            std::fs::remove_file(&path).map_err(|e| CliError::Io { path, source: e })?;
+        }
+    }
+    Ok(())
 }
