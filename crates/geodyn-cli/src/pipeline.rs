@@ -92,16 +92,14 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
     }
     let k = spec.num_params();
     let n = train.len();
-    if args.resume.is_none() {
-        // The settings, for --resume; written once the inputs have been checked.
+    if !resuming {
+        // The settings, for --resume; written once the inputs have been checked. A fresh
+        // run owns the directory's per-sample files: any left by an earlier run (another
+        // sampler, other settings) would otherwise be taken as finished samples here, or
+        // by a later --resume of this run.
         std::fs::create_dir_all(&args.out).map_err(|e| CliError::Io { path: args.out.clone(), source: e })?;
         let json = serde_json::to_string_pretty(args).map_err(|e| CliError::Input(e.to_string()))?;
         report::write_atomic(&args.out.join("run.json"), json.as_bytes())?;
-    }
-    if !resuming {
-        // A fresh run owns the directory's per-sample files: any left by an earlier run
-        // (another sampler, other settings) would otherwise be taken as finished samples
-        // here, or by a later --resume of this run.
         remove_stored_samples(&args.out.join("samples"))?;
     }
 

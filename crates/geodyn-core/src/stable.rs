@@ -525,8 +525,8 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
     };
 
     let mut err_old: f64 = 1e-4;
-    let mut since_rejection = usize::MAX; // accepted steps since the last rejection
-    let mut last_rejected = false;
+    // Accepted steps since the last rejection (0: the previous attempt was rejected).
+    let mut since_rejection = usize::MAX;
     let mut consecutive_rejections = 0usize;
     let mut power = [0.0f64; S]; // dissipated power at the stages
     loop {
@@ -625,7 +625,6 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
             since_rejection = 0;
             rejected += 1;
             consecutive_rejections += 1;
-            last_rejected = true;
             if consecutive_rejections > MAX_REJECTIONS {
                 return Err(Error::Integration { t, reason: FailureReason::TooManyRejections });
             }
@@ -704,15 +703,14 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
 
         // PI step-size control (Hairer's DOPRI5 form, β = 0.08); no growth right after
         // a rejection and at most CAUTIOUS_GROWTH per step for a while after it.
-        since_rejection = since_rejection.saturating_add(1);
-        let max_growth = if since_rejection <= CAUTIOUS_STEPS { CAUTIOUS_GROWTH } else { MAX_GROWTH };
-        let mut fac = (PI_SAFETY * err.max(1e-10).powf(-BETA1) * err_old.powf(BETA2)).clamp(MIN_SHRINK, max_growth);
-        if last_rejected {
-            fac = fac.min(1.0);
-        }
+        let max_growth = match since_rejection {
+            0 => 1.0,
+            s if s < CAUTIOUS_STEPS => CAUTIOUS_GROWTH,
+            _ => MAX_GROWTH,
+        };
+        h *= (PI_SAFETY * err.max(1e-10).powf(-BETA1) * err_old.powf(BETA2)).clamp(MIN_SHRINK, max_growth);
         err_old = err.max(1e-4);
-        last_rejected = false;
-        h *= fac;
+        since_rejection = since_rejection.saturating_add(1);
     }
     Ok(solution(t, x, v, StopReason::FinalTime, &ev, accepted, rejected, outputs, trajectory, &tracker))
 }
