@@ -351,8 +351,9 @@ fn run_system<S: SecondOrderSystem>(sys: &S, x0: &[f64], v0: &[f64], opts: &Inte
 ///    geodesic; Euclidean with constant friction and an external potential; the loss
 ///    graph with constant friction and the intrinsic potential), objective (a
 ///    hand-written quadratic + quartic, or a dual-number [`ScalarFn`]), method (Tsit45
-///    or energy-projected), a kinetic stop event, output times, a trajectory, the energy
-///    monitor, and "raw" mode;
+///    or energy-projected), a kinetic stop event, output times, a trajectory, and "raw"
+///    mode; a second byte: the energy monitor and, for energy-projected runs, the pair
+///    (Tsitouras or Dormand–Prince);
 /// 2. the dimension 1..=4, the objective's coefficients, x0, v0, κ, L*, η0, atol, rtol,
 ///    t1, ε, output times.
 ///
@@ -394,7 +395,11 @@ pub fn check_integrate(data: &[u8]) {
     let mut opts = IntegrateOptions::new(t1)
         .tolerances(atol, rtol)
         .max_steps(FUZZ_MAX_STEPS)
-        .method(if projected { Method::EnergyProjected } else { Method::Tsit45 })
+        .method(match (projected, (flags2 / 3) % 2 == 1) {
+            (false, _) => Method::Tsit45,
+            (true, false) => Method::EnergyProjected,
+            (true, true) => Method::EnergyProjectedDopri5,
+        })
         .energy_monitor(monitor);
     if stop_event {
         opts = opts.stop_below_kinetic(d.log_range(1e-8, 1.0));
@@ -795,7 +800,8 @@ pub fn seeds(name: &str) -> Vec<(String, Vec<u8>)> {
         }
         "integrate" => {
             // flags: bits 0-1 system, 2 dual objective, 3 energy-projected, 4 stop event,
-            // 5 outputs, 6 trajectory, 7 raw values; then the monitor and the rest.
+            // 5 outputs, 6 trajectory, 7 raw values; then the monitor and the pair (the
+            // case's index: i % 3 the monitor, i / 3 odd Dormand–Prince) and the rest.
             let cases: &[(&str, u8)] = &[
                 ("dims-poly", 0),
                 ("geodesic-poly", 1),
@@ -808,6 +814,8 @@ pub fn seeds(name: &str) -> Vec<(String, Vec<u8>)> {
                 ("dims-projected-stop-outputs", 8 | 16 | 32),
                 ("raw-dims", 128),
                 ("raw-euclid-dual", 128 | 4 | 2),
+                ("dims-projected-dopri5-stop", 8 | 16),
+                ("geodesic-projected-tsit5-trajectory", 1 | 8 | 64),
             ];
             for (i, (file, flags)) in cases.iter().enumerate() {
                 let mut rng = XorShift::new(i as u64 + 1);

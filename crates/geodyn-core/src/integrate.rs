@@ -12,7 +12,8 @@
 //! [`IntegrateOptions::method`] selects the integrator: [`Method::Tsit45`] (the
 //! default, described here) or [`Method::EnergyProjected`], the same 5(4) pair with an
 //! energy projection after every step, for which H never increases at accepted steps of
-//! dissipative systems (see [`crate::stable`]). Both report the energy behaviour of the
+//! dissipative systems, or [`Method::EnergyProjectedDopri5`], the projection around
+//! Dormand–Prince 5(4) for long runs (see [`crate::stable`]). All report the energy behaviour of the
 //! run in [`Solution::energy`]; for Tsit45 the monitor reads T and V from the FSAL
 //! evaluation, so it is free for [`Mechanics`](crate::Mechanics) (see
 //! [`EnergyMonitor`]).
@@ -261,7 +262,7 @@ pub fn integrate<S: SecondOrderSystem + ?Sized>(
     check_finite("x0", x0)?;
     check_finite("v0", v0)?;
     opts.validate()?;
-    if opts.method == Method::EnergyProjected {
+    if matches!(opts.method, Method::EnergyProjected | Method::EnergyProjectedDopri5) {
         return crate::stable::integrate_projected(system, x0, v0, opts);
     }
 

@@ -6,7 +6,8 @@
 //! [`Mechanics`] (DiMS, geodesics / RLA), [`LagrangianSystem`]s (Finsler metrics as
 //! L = ½F²) and adaptive Runge–Kutta integration through diffsol ([`integrate`]),
 //! optionally with an energy projection that keeps the discrete energy of dissipative
-//! systems non-increasing ([`Method::EnergyProjected`], module [`stable`]).
+//! systems non-increasing ([`Method::EnergyProjected`], [`Method::EnergyProjectedDopri5`],
+//! module [`stable`]).
 //!
 //! This crate depends on no autodiff library; see `geodyn-dual` for exact
 //! derivatives from dual numbers.

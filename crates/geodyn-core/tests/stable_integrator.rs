@@ -351,3 +351,49 @@ fn tsit45_energy_monitor_modes() {
     assert!(always.stats.energy_evaluations > 0);
     assert_eq!(always.stats.rhs_evaluations, base.stats.rhs_evaluations);
 }
+
+/// `Method::EnergyProjectedDopri5` (Dormand–Prince 5(4) with the same projection) keeps
+/// the same invariants: on stiff DiMS over [0, 200] H_{n+1} ≤ H_n at every accepted step
+/// (recomputed independently); geodesics conserve T to 1e-6 relative; and on the damped
+/// oscillator's closed form the error at t = 20 and at interpolated output times (the
+/// pair's dense output) falls with the tolerance, below 1e3·tol — a wrong tableau or
+/// dense-output coefficient breaks the order and this bound.
+#[test]
+fn dopri5_variant_keeps_the_invariants_and_converges() {
+    let dp5 = |t1: f64| IntegrateOptions::new(t1).method(Method::EnergyProjectedDopri5);
+
+    let sys = stiff_dims(0.1);
+    let (x0, v0) = (vec![0.0; K], unit_velocity(K, 1));
+    let sol = integrate(&sys, &x0, &v0, &dp5(200.0).with_trajectory()).unwrap();
+    assert_eq!(sol.t, 200.0);
+    let h: Vec<f64> = energies(&sys, &sol).iter().map(Energy::total).collect();
+    for (n, w) in h.windows(2).enumerate() {
+        assert!(w[1] <= w[0] + 8.0 * f64::EPSILON * w[0].abs(), "H rose at step {n}: {} -> {}", w[0], w[1]);
+    }
+    assert!(h[h.len() - 1] < 0.5 * h[0], "H(200) = {} vs H(0) = {}", h[h.len() - 1], h[0]);
+    assert_eq!(sol.stats.rhs_evaluations, 6 * (sol.stats.accepted_steps + sol.stats.rejected_steps) + 2);
+
+    let geo = Mechanics::geodesic(LossGraph::new(AnisotropicQuartic::stiff()));
+    for seed in 1..4u64 {
+        let x0: Vec<f64> = pseudo_random(K, 100 + seed).iter().map(|z| 0.05 * z).collect();
+        let v0 = unit_velocity(K, seed);
+        let sol = integrate(&geo, &x0, &v0, &dp5(1.0)).unwrap();
+        let drift = sol.energy.unwrap().relative_drift.expect("no dissipation: the drift is reported");
+        assert!(drift <= 1e-6, "seed {seed}: drift {drift:e}");
+    }
+
+    let (k, gamma) = (4.0, 0.3);
+    let osc = Mechanics::new(Euclidean::new(1), Constant(gamma)).with_potential(HalfSquare, k, 0.0).unwrap();
+    let times: Vec<f64> = (1..=40).map(|i| 0.5 * i as f64 - 0.123).collect();
+    let mut errors = Vec::new();
+    for &tol in &[1e-4, 1e-6, 1e-8, 1e-10] {
+        let sol = integrate(&osc, &[1.0], &[0.0], &dp5(20.0).tolerances(tol, tol).output_times(times.clone())).unwrap();
+        let mut err = (sol.x[0] - damped_oscillator(k, gamma, 20.0)).abs();
+        for p in &sol.outputs {
+            err = err.max((p.x[0] - damped_oscillator(k, gamma, p.t)).abs());
+        }
+        assert!(err < 1e3 * tol, "tol {tol:e}: error {err:e}");
+        errors.push(err);
+    }
+    assert!(errors.windows(2).all(|e| e[1] < 0.1 * e[0]), "errors {errors:?}");
+}
