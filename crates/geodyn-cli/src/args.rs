@@ -165,8 +165,8 @@ pub struct SampleArgs {
     pub max_steps: usize,
     /// ODE integrator of dims and rla trajectories: energy-projected keeps the energy from
     /// ever rising (and conserves T on geodesics); energy-projected-dopri5 does the same
-    /// around Dormand–Prince 5(4), about 3× cheaper for long runs (t1 = 1000); tsit45 is
-    /// the plain Runge–Kutta 5(4) pair.
+    /// around Dormand–Prince 5(4), often cheaper for long runs (t1 = 1000); tsit45 is the
+    /// plain Runge–Kutta 5(4) pair.
     #[arg(long, value_enum, default_value_t = IntegratorArg::EnergyProjected)]
     pub integrator: IntegratorArg,
     /// laplace: use the linearised predictive f* + J v.

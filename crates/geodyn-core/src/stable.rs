@@ -24,7 +24,7 @@
 //!    [`SecondOrderSystem::evaluate`]). The step's dissipated energy is estimated by the
 //!    Runge–Kutta quadrature ΔE = h Σ b_i P_i (5th order; the entropy estimate of
 //!    relaxation Runge–Kutta methods, Ketcheson 2019, Ranocha et al. 2020), clipped at
-//!    ΔE ≥ 0 when every P_i ≥ 0 (Tsit5 has a negative weight). Target:
+//!    ΔE ≥ 0 when every P_i ≥ 0 (both pairs have a negative weight). Target:
 //!    H* = H_n − ΔE.
 //! 2. **Velocity scaling.** x_{n+1} = x̃ and v_{n+1} = αṽ with H(x̃, αṽ) = H*. For
 //!    quadratic kinetic energies T(x, αv) = α²T(x, v)
@@ -158,23 +158,26 @@
 //! imaginary axis. Tsit5's |R(iy)| exceeds 1 for every y > 0 (1 + 1.3e-4 at y = 1,
 //! 1.026 at y = 2); Dormand–Prince's stays within 1.4e-6 of 1 up to y = 1 (1.032 at
 //! y = 2; both computed from the tableaus). The projection keeps H from rising but
-//! cannot stop a mode from growing at the expense of the others, so with Tsit5 the
-//! error estimate keeps catching a growing stiff mode. Real Snelson data (148 points,
-//! 1-16-16-1 GELU, K = 321, σ = 0.285, λ = 0.209, exact mode L* = 74.992), DiMS sample 0,
-//! t1 = 1000, the paper's tolerances, the controller above:
+//! cannot stop a mode from growing at the expense of the others. Real Snelson data (148
+//! points, 1-16-16-1 GELU, K = 321, σ = 0.285, λ = 0.209, exact mode L* = 74.992), DiMS
+//! samples 0, 1, 8, 9 (same θ*, v0 for both pairs), t1 = 1000, the paper's tolerances,
+//! the controller above:
 //!
-//! | pair | RHS | accepted | rejected | T(1000) | final loss vs mode |
+//! | sample | RHS, Tsit5 ([`Method::EnergyProjected`]) | RHS, Dormand–Prince ([`Method::EnergyProjectedDopri5`]) | ratio | T(1000) Tsit5 / DP | final loss vs mode, Tsit5 / DP |
 //! |---|---|---|---|---|---|
-//! | Tsit5 ([`Method::EnergyProjected`]) | 15 217 820 | 2 084 887 | 451 416 | 4.0e-4 | −0.20% |
-//! | Dormand–Prince ([`Method::EnergyProjectedDopri5`]) | 5 245 658 | 725 811 | 148 465 | 4.7e-4 | −0.19% |
-//! | Dormand–Prince, diffrax's plain controller (0.9 err^{−1/5}, growth ≤ 10) | 7 131 524 | 901 644 | 286 943 | 4.7e-3 | −0.18% |
+//! | 0 | 15 217 820 | 5 245 658 | 0.34 | 4.0e-4 / 4.7e-4 | −0.20% / −0.19% |
+//! | 1 | 16 087 790 | 11 774 816 | 0.73 | 4.3e-4 / 1.5e-3 | −0.20% / −0.20% |
+//! | 8 | 9 333 356 | 8 636 588 | 0.93 | 3.9e-4 / 6.9e-4 | −1.38% / −1.39% |
+//! | 9 | 16 097 366 | 11 399 576 | 0.71 | 4.2e-4 / 1.8e-3 | −0.21% / −0.20% |
 //!
-//! (A tight-tolerance DP5 reference of the DiMS issue reached T(1000) = 2.2e-4 on its
-//! sample.) At t1 = 50 the pairs trade places by problem: 16 samples of the default
-//! problem of `geodyn sample dims` took 2 925 104 RHS with Tsit5 and 3 997 004 with
-//! Dormand–Prince (5 208 080 against 6 367 592 on the Snelson workload above with the
-//! plain controller, which loses T's decay at t1 = 1000), so Tsit5 stays the default and
-//! Dormand–Prince is the choice for long runs.
+//! H never rose in either. Dormand–Prince needs 35% fewer right-hand sides in all but
+//! dissipates a little less by t = 1000 (a tight-tolerance DP5 reference of the DiMS
+//! issue reached T(1000) = 2.2e-4 on its sample). With diffrax's plain controller
+//! (0.9 err^{−1/5}, growth ≤ 10; an experiment) sample 0 took 7 131 524 RHS and kept
+//! T(1000) = 4.7e-3. At t1 = 50 the pairs trade places by problem: 16 samples of the
+//! default problem of `geodyn sample dims` took 2 925 104 RHS with Tsit5 and 3 997 004
+//! with Dormand–Prince, so Tsit5 stays the default and Dormand–Prince is an option for
+//! long runs.
 //!
 //! Alternatives measured or weighed:
 //!
@@ -230,11 +233,12 @@ pub enum Method {
     /// [module docs](crate::stable).
     EnergyProjected,
     /// The same energy projection and step-size controller around Dormand and Prince's
-    /// 5(4) pair (the DiMS paper's solver). Its stability function stays within 1e-6 of
+    /// 5(4) pair (the DiMS paper's solver). Its stability function stays within 1.4e-6 of
     /// |R| = 1 on the imaginary axis up to |hλ| = 1 (Tsit5's: 1.3e-4), so oscillatory
-    /// stiff modes near rest are not pumped: on long DiMS runs (t1 = 1000) it needs about
-    /// a third of the right-hand sides of [`Method::EnergyProjected`]; on short ones
-    /// (t1 = 50) it can need more. See the [module docs](crate::stable).
+    /// stiff modes near rest grow more slowly: on long DiMS runs (t1 = 1000) it needed
+    /// 0.35–0.93 times the right-hand sides of [`Method::EnergyProjected`] (four samples,
+    /// 35% fewer in all), with T(1000) up to 4× larger; on short runs (t1 = 50) it can
+    /// need more. See the [module docs](crate::stable).
     EnergyProjectedDopri5,
 }
 
@@ -311,8 +315,8 @@ impl EnergyTracker {
 }
 
 // ---------------------------------------------------------------------------------
-// Tsitouras 5(4) tableau (Ch. Tsitouras, Comput. Math. Appl. 62 (2011) 770–775), the
-// same coefficients as diffsol's Tsit45, with its free 4th-order dense output.
+// The two 5(4) tableaus (Tsitouras; Dormand–Prince), each with its free 4th-order
+// dense output.
 
 const S: usize = 7;
 
@@ -683,7 +687,7 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
                 let pot = ev.potential(&e7, &w.xt, &w.vt, t)?;
                 let p7 = ev.power(&e7, t + h, &w.xt, &w.vt, t)?;
                 // Dissipated energy over the step by the RK quadrature h Σ b_i P_i;
-                // clipped at 0 for dissipative systems (Tsit5 has a negative weight).
+                // clipped at 0 for dissipative systems (both pairs have a negative weight).
                 let mut de: f64 = h * b.iter().zip(&power).map(|(b, p)| b * p).sum::<f64>();
                 if power[..S - 1].iter().all(|&p| p >= 0.0) {
                     de = de.max(0.0);

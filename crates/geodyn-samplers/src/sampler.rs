@@ -42,8 +42,8 @@ pub enum Integrator {
     #[default]
     EnergyProjected,
     /// The same energy projection around Dormand–Prince 5(4) (the DiMS paper's solver):
-    /// about a third of the right-hand sides on long DiMS runs (t1 = 1000), sometimes more
-    /// on short ones (see `geodyn_core::stable`).
+    /// fewer right-hand sides on long DiMS runs (t1 = 1000: 35% fewer over four samples),
+    /// sometimes more on short ones (see `geodyn_core::stable`).
     EnergyProjectedDopri5,
 }
 
