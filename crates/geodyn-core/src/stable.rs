@@ -543,7 +543,6 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
         Method::EnergyProjectedDopri5 => Tableau::dopri5(),
         _ => Tableau::tsit5(),
     };
-    let (a, c, b, d) = (tab.a, tab.c, tab.b, tab.d);
     let (atol, rtol) = (opts.atol, opts.rtol);
     let mut ev = Evaluator { system, rhs: 0, energy_calls: 0 };
     let mut w = Work::new(n, tab);
@@ -643,13 +642,13 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
             for j in 0..n {
                 let (mut dx, mut dv) = (0.0, 0.0);
                 for l in 0..i {
-                    dx += a[i][l] * w.kx[l][j];
-                    dv += a[i][l] * w.kv[l][j];
+                    dx += w.tab.a[i][l] * w.kx[l][j];
+                    dv += w.tab.a[i][l] * w.kv[l][j];
                 }
                 w.xs[j] = x[j] + h * dx;
                 w.vs[j] = v[j] + h * dv;
             }
-            let ti = t + c[i] * h;
+            let ti = t + w.tab.c[i] * h;
             let ei = ev.eval(ti, &w.xs, &w.vs, &mut w.kv[i], t)?;
             w.kx[i].copy_from_slice(&w.vs);
             let finite = w.kv[i].iter().chain(&w.vs).chain(&w.xs).all(|z| z.is_finite()) && ei.kinetic.is_finite();
@@ -671,8 +670,8 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
             for j in 0..n {
                 let (mut ex, mut evv) = (0.0, 0.0);
                 for l in 0..S {
-                    ex += d[l] * w.kx[l][j];
-                    evv += d[l] * w.kv[l][j];
+                    ex += w.tab.d[l] * w.kx[l][j];
+                    evv += w.tab.d[l] * w.kv[l][j];
                 }
                 w.ex[j] = h * ex;
                 w.dv[j] = h * evv;
@@ -688,7 +687,7 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
                 let p7 = ev.power(&e7, t + h, &w.xt, &w.vt, t)?;
                 // Dissipated energy over the step by the RK quadrature h Σ b_i P_i;
                 // clipped at 0 for dissipative systems (both pairs have a negative weight).
-                let mut de: f64 = h * b.iter().zip(&power).map(|(b, p)| b * p).sum::<f64>();
+                let mut de: f64 = h * w.tab.b.iter().zip(&power).map(|(b, p)| b * p).sum::<f64>();
                 if power[..S - 1].iter().all(|&p| p >= 0.0) {
                     de = de.max(0.0);
                 }
