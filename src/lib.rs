@@ -4,7 +4,7 @@
 //! the loss of a neural network. Compose a [`Metric`](core::Metric) (Euclidean, the
 //! loss graph, any pullback), a potential and a friction law into
 //! [`Mechanics`](core::Mechanics), or write a [`Lagrangian`](core::Lagrangian); integrate it
-//! adaptively with [`integrate`](core::integrate).
+//! adaptively with [`integrate`](core::integrate()).
 //!
 //! Derivatives come from a backend selected by cargo features:
 //! - `dual` (default): exact gradients and Hessian-vector products from dual numbers

@@ -99,7 +99,7 @@ fn user_error_messages() {
     ];
     let mut text = String::new();
     for (name, argv) in &cases {
-        text.push_str(&format!("{name}:\n  {}\n", error_line(argv, &tmp)));
+        text.push_str(&format!("{name}:\n  {}\n", error_line(argv, tmp)));
     }
     insta::assert_snapshot!("user_errors", text);
 }

@@ -4,6 +4,7 @@
 //! - `snap`: review pending insta snapshots (`cargo insta review`; installs cargo-insta if missing).
 //! - `fuzz [TARGET] [--seconds N]`: run fuzz targets (see `fuzz/README.md`).
 //! - `bench`: run the benchmarks and print their tables.
+//! - `lint`: clippy (when installed) and rustdoc over the workspace, warnings as errors.
 //! - `check-cuda`: type-check the `cuda` feature (dfdx's CUDA device) without a CUDA toolkit.
 
 use std::env;
@@ -19,9 +20,10 @@ fn main() -> ExitCode {
         Some("snap") => snap(),
         Some("fuzz") => fuzz(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("lint") => lint(),
         Some("check-cuda") => check_cuda(),
         _ => {
-            eprintln!("usage: cargo xtask <test|snap|fuzz [TARGET] [--seconds N]|bench|check-cuda>");
+            eprintln!("usage: cargo xtask <test|snap|fuzz [TARGET] [--seconds N]|bench|lint|check-cuda>");
             return ExitCode::from(2);
         }
     };
@@ -238,6 +240,20 @@ fn bench(args: &[String]) -> Result<(), DynError> {
     let mut a = vec!["run", "--release", "-p", "geodyn-cli", "--example", "bench", "--"];
     a.extend(args.iter().map(String::as_str));
     cargo(&a, &[])
+}
+
+/// Clippy over every target of the workspace and rustdoc over its crates, both with
+/// warnings as errors (broken intra-doc links, lints). Clippy is skipped with a note
+/// when the toolchain has no clippy component (a minimal rustup profile).
+fn lint() -> Result<(), DynError> {
+    let cargo_bin = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let has_clippy = Command::new(&cargo_bin).args(["clippy", "--version"]).output().is_ok_and(|o| o.status.success());
+    if has_clippy {
+        cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])?;
+    } else {
+        eprintln!("xtask lint: clippy is not installed (`rustup component add clippy`); skipping it");
+    }
+    cargo(&["doc", "--workspace", "--no-deps"], &[("RUSTDOCFLAGS", "-D warnings")])
 }
 
 /// Type-checks the code behind the `cuda` feature (the dfdx backend's `CudaMlpObjective`

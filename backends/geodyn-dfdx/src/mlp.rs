@@ -21,6 +21,10 @@ struct Saved<D: Device<f64>> {
     z: Vec<Mat<D>>,
 }
 
+/// A taped forward pass: the outputs `[m, N]` carrying the tape, and what the tangent
+/// passes need.
+type Taped<D> = (Mat<D, OwnedTape<f64, D>>, Saved<D>);
+
 /// First and second tangents of the outputs along θ(t) = θ + tv: Ḟ and F̈ (`[m, N]`).
 struct Tangents<D: Device<f64>> {
     fd: Mat<D>,
@@ -248,7 +252,7 @@ impl<D: Device<f64>> DfdxMlpObjective<D> {
 
     /// Forward pass with every parameter traced on one tape: the outputs `[m, N]` carry
     /// the tape; also returns the saved activations for the tangent passes.
-    fn forward_taped(&self, net: &Net<D>) -> Result<(Mat<D, OwnedTape<f64, D>>, Saved<D>), DfdxError> {
+    fn forward_taped(&self, net: &Net<D>) -> Result<Taped<D>, DfdxError> {
         let mut saved = Saved { a_in: Vec::new(), z: Vec::new() };
         let x = &self.inputs_t;
         let n = x.shape().1;

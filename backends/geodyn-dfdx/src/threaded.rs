@@ -6,7 +6,7 @@
 //! and forwards every call there over a channel, copying θ, v and the results. Calls
 //! from several threads are served one at a time, in arrival order — on a GPU the device
 //! serialises them anyway. The wrapper is generic over the device, so it is tested with
-//! the CPU device; with the `cuda` feature, [`ThreadConfined::cuda`] builds it on a GPU.
+//! the CPU device; with the `cuda` feature, `ThreadConfined::cuda` builds it on a GPU.
 
 use crate::{DfdxError, DfdxMlpObjective};
 use dfdx::prelude::Device;

@@ -123,6 +123,10 @@ fn tangents(s1: &[f64], s2: &[f64], zd: &[f64], zdd2: &[f64], ad: &mut [f64], ad
 /// tangent, half the second tangent), so each layer costs two matrix products:
 /// W·[A | Ȧ | Ä/2] and V·[A | Ȧ] added into the tangent columns (the ½ makes the
 /// factor 2 of Z̈ = W Ä + 2 V Ȧ disappear).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the hot internal pass: optional outputs as arguments keep it allocation-free"
+)]
 pub(crate) fn pass(
     spec: &ModelSpec,
     data: &Dataset,

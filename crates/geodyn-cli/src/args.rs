@@ -16,6 +16,7 @@ pub struct Cli {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "parsed once per process")]
 pub enum Command {
     /// List the registered samplers, one line each.
     List,
@@ -138,7 +139,7 @@ pub struct SampleArgs {
     /// Scale factor of the initial velocities (v ~ N(0, s² P⁻¹)).
     #[arg(long, default_value_t = 1.0)]
     pub velocity_scale: f64,
-    /// Initial velocities as .npy, shape [S, K] or [K]; replaces drawing them.
+    /// Initial velocities as .npy, shape (S, K) or (K,); replaces drawing them.
     #[arg(long)]
     pub velocities: Option<PathBuf>,
 

@@ -91,6 +91,7 @@ impl BackendArg {
 
 /// The MLP negative log posterior on one backend.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant, reason = "one per run; the CPU objective stays unboxed on the hot path")]
 pub enum NetObjective {
     /// `geodyn_dual::MlpObjective`.
     Dual(MlpObjective),

@@ -19,7 +19,7 @@
 //! | `csv`         | [`Table::parse`] + [`CsvSpec`] `apply` (regression, classification, Snelson) + standardisation |
 //! | `npy`         | [`npy::read_npy`]; an accepted array round-trips through `write_npy` |
 //! | `cli`         | argv (NUL/newline-separated) → [`Cli::try_parse_from`](clap::Parser::try_parse_from); a parsed `--arch` → [`ModelSpec`] |
-//! | `integrate`   | [`geodyn_core::integrate`] of small DiMS / geodesic / Euclidean systems from decoded states, parameters and options |
+//! | `integrate`   | [`geodyn_core::integrate()`] of small DiMS / geodesic / Euclidean systems from decoded states, parameters and options |
 //!
 //! Beyond "no panic", the checks assert the documented contracts of successful
 //! results (lengths, finiteness, round trips), so a wrong `Ok` is a failure too.

@@ -138,7 +138,7 @@ pub fn moments(preds: &[f64], s: usize, m: usize) -> (Vec<f64>, Vec<f64>) {
 
 /// Mean predictive std over the points of predictions [S, M].
 pub fn mean_std(preds: &[f64], s: usize) -> f64 {
-    let m = if s == 0 { 0 } else { preds.len() / s };
+    let m = preds.len().checked_div(s).unwrap_or(0);
     let (_, std) = moments(preds, s, m);
     if m == 0 { 0.0 } else { std.iter().sum::<f64>() / m as f64 }
 }

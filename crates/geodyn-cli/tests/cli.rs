@@ -67,7 +67,7 @@ fn missing_data_file_is_one_line_error() {
 fn unparsable_csv_row_names_the_line() {
     let dir = tmpdir("badrow");
     let d = dir.path();
-    let p = csv(&d, "x,y\n0.1,0.2\n0.3,abc\n");
+    let p = csv(d, "x,y\n0.1,0.2\n0.3,abc\n");
     assert_user_error(&geodyn(&["sample", "dims", "--data", p.to_str().unwrap()]), 1, &["line 3"]);
 }
 
@@ -75,7 +75,7 @@ fn unparsable_csv_row_names_the_line() {
 fn non_finite_csv_value_is_one_line_error() {
     let dir = tmpdir("nan");
     let d = dir.path();
-    let p = csv(&d, "x,y\n0.1,0.2\n0.3,nan\n");
+    let p = csv(d, "x,y\n0.1,0.2\n0.3,nan\n");
     assert_user_error(&geodyn(&["sample", "dims", "--data", p.to_str().unwrap()]), 1, &["line 3"]);
 }
 
@@ -83,8 +83,8 @@ fn non_finite_csv_value_is_one_line_error() {
 fn safetensors_wrong_shape_names_the_tensor() {
     let dir = tmpdir("shape");
     let d = dir.path();
-    let m = small_model(&d, "1-4-1:tanh");
-    let p = csv(&d, "x,y\n0.1,0.2\n0.3,0.5\n0.5,0.1\n");
+    let m = small_model(d, "1-4-1:tanh");
+    let p = csv(d, "x,y\n0.1,0.2\n0.3,0.5\n0.5,0.1\n");
     let out = geodyn(&[
         "sample",
         "dims",
@@ -102,8 +102,8 @@ fn safetensors_wrong_shape_names_the_tensor() {
 fn safetensors_missing_tensor_is_one_line_error() {
     let dir = tmpdir("missing");
     let d = dir.path();
-    let m = small_model(&d, "1-4-1:tanh");
-    let p = csv(&d, "x,y\n0.1,0.2\n0.3,0.5\n0.5,0.1\n");
+    let m = small_model(d, "1-4-1:tanh");
+    let p = csv(d, "x,y\n0.1,0.2\n0.3,0.5\n0.5,0.1\n");
     let out = geodyn(&[
         "sample",
         "dims",
@@ -121,8 +121,8 @@ fn safetensors_missing_tensor_is_one_line_error() {
 fn velocities_of_wrong_length_are_one_line_error() {
     let dir = tmpdir("vel");
     let d = dir.path();
-    let m = small_model(&d, "1-4-1:tanh");
-    let p = csv(&d, "x,y\n0.1,0.2\n0.3,0.5\n0.5,0.1\n0.7,-0.2\n");
+    let m = small_model(d, "1-4-1:tanh");
+    let p = csv(d, "x,y\n0.1,0.2\n0.3,0.5\n0.5,0.1\n0.7,-0.2\n");
     let v = d.join("v.npy");
     geodyn_nn::npy::write_npy_file(&v, &[2, 5], &[0.1; 10]).unwrap();
     let out = geodyn(&[
@@ -265,8 +265,8 @@ fn standardize_is_invariant_to_the_units_of_the_data() {
 fn standardize_with_a_model_is_one_line_error() {
     let dir = tmpdir("standardize-model");
     let d = dir.path();
-    let model = small_model(&d, "1-4-1:tanh");
-    let data = csv(&d, "x,y\n0,1\n1,2\n2,3\n");
+    let model = small_model(d, "1-4-1:tanh");
+    let data = csv(d, "x,y\n0,1\n1,2\n2,3\n");
     let o = geodyn(&[
         "sample",
         "laplace",

@@ -4,7 +4,7 @@
 //! seam that backends implement, Riemannian [`Metric`]s induced by functions
 //! ([`Euclidean`], [`LossGraph`], [`Pullback`]), second-order dissipative
 //! [`Mechanics`] (DiMS, geodesics / RLA), [`LagrangianSystem`]s (Finsler metrics as
-//! L = ½F²) and adaptive Runge–Kutta integration through diffsol ([`integrate`]),
+//! L = ½F²) and adaptive Runge–Kutta integration through diffsol ([`integrate()`]),
 //! optionally with an energy projection that keeps the discrete energy of dissipative
 //! systems non-increasing ([`Method::EnergyProjected`], [`Method::EnergyProjectedDopri5`],
 //! module [`stable`]).

@@ -21,7 +21,7 @@ use crate::metric::{LossGraph, Metric};
 use crate::objective::Objective;
 use crate::scratch::with_buffers;
 
-/// A second-order system ẍ = a(t, x, ẋ) with an energy; what [`integrate`](crate::integrate) solves.
+/// A second-order system ẍ = a(t, x, ẋ) with an energy; what [`integrate`](crate::integrate()) solves.
 pub trait SecondOrderSystem: Sync {
     /// The configuration dimension n (the state has 2n entries).
     fn dim(&self) -> usize;

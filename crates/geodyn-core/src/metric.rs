@@ -9,7 +9,7 @@
 //!   G = I + g gᵀ, G⁻¹w = w − g (g·w)/(1+|g|²), grad_G L = g/(1+|g|²),
 //!   Γ(v,v) = (vᵀHv) g/(1+|g|²). Every call is O(K) given g and vᵀHv.
 //! - [`Pullback`]: any embedding E, G = JᵀJ + λI, with the geodesic acceleration
-//!   −G⁻¹Jᵀ E''[v,v] solved matrix-free by conjugate gradients.
+//!   −G⁻¹Jᵀ E''\[v,v\] solved matrix-free by conjugate gradients.
 
 use crate::error::{Error, Result, check_dim, check_finite};
 use crate::objective::{Embedding, Objective, dot};
@@ -41,7 +41,7 @@ pub trait Metric: Sync {
         self.kinetic(x, v)
     }
     /// For metrics induced by a scalar function L (the loss graph): writes
-    /// −Γ(x)[v,v] − κ grad_G L(x) into `out` in one fused pass and returns (L(x), T).
+    /// −Γ(x)\[v,v\] − κ grad_G L(x) into `out` in one fused pass and returns (L(x), T).
     ///
     /// Metrics not induced by a scalar function return [`Error::Backend`]; use an
     /// external potential with [`Mechanics`](crate::Mechanics) for those.
@@ -211,7 +211,7 @@ impl Default for CgOptions {
 
 /// The pullback metric of an embedding E: R^K → R^m, G = JᵀJ + λI with J = ∂E/∂x.
 ///
-/// The geodesic acceleration is −G⁻¹Jᵀ E''[v,v] (the λI part is constant and has no
+/// The geodesic acceleration is −G⁻¹Jᵀ E''\[v,v\] (the λI part is constant and has no
 /// Christoffel symbols); G⁻¹ is applied by conjugate gradients using only
 /// [`Embedding::jvp`] and [`Embedding::vjp`]. λ > 0 keeps G positive definite when J
 /// is rank-deficient (m < K).

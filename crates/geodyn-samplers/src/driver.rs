@@ -22,7 +22,7 @@ pub fn initial_velocity(posterior: &LaplacePosterior, seed: u64, index: usize, s
     v
 }
 
-/// Runs `sampler` for every velocity in `velocities` (index i ↦ velocities[i]) on
+/// Runs `sampler` for every velocity in `velocities` (index i ↦ `velocities[i]`) on
 /// `threads` worker threads (0: rayon's default), calling `on_done` after each sample
 /// (an error there stops the run). Results are in index order.
 pub fn run_samples(

@@ -29,7 +29,7 @@ impl LaplacePosterior {
     pub fn from_precision(dim: usize, precision: &[f64]) -> Result<Self> {
         let (vals, vecs) = sym_eigen(dim, precision)?;
         if let Some(&min) = vals.first()
-            && !(min > 0.0)
+            && (min <= 0.0 || min.is_nan())
         {
             return Err(SamplerError::NotPositiveDefinite { min_eigenvalue: min });
         }

@@ -94,7 +94,7 @@ impl SamplerConfig {
         {
             return bad(format!("the kinetic-energy threshold must be finite and > 0, got {e}"));
         }
-        if !(self.atol.is_finite() && self.atol > 0.0) || !(self.rtol.is_finite() && self.rtol > 0.0) {
+        if !(self.atol.is_finite() && self.atol > 0.0 && self.rtol.is_finite() && self.rtol > 0.0) {
             return bad(format!("tolerances must be finite and > 0, got atol {} rtol {}", self.atol, self.rtol));
         }
         Ok(())

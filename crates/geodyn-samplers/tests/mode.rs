@@ -19,7 +19,7 @@ impl Ridge {
         for i in 0..n {
             for j in 0..k {
                 let t = (i as f64 + 1.0) * 0.37 + (j as f64) * 1.1;
-                a[i * k + j] = t.sin() * 10f64.powi(j as i32 - 2).max(1.0).min(1e3) * (1.0 + 0.5 * j as f64);
+                a[i * k + j] = t.sin() * 10f64.powi(j as i32 - 2).clamp(1.0, 1e3) * (1.0 + 0.5 * j as f64);
             }
         }
         let y = (0..n).map(|i| (i as f64 * 0.7).cos() + 0.1 * i as f64).collect();
