@@ -21,6 +21,7 @@ import json, time
 import os, sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from workload import workload_parser, load_workload
+from dims_jax import make_dynamics
 import numpy as np
 import jax
 jax.config.update("jax_enable_x64", True)
@@ -34,31 +35,14 @@ ap.add_argument("--no-bare", action="store_true", help="skip the bare-RHS timing
 a = ap.parse_args()
 
 w = load_workload(a)
-widths, shapes, kappa, eta0, t1 = w["widths"], w["shapes"], w["kappa"], w["eta0"], w["t1"]
+t1 = w["t1"]
 theta0, v0 = jnp.array(w["theta0"]), jnp.array(w["v0"])
-X, Y = jnp.array(w["X"]), jnp.array(w["Y"])
 sigma, lam = a.noise_std, a.prior_precision
-
-def loss(th):
-    o, h = 0, X
-    for l in range(len(widths) - 1):
-        (wo, wi), n = shapes[2 * l], shapes[2 * l][0] * shapes[2 * l][1]
-        w = th[o:o + n].reshape(wo, wi); o += n
-        b = th[o:o + wo]; o += wo
-        h = h @ w.T + b
-        if l < len(widths) - 2:
-            h = jax.nn.gelu(h, approximate=False)
-    return jnp.sum((h[:, 0] - Y) ** 2) / (2 * sigma ** 2) + 0.5 * lam * jnp.dot(th, th)
-
-grad = jax.grad(loss)
+loss, grad, acc = make_dynamics(w, sigma, lam)
 
 def rhs(t, y, args):
     x, v = y
-    g, hv = jax.jvp(grad, (x,), (v,))
-    gv = jnp.dot(g, v)
-    T = 0.5 * (jnp.dot(v, v) + gv * gv)
-    acc = -(jnp.dot(v, hv) + kappa) * g / (1.0 + jnp.dot(g, g)) - eta0 * jnp.sqrt(T) * v
-    return (v, acc)
+    return (v, acc(x, v))
 
 solver = diffrax.Dopri5() if a.method == "dopri5" else diffrax.Tsit5()
 ctrl = diffrax.PIDController(rtol=a.rtol, atol=a.atol)

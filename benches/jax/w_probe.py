@@ -16,6 +16,7 @@ Needs jax, diffrax, numpy, scipy. Slow (dense LU per step, jacfwd Jacobians): ~1
 import json, os, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from workload import workload_parser, load_workload
+from dims_jax import make_dynamics
 import numpy as np
 import scipy.linalg as sla
 import jax
@@ -29,32 +30,10 @@ ap.add_argument("--dt", type=float, default=10.0)
 ap.add_argument("--refresh", type=int, default=0)
 a = ap.parse_args()
 w = load_workload(a)
-widths, shapes, kappa, eta0 = w["widths"], w["shapes"], w["kappa"], w["eta0"]
-X, Y = jnp.array(w["X"]), jnp.array(w["Y"])
+kappa = w["kappa"]
 sigma, lam = a.noise_std, a.prior_precision
 K = w["theta0"].shape[0]
-
-
-def loss(th):
-    o, h = 0, X
-    for l in range(len(widths) - 1):
-        (wo, wi), n = shapes[2 * l], shapes[2 * l][0] * shapes[2 * l][1]
-        W = th[o:o + n].reshape(wo, wi); o += n
-        b = th[o:o + wo]; o += wo
-        h = h @ W.T + b
-        if l < len(widths) - 2:
-            h = jax.nn.gelu(h, approximate=False)
-    return jnp.sum((h[:, 0] - Y) ** 2) / (2 * sigma ** 2) + 0.5 * lam * jnp.dot(th, th)
-
-
-grad = jax.grad(loss)
-
-
-def acc(x, v):
-    g, hv = jax.jvp(grad, (x,), (v,))
-    gv = jnp.dot(g, v)
-    T = 0.5 * (jnp.dot(v, v) + gv * gv)
-    return -(jnp.dot(v, hv) + kappa) * g / (1.0 + jnp.dot(g, g)) - eta0 * jnp.sqrt(T) * v
+loss, grad, acc = make_dynamics(w, sigma, lam)
 
 
 def rhs(t, y, args):

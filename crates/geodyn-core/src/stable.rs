@@ -171,8 +171,8 @@
 //! | 9 | 16 097 366 | 11 399 576 | 0.71 | 4.2e-4 / 1.8e-3 | −0.21% / −0.20% |
 //!
 //! H never rose in either. Dormand–Prince needs 35% fewer right-hand sides in all but
-//! dissipates a little less by t = 1000 (a tight-tolerance DP5 reference of the DiMS
-//! issue reached T(1000) = 2.2e-4 on its sample). With diffrax's plain controller
+//! dissipates a little less by t = 1000 (plain Tsit45 at atol = rtol = 1e-10 reaches
+//! T(1000) = 3.8e-4 on sample 0; the DiMS issue's tight DP5 run, 2.2e-4 on its sample). With diffrax's plain controller
 //! (0.9 err^{−1/5}, growth ≤ 10; an experiment) sample 0 took 7 131 524 RHS and kept
 //! T(1000) = 4.7e-3. At t1 = 50 the pairs trade places by problem: 16 samples of the
 //! default problem of `geodyn sample dims` took 2 925 104 RHS with Tsit5 and 3 997 004
