@@ -9,7 +9,8 @@ use geodyn_core::{
     SpeedDependent, StopReason, integrate,
 };
 use stable_support::{AnisotropicQuartic, pseudo_random, unit_velocity};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 const K: usize = 8;
 
@@ -396,4 +397,57 @@ fn dopri5_variant_keeps_the_invariants_and_converges() {
         errors.push(err);
     }
     assert!(errors.windows(2).all(|e| e[1] < 0.1 * e[0]), "errors {errors:?}");
+}
+
+/// ½x² that cannot be evaluated beyond |x| > `wall` (it reports a non-finite value there,
+/// as an overflowing network would); counts the failed evaluations.
+struct Walled {
+    wall: f64,
+    failures: Arc<AtomicUsize>,
+}
+
+impl Objective for Walled {
+    fn dim(&self) -> usize {
+        1
+    }
+    fn value(&self, x: &[f64]) -> Result<f64> {
+        if x[0].abs() > self.wall {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            return Err(Error::NonFinite { what: "loss" });
+        }
+        Ok(0.5 * x[0] * x[0])
+    }
+    fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
+        g[0] = x[0];
+        self.value(x)
+    }
+    fn hvp(&self, _x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> {
+        hv[0] = v[0];
+        Ok(())
+    }
+}
+
+/// A stage that cannot be evaluated (an evaluation failing with `Error::NonFinite`, as when
+/// a step far too large makes a network overflow) rejects the step instead of ending the
+/// run. Undamped ẍ = −kx from x = 1, ẋ = 0 (x(t) = cos √k t, |x| ≤ 1, H = k/2 conserved)
+/// with the loss unavailable beyond |x| = 1 + 1e-4: accepted states never go there (the
+/// projection keeps V ≤ H), but stages near the turning points do at a loose tolerance.
+/// Both pairs finish, match the closed form to the tolerance's order and conserve H.
+#[test]
+fn non_finite_stages_reject_the_step() {
+    let k = 4.0;
+    for method in [Method::EnergyProjected, Method::EnergyProjectedDopri5] {
+        let failures = Arc::new(AtomicUsize::new(0));
+        let walled = Walled { wall: 1.0 + 1e-4, failures: Arc::clone(&failures) };
+        let osc = Mechanics::new(Euclidean::new(1), Frictionless).with_potential(walled, k, 0.0).unwrap();
+        let tol = 1e-3;
+        let opts = IntegrateOptions::new(30.0).method(method).tolerances(tol, tol);
+        let sol = integrate(&osc, &[1.0], &[0.0], &opts).unwrap();
+        let failures = failures.load(Ordering::Relaxed);
+        let err = (sol.x[0] - (k.sqrt() * 30.0).cos()).abs();
+        assert!(failures > 0, "{method:?}: no stage reached the wall; the test would not test anything");
+        assert!(err < 1e2 * tol, "{method:?}: |x(30) − cos 60| = {err:e}");
+        let drift = sol.energy.unwrap().relative_drift.expect("no dissipation: the drift is reported");
+        assert!(drift <= 1e-13, "{method:?}: drift {drift:e}");
+    }
 }
