@@ -29,13 +29,14 @@ iteration would need at least; the probe itself forms the full Hessian with jacf
         --prior-precision 0.209 --index 0 --t0 100 --dt 10 --state-cache state100.npz \
         --tols 1e-7,1e-5 --refresh 20,100 [--ranks 8,16,32] [--no-dp5]
 
-Needs jax, diffrax, numpy.
+Needs jax, diffrax, numpy, scipy.
 """
 import json, os, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from workload import workload_parser, load_workload
 from dims_jax import make_dynamics
 import numpy as np
+import scipy.linalg as sla
 import jax
 jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp
@@ -49,6 +50,8 @@ ap.add_argument("--state-cache")
 ap.add_argument("--refresh", default="20,100", help="accepted steps between Hessian refreshes")
 ap.add_argument("--tols", default="1e-7,1e-5", help="rtol values (atol = 10 rtol)")
 ap.add_argument("--ranks", default="0", help="eigenpairs of H kept in J, largest first (0 = all K)")
+ap.add_argument("--jac", default="hess", help="comma list of: hess (Hessian eigenpairs), hess1 (plus the "
+                "velocity Jacobian's rank-one term), full (jacfwd of the RHS, dense LU; --ranks ignored)")
 ap.add_argument("--no-dp5", action="store_true", help="skip the Dopri5 runs at --tols")
 a = ap.parse_args()
 w = load_workload(a)
@@ -97,9 +100,11 @@ BH = np.array([0.37810903145819369, -0.096042292212423178, 0.5, 0.21793326075422
 
 
 class HessJ:
-    """J = [[0, I], [-c H, -eta I]] with H = Q diag(lam) Q^T (negative lam clipped to 0)."""
+    """J = [[0, I], [-c H, -eta I - u w^T]] with H = Q diag(lam) Q^T (negative lam
+    clipped to 0) and, with `rank_one`, the velocity Jacobian's rank-one term
+    u w^T = 2 g (Hv)^T / (1 + |g|^2) (else u w^T = 0)."""
 
-    def __init__(self, y, rank=0):
+    def __init__(self, y, rank=0, rank_one=False):
         x, v = jnp.array(y[:K]), jnp.array(y[K:])
         H = np.asarray(hess_j(x))
         H = 0.5 * (H + H.T)
@@ -112,28 +117,65 @@ class HessJ:
         self.c = (vn @ H @ vn + kappa) / (1.0 + g @ g)
         T = 0.5 * (vn @ vn + (g @ vn) ** 2)
         self.eta = eta0 * np.sqrt(T)
+        self.u = 2.0 * g / (1.0 + g @ g) if rank_one else np.zeros(K)
+        self.w = H @ vn
 
     def apply(self, z):
         zx, zv = z[:K], z[K:]
         Hzx = self.Q @ (self.lam * (self.Q.T @ zx))
-        return np.concatenate([zv, -self.c * Hzx - self.eta * zv])
+        return np.concatenate([zv, -self.c * Hzx - self.eta * zv - self.u * (self.w @ zv)])
 
     def solve(self, h, r):
-        """(I - h gamma J) k = r. With Q of rank k < K, H = Q lam Q^T is zero on Q's
-        orthogonal complement, where the solve is k_v = r_v / (1 + h gamma eta)."""
+        """(I - h gamma J) k = r: k_x = r_x + h gamma k_v and
+        (M + h gamma u w^T) k_v = r_v - h gamma c H r_x with M = (1 + h gamma eta) I + (h gamma)^2 c H,
+        diagonal in H's eigenbasis (on the complement of a rank-k Q, M = (1 + h gamma eta) I);
+        the rank-one term by Sherman-Morrison."""
         hg = h * GAM
-        rx, rv = r[:K], r[K:]
-        qx, qv = self.Q.T @ rx, self.Q.T @ rv
         d0 = 1.0 + hg * self.eta
-        kv_hat = (qv - hg * self.c * self.lam * qx) / (d0 + hg * hg * self.c * self.lam)
-        kv = rv / d0 + self.Q @ (kv_hat - qv / d0)
+        dq = d0 + hg * hg * self.c * self.lam
+
+        def minv(b):
+            qb = self.Q.T @ b
+            return b / d0 + self.Q @ (qb / dq - qb / d0)
+
+        rx, rv = r[:K], r[K:]
+        Hrx = self.Q @ (self.lam * (self.Q.T @ rx))
+        kv = minv(rv - hg * self.c * Hrx)
+        if self.u.any():
+            mu = minv(self.u)
+            kv = kv - hg * mu * (self.w @ kv) / (1.0 + hg * (self.w @ mu))
         return np.concatenate([rx + hg * kv, kv])
 
 
-def ros(y0, t0, t1, rtol, atol, refresh, rank, h0=1e-3):
+jac_full_j = jax.jit(jax.jacfwd(f_j))
+
+
+class FullJ:
+    """The exact Jacobian of the right-hand side (jacfwd), dense LU per solve."""
+
+    def __init__(self, y):
+        self.J = np.asarray(jac_full_j(jnp.array(y)))
+        self.h, self.lu = None, None
+
+    def apply(self, z):
+        return self.J @ z
+
+    def solve(self, h, r):
+        if h != self.h:
+            self.h, self.lu = h, sla.lu_factor(np.eye(2 * K) - h * GAM * self.J)
+        return sla.lu_solve(self.lu, r)
+
+
+def make_j(y, jac, rank):
+    if jac == "full":
+        return FullJ(y)
+    return HessJ(y, rank, rank_one=(jac == "hess1"))
+
+
+def ros(y0, t0, t1, rtol, atol, refresh, rank, jac, h0=1e-3):
     f = lambda y: np.asarray(f_j(jnp.array(y)))
     y, t, h = y0.copy(), t0, h0
-    J = HessJ(y, rank)
+    J = make_j(y, jac, rank)
     nj, nf, acc_, rej, rises = 1, 0, 0, 0, 0
     H_prev = float(energy(jnp.array(y))[0])
     hs = []
@@ -159,7 +201,7 @@ def ros(y0, t0, t1, rtol, atol, refresh, rank, h0=1e-3):
             rises += Hn > H_prev
             H_prev = Hn
             if refresh and acc_ % refresh == 0:
-                J = HessJ(y, rank)
+                J = make_j(y, jac, rank)
                 nj += 1
         else:
             rej += 1
@@ -199,14 +241,14 @@ for rt in [] if a.no_dp5 else tols:
     out[f"dp5_{rt:g}"] = {"steps": sd, "rejected": rj, "rhs": 6 * sd, "dtheta": float(np.abs(yd[:K] - yref[:K]).max()),
                           "H": H, "T": T, "L": L, "s": round(time.perf_counter() - tt, 1)}
     print(f"dp5_{rt:g}", out[f"dp5_{rt:g}"], flush=True)
-runs = [(rt, refresh, rank) for rt in tols for refresh in [int(s) for s in a.refresh.split(",")]
-        for rank in [int(s) for s in a.ranks.split(",")]]
-for rt, refresh, rank in runs:
+runs = [(rt, refresh, rank, jac) for rt in tols for refresh in [int(s) for s in a.refresh.split(",")]
+        for jac in a.jac.split(",") for rank in ([0] if jac == "full" else [int(s) for s in a.ranks.split(",")])]
+for rt, refresh, rank, jac in runs:
     tt = time.perf_counter()
-    yw, acc_, rej, nf, nj, hs, rises = ros(y5, a.t0, t1, rt, 10 * rt, refresh, rank)
+    yw, acc_, rej, nf, nj, hs, rises = ros(y5, a.t0, t1, rt, 10 * rt, refresh, rank, jac)
     H, T, L, _ = map(float, energy(jnp.array(yw)))
-    key = f"ros_hess_{rt:g}_refresh{refresh}_rank{rank}"
-    out[key] = {"accepted": acc_, "rejected": rej, "rhs": nf, "hessians": nj, "rhs_equiv": nf + nj * (rank or K),
+    key = f"ros_{jac}_{rt:g}_refresh{refresh}_rank{rank}"
+    out[key] = {"accepted": acc_, "rejected": rej, "rhs": nf, "hessians": nj, "rhs_equiv": nf + nj * (rank or K) * (1 if jac != "full" else 2),
                 "H_rises": int(rises), "dtheta": float(np.abs(yw[:K] - yref[:K]).max()), "H": H, "T": T,
                 "L": L, "h_median": float(np.median(hs)) if len(hs) else None,
                 "s": round(time.perf_counter() - tt, 1)}

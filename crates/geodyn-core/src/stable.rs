@@ -185,16 +185,24 @@
 //!
 //! **The tolerance on long runs.** With the projection the tolerance no longer has to
 //! hold the energy down (H cannot rise at any tolerance), only the trajectory. On the 16
-//! (θ*, v0) of the Snelson workload above, t1 = 1000, Dormand–Prince at atol 1e-4,
-//! rtol 1e-5 took 47.1 M right-hand sides in all against 162.3 M at the paper's
-//! tolerances (2.4–3.3 M per sample; the mean accepted step grew 3.5×, a little more
-//! than the tol^{1/5} = 2.5× of a 5th-order error law). H never rose; final losses
-//! −2.7% … +0.4% of the mode's (−2.6% … −0.1% at the paper's tolerances); T(1000) =
-//! 2.7e-5 … 2.9e-3; predictive std in the held-out gap 0.234 at both tolerances. This is
-//! a long-run setting only: at t1 = 50 the same tolerances leave the particles on
-//! worse ground (final losses up to +32% of the mode's with Dormand–Prince, +12% with
-//! Tsit5; 2 and 6 of 16 within 1%, against 11 at the paper's tolerances), and only the
-//! long dissipation afterwards brings them back to the low-loss set.
+//! (θ*, v0) of the Snelson workload above, t1 = 1000, Dormand–Prince, rtol = atol/10
+//! (BENCHMARKS.md has the per-sample figures and the function-space spread):
+//!
+//! | atol | RHS, 16 samples | final loss vs mode | within 1% | T(1000) |
+//! |---|---|---|---|---|
+//! | 1e-6 (the paper's) | 162.3 M | −2.55% … −0.11% | 9 | 4.7e-4 … 3.2e-3 |
+//! | 1e-4 | 47.1 M | −2.68% … +0.42% | 11 | 2.7e-5 … 2.9e-3 |
+//! | 3e-4 | 36.1 M | −1.17% … +1.21% | 14 | 5.4e-6 … 3.3e-3 |
+//! | 1e-3 | 9.5 M | −0.58% … +5.37% | 10 | 9.1e-6 … 1.37 |
+//!
+//! H never rose in any of them; plain Dormand–Prince at the paper's tolerance took 38.6 M
+//! on the same inputs and ended −2.35% … +55.9% (3 of 16 within 1%, T(1000) up to 1.5).
+//! At 1e-3 (mean step 1.2e-2, hω ≈ 17 for the stiffest mode) accuracy in the stiff
+//! directions is lost and samples end above the mode's loss. This is a long-run setting
+//! only: at t1 = 50, atol 1e-4 leaves the particles on worse ground (final losses up to
+//! +32% of the mode's with Dormand–Prince, +12% with Tsit5; 2 and 6 of 16 within 1%,
+//! against 11 at the paper's tolerances), and only the long dissipation afterwards brings
+//! them back to the low-loss set.
 //!
 //! Alternatives measured or weighed:
 //!
