@@ -17,7 +17,9 @@ state at T0 (Dopri5 at --state-tol from t = 0, cached in --state-cache), then in
 A W-method keeps its order for any J; J only has to carry the stiff spectrum for
 stability. L-stability damps the unresolved stiff oscillation (numerical dissipation),
 so H can fall faster than the exact dH/dt = -2 eta T; the script counts steps at which H
-rises (it never projects).
+rises. With --project 1 it adds geodyn's energy projection after each accepted W-step
+(v scaled so that H drops by the trapezoidal dissipated energy; the step is rejected if
+that correction exceeds 10x the tolerance).
 
 --ranks keeps only the k largest eigenpairs in J (H set to 0 on their complement).
 Cost model printed: RHS (4 per attempted step) and refreshes, each counted as k
@@ -53,6 +55,9 @@ ap.add_argument("--ranks", default="0", help="eigenpairs of H kept in J, largest
 ap.add_argument("--jac", default="hess", help="comma list of: hess (Hessian eigenpairs), hess1 (plus the "
                 "velocity Jacobian's rank-one term), full (jacfwd of the RHS, dense LU; --ranks ignored)")
 ap.add_argument("--no-dp5", action="store_true", help="skip the Dopri5 runs at --tols")
+ap.add_argument("--project", default="0", help="comma list of 0/1: 1 adds geodyn's energy projection to the "
+                "W-step (v scaled so that H drops by the trapezoidal dissipated energy; rejected if the "
+                "correction exceeds 10x the tolerance)")
 a = ap.parse_args()
 w = load_workload(a)
 kappa, eta0 = w["kappa"], w["eta0"]
@@ -172,12 +177,20 @@ def make_j(y, jac, rank):
     return HessJ(y, rank, rank_one=(jac == "hess1"))
 
 
-def ros(y0, t0, t1, rtol, atol, refresh, rank, jac, h0=1e-3):
+def power_and_parts(y):
+    """(H, T, kappa L, dissipated power 2 eta0 T^{3/2}) at y."""
+    H, T, L, _ = map(float, energy(jnp.array(y)))
+    return H, T, kappa * L, 2.0 * eta0 * T ** 1.5
+
+
+def ros(y0, t0, t1, rtol, atol, refresh, rank, jac, project=False, h0=1e-3):
     f = lambda y: np.asarray(f_j(jnp.array(y)))
     y, t, h = y0.copy(), t0, h0
     J = make_j(y, jac, rank)
     nj, nf, acc_, rej, rises = 1, 0, 0, 0, 0
     H_prev = float(energy(jnp.array(y))[0])
+    P_prev = power_and_parts(y)[3]
+    max_rise = 0.0
     hs = []
     while t < t1 - 1e-14:
         h = min(h, t1 - t)
@@ -193,12 +206,24 @@ def ros(y0, t0, t1, rtol, atol, refresh, rank, jac, h0=1e-3):
         ye = sum((B[i] - BH[i]) * ks[i] for i in range(4))
         sc = atol + rtol * np.maximum(np.abs(y), np.abs(yn))
         err = np.sqrt(np.mean((ye / sc) ** 2))
+        if project and err <= 1.0 and np.all(np.isfinite(yn)):
+            _, Tn, Vn, Pn = power_and_parts(yn)
+            target = H_prev - max(0.0, 0.5 * h * (P_prev + Pn))
+            if target <= Vn or Tn <= 0.0:
+                err = 2.0  # no velocity reaches the target: reject
+            else:
+                alpha = np.sqrt((target - Vn) / Tn)
+                dv = (alpha - 1.0) * yn[K:]
+                err = max(err, 0.1 * np.sqrt(np.mean((dv / sc[K:]) ** 2) / 2.0))
+                if err <= 1.0:
+                    yn = np.concatenate([yn[:K], alpha * yn[K:]])
         if err <= 1.0 and np.all(np.isfinite(yn)):
             y, t = yn, t + h
             acc_ += 1
             hs.append(h)
-            Hn = float(energy(jnp.array(y))[0])
+            Hn, _, _, P_prev = power_and_parts(y)
             rises += Hn > H_prev
+            max_rise = max(max_rise, Hn - H_prev)
             H_prev = Hn
             if refresh and acc_ % refresh == 0:
                 J = make_j(y, jac, rank)
@@ -206,7 +231,7 @@ def ros(y0, t0, t1, rtol, atol, refresh, rank, jac, h0=1e-3):
         else:
             rej += 1
         h *= min(5.0, max(0.2, 0.9 * max(err, 1e-10) ** (-1 / 3)))
-    return y, acc_, rej, nf, nj, np.array(hs), rises
+    return y, acc_, rej, nf, nj, np.array(hs), rises, max_rise
 
 
 th0, v0 = w["theta0"], w["v0"]
@@ -241,15 +266,16 @@ for rt in [] if a.no_dp5 else tols:
     out[f"dp5_{rt:g}"] = {"steps": sd, "rejected": rj, "rhs": 6 * sd, "dtheta": float(np.abs(yd[:K] - yref[:K]).max()),
                           "H": H, "T": T, "L": L, "s": round(time.perf_counter() - tt, 1)}
     print(f"dp5_{rt:g}", out[f"dp5_{rt:g}"], flush=True)
-runs = [(rt, refresh, rank, jac) for rt in tols for refresh in [int(s) for s in a.refresh.split(",")]
-        for jac in a.jac.split(",") for rank in ([0] if jac == "full" else [int(s) for s in a.ranks.split(",")])]
-for rt, refresh, rank, jac in runs:
+runs = [(rt, refresh, rank, jac, pr) for rt in tols for refresh in [int(s) for s in a.refresh.split(",")]
+        for jac in a.jac.split(",") for rank in ([0] if jac == "full" else [int(s) for s in a.ranks.split(",")])
+        for pr in [int(s) for s in a.project.split(",")]]
+for rt, refresh, rank, jac, pr in runs:
     tt = time.perf_counter()
-    yw, acc_, rej, nf, nj, hs, rises = ros(y5, a.t0, t1, rt, 10 * rt, refresh, rank, jac)
+    yw, acc_, rej, nf, nj, hs, rises, max_rise = ros(y5, a.t0, t1, rt, 10 * rt, refresh, rank, jac, bool(pr))
     H, T, L, _ = map(float, energy(jnp.array(yw)))
-    key = f"ros_{jac}_{rt:g}_refresh{refresh}_rank{rank}"
+    key = f"ros_{jac}_{rt:g}_refresh{refresh}_rank{rank}" + ("_projected" if pr else "")
     out[key] = {"accepted": acc_, "rejected": rej, "rhs": nf, "hessians": nj, "rhs_equiv": nf + nj * (rank or K) * (1 if jac != "full" else 2),
-                "H_rises": int(rises), "dtheta": float(np.abs(yw[:K] - yref[:K]).max()), "H": H, "T": T,
+                "H_rises": int(rises), "max_H_rise": max_rise, "dtheta": float(np.abs(yw[:K] - yref[:K]).max()), "H": H, "T": T,
                 "L": L, "h_median": float(np.median(hs)) if len(hs) else None,
                 "s": round(time.perf_counter() - tt, 1)}
     print(key, out[key], flush=True)
