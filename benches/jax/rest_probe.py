@@ -36,13 +36,12 @@ Needs jax, diffrax, numpy, scipy.
 import json, os, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from workload import workload_parser, load_workload
-from dims_jax import make_dynamics
+from dims_jax import make_dynamics, make_energy, make_dopri5, ROS34PW2
 import numpy as np
 import scipy.linalg as sla
 import jax
 jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp
-import diffrax
 
 ap = workload_parser("rest_probe")
 ap.add_argument("--t0", type=float, default=100.0)
@@ -65,11 +64,6 @@ K = w["theta0"].shape[0]
 loss, grad, acc = make_dynamics(w, a.noise_std, a.prior_precision)
 
 
-def rhs(t, y, args):
-    x, v = y
-    return (v, acc(x, v))
-
-
 @jax.jit
 def f_j(y):
     return jnp.concatenate([y[K:], acc(y[:K], y[K:])])
@@ -78,30 +72,10 @@ def f_j(y):
 hess_j = jax.jit(jax.jacfwd(grad))
 
 
-@jax.jit
-def energy(y):
-    x, v = y[:K], y[K:]
-    g = grad(x)
-    T = 0.5 * (jnp.dot(v, v) + jnp.dot(g, v) ** 2)
-    return T + kappa * loss(x), T, loss(x), jnp.dot(g, g)
-
-
-def dp5(y0, t0, t1, rtol, atol):
-    sol = diffrax.diffeqsolve(diffrax.ODETerm(rhs), diffrax.Dopri5(), t0, t1, None, (y0[:K], y0[K:]),
-                              stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol), max_steps=10**8,
-                              saveat=diffrax.SaveAt(t1=True))
-    return np.concatenate([np.asarray(sol.ys[0][-1]), np.asarray(sol.ys[1][-1])]), int(sol.stats["num_steps"]), \
-        int(sol.stats["num_rejected_steps"])
-
-
-# ROS34PW2 (Rang & Angermann 2005): (I - h gamma J) k_i = h f(y + sum a_ij k_j) + h J sum g_ij k_j.
-GAM = 0.435866521508459
-A = np.array([[0, 0, 0, 0], [0.87173304301691801, 0, 0, 0], [0.84457060015369423, -0.11299064236484185, 0, 0],
-              [0, 0, 1, 0]])
-G = np.array([[0, 0, 0, 0], [-0.87173304301691801, 0, 0, 0], [-0.90338057013044082, 0.054180672388095326, 0, 0],
-              [0.24212380706095346, -1.2232505839045147, 0.54526025533510214, 0]])
-B = np.array([0.24212380706095346, -1.2232505839045147, 1.5452602553351020, 0.435866521508459])
-BH = np.array([0.37810903145819369, -0.096042292212423178, 0.5, 0.2179332607542295])
+energy = make_energy(loss, grad, kappa)
+dp5 = make_dopri5(acc)
+GAM, A, G = ROS34PW2.GAM, np.array(ROS34PW2.A), np.array(ROS34PW2.G)
+B, BH = np.array(ROS34PW2.B), np.array(ROS34PW2.BH)
 
 
 class HessJ:

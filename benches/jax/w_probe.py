@@ -16,13 +16,12 @@ Needs jax, diffrax, numpy, scipy. Slow (dense LU per step, jacfwd Jacobians): ~1
 import json, os, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from workload import workload_parser, load_workload
-from dims_jax import make_dynamics
+from dims_jax import make_dynamics, make_energy, make_dopri5, ROS34PW2
 import numpy as np
 import scipy.linalg as sla
 import jax
 jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp
-import diffrax
 
 ap = workload_parser("wprobe")
 ap.add_argument("--t0", type=float, default=5.0)
@@ -36,11 +35,6 @@ K = w["theta0"].shape[0]
 loss, grad, acc = make_dynamics(w, sigma, lam)
 
 
-def rhs(t, y, args):
-    x, v = y
-    return (v, acc(x, v))
-
-
 def fflat(y):
     return jnp.concatenate([y[K:], acc(y[:K], y[K:])])
 
@@ -49,30 +43,10 @@ f_j = jax.jit(fflat)
 jac_j = jax.jit(jax.jacfwd(fflat))
 
 
-@jax.jit
-def energy(y):
-    x, v = y[:K], y[K:]
-    g = grad(x)
-    T = 0.5 * (jnp.dot(v, v) + jnp.dot(g, v) ** 2)
-    return T + kappa * loss(x), T, loss(x)
-
-
-def dp5(y0, t0, t1, rtol, atol):
-    sol = diffrax.diffeqsolve(diffrax.ODETerm(rhs), diffrax.Dopri5(), t0, t1, None, (y0[:K], y0[K:]),
-                              stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol), max_steps=10**8,
-                              saveat=diffrax.SaveAt(t1=True))
-    return np.concatenate([np.asarray(sol.ys[0][-1]), np.asarray(sol.ys[1][-1])]), int(sol.stats["num_steps"]), \
-        int(sol.stats["num_rejected_steps"])
-
-
-# ROS34PW2 (Rang & Angermann 2005), (I − hγJ) k_i = h f(y + Σ α_ij k_j) + hJ Σ γ_ij k_j.
-g_ = 0.435866521508459
-A = np.array([[0, 0, 0, 0], [0.87173304301691801, 0, 0, 0], [0.84457060015369423, -0.11299064236484185, 0, 0],
-              [0, 0, 1, 0]])
-G = np.array([[0, 0, 0, 0], [-0.87173304301691801, 0, 0, 0], [-0.90338057013044082, 0.054180672388095326, 0, 0],
-              [0.24212380706095346, -1.2232505839045147, 0.54526025533510214, 0]])
-B = np.array([0.24212380706095346, -1.2232505839045147, 1.5452602553351020, 0.435866521508459])
-BH = np.array([0.37810903145819369, -0.096042292212423178, 0.5, 0.2179332607542295])
+energy = make_energy(loss, grad, kappa)
+dp5 = make_dopri5(acc)
+g_, A, G = ROS34PW2.GAM, np.array(ROS34PW2.A), np.array(ROS34PW2.G)
+B, BH = np.array(ROS34PW2.B), np.array(ROS34PW2.BH)
 
 
 def ros(f, jac, y0, t0, t1, rtol, atol, refresh, h0=1e-3):
@@ -116,8 +90,8 @@ t1 = a.t0 + a.dt
 tt = time.perf_counter()
 yref, sref, _ = dp5(y5, a.t0, t1, 1e-11, 1e-11)
 print(f"reference: {sref} steps, {time.perf_counter() - tt:.1f} s", flush=True)
-Href, Tref, Lref = map(float, energy(yref))
-H5, T5, L5 = map(float, energy(y5))
+Href, Tref, Lref, _ = map(float, energy(yref))
+H5, T5, L5, _ = map(float, energy(y5))
 out = {"t0": a.t0, "t1": t1, "H0": H5, "T0": T5, "ref": {"steps": sref, "H": Href, "T": Tref, "L": Lref}}
 fnp = lambda y: np.asarray(f_j(jnp.array(y)))
 jnp_ = lambda y: np.asarray(jac_j(jnp.array(y)))
@@ -127,7 +101,7 @@ for rt in [1e-7, 1e-8, 1e-9]:
     at = 10 * rt
     tt = time.perf_counter()
     yd, sd, rj = dp5(y5, a.t0, t1, rt, at)
-    H, T, L = map(float, energy(yd))
+    H, T, L, _ = map(float, energy(yd))
     out[f"dp5_{rt:g}"] = {"steps": sd, "rejected": rj, "rhs": 6 * sd, "dtheta": float(np.abs(yd[:K] - yref[:K]).max()),
                           "dv": float(np.abs(yd[K:] - yref[K:]).max()), "H": H, "T": T, "L": L,
                           "s": round(time.perf_counter() - tt, 1)}
@@ -137,7 +111,7 @@ for rt in [1e-7, 1e-8, 1e-9]:
     for refresh in [0, a.refresh] if a.refresh else [0]:
         tt = time.perf_counter()
         yw, acc_, rej, nf, nj, hs = ros(fnp, jnp_, y5, a.t0, t1, rt, at, refresh)
-        H, T, L = map(float, energy(yw))
+        H, T, L, _ = map(float, energy(yw))
         key = f"ros34pw2_{rt:g}_refresh{refresh}"
         out[key] = {"accepted": acc_, "rejected": rej, "rhs": nf, "jacobians": nj,
                     "dtheta": float(np.abs(yw[:K] - yref[:K]).max()), "dv": float(np.abs(yw[K:] - yref[K:]).max()),

@@ -540,9 +540,19 @@ fn eval_error(t: f64, e: Error) -> Error {
     Error::Integration { t, reason: FailureReason::Evaluation(Box::new(e)) }
 }
 
-/// Whether `e` is an evaluation that failed on a NaN or infinite value.
-fn is_non_finite(e: &Error) -> bool {
-    matches!(e, Error::Integration { reason: FailureReason::Evaluation(inner), .. } if matches!(**inner, Error::NonFinite { .. }))
+/// A stage evaluation's result: `Ok(None)` (the step is to be rejected) if it failed on
+/// a NaN or infinite value, which is then kept in `failure`; other errors pass through.
+fn stage_result<T>(r: Result<T>, failure: &mut Option<Error>) -> Result<Option<T>> {
+    let e = match r {
+        Ok(x) => return Ok(Some(x)),
+        Err(e) => e,
+    };
+    if matches!(&e, Error::Integration { reason: FailureReason::Evaluation(inner), .. } if matches!(**inner, Error::NonFinite { .. }))
+    {
+        *failure = Some(e);
+        return Ok(None);
+    }
+    Err(e)
 }
 
 /// RMS over the 2n state components of `e_i / (atol + rtol·max(|a_i|, |b_i|))`, with
@@ -685,13 +695,8 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
             // A stage state that overflows (NaN or infinite values: a step far too
             // large) rejects the step like a non-finite stage below; other errors end
             // the run.
-            let ei = match ev.eval(ti, &w.xs, &w.vs, &mut w.kv[i], t) {
-                Ok(ei) => ei,
-                Err(e) if is_non_finite(&e) => {
-                    stage_failure = Some(e);
-                    break;
-                }
-                Err(e) => return Err(e),
+            let Some(ei) = stage_result(ev.eval(ti, &w.xs, &w.vs, &mut w.kv[i], t), &mut stage_failure)? else {
+                break;
             };
             w.kx[i].copy_from_slice(&w.vs);
             let finite = w.kv[i].iter().chain(&w.vs).chain(&w.xs).all(|z| z.is_finite()) && ei.kinetic.is_finite();
@@ -699,14 +704,10 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
                 break;
             }
             if i < S - 1 {
-                power[i] = match ev.power(&ei, ti, &w.xs, &w.vs, t) {
-                    Ok(p) => p,
-                    Err(e) if is_non_finite(&e) => {
-                        stage_failure = Some(e);
-                        break;
-                    }
-                    Err(e) => return Err(e),
+                let Some(p) = stage_result(ev.power(&ei, ti, &w.xs, &w.vs, t), &mut stage_failure)? else {
+                    break;
                 };
+                power[i] = p;
             } else {
                 w.xt.copy_from_slice(&w.xs);
                 w.vt.copy_from_slice(&w.vs);

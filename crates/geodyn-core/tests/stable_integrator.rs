@@ -399,11 +399,21 @@ fn dopri5_variant_keeps_the_invariants_and_converges() {
     assert!(errors.windows(2).all(|e| e[1] < 0.1 * e[0]), "errors {errors:?}");
 }
 
-/// ½x² that cannot be evaluated beyond |x| > `wall` (it reports a non-finite value there,
-/// as an overflowing network would); counts the failed evaluations.
+/// [`HalfSquare`] that cannot be evaluated beyond |x| > `wall` (it reports a non-finite
+/// value there, as an overflowing network would); counts the failed evaluations.
 struct Walled {
     wall: f64,
     failures: Arc<AtomicUsize>,
+}
+
+impl Walled {
+    fn check(&self, x: &[f64]) -> Result<()> {
+        if x[0].abs() > self.wall {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            return Err(Error::NonFinite { what: "loss" });
+        }
+        Ok(())
+    }
 }
 
 impl Objective for Walled {
@@ -411,19 +421,15 @@ impl Objective for Walled {
         1
     }
     fn value(&self, x: &[f64]) -> Result<f64> {
-        if x[0].abs() > self.wall {
-            self.failures.fetch_add(1, Ordering::Relaxed);
-            return Err(Error::NonFinite { what: "loss" });
-        }
-        Ok(0.5 * x[0] * x[0])
+        self.check(x)?;
+        HalfSquare.value(x)
     }
     fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
-        g[0] = x[0];
-        self.value(x)
+        self.check(x)?;
+        HalfSquare.gradient(x, g)
     }
-    fn hvp(&self, _x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> {
-        hv[0] = v[0];
-        Ok(())
+    fn hvp(&self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> {
+        HalfSquare.hvp(x, v, hv)
     }
 }
 
