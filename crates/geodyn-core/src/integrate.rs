@@ -20,12 +20,21 @@
 //!
 //! The right-hand side does not allocate: it writes straight into the solver's
 //! buffers.
+//!
+//! A stage whose evaluation fails with [`Error::NonFinite`] (a step so large that the
+//! stage overflows) does not end a Tsit45 run: diffsol cannot be told to reject a step
+//! from inside the right-hand side, so the step is undone afterwards — the solver is
+//! put back at the last accepted state with half the failed step — and counted as a
+//! rejection, as [`crate::stable`]'s integrators do. Only if h cannot recover
+//! (underflow, or more than 40 consecutive retries) does the run fail, with that
+//! evaluation's error. Any other evaluation error ends the run at once.
 
 use crate::error::{Error, FailureReason, Result, check_dim, check_finite};
 use crate::mechanics::SecondOrderSystem;
 use crate::stable::{EnergyMonitor, EnergyReport, EnergyTracker, Method};
 use diffsol::{
-    DiffsolError, FaerMat, MatrixCommon, OdeBuilder, OdeSolverMethod, OdeSolverStopReason, error::OdeSolverError,
+    DiffsolError, FaerMat, MatrixCommon, OdeBuilder, OdeSolverMethod, OdeSolverStopReason, Vector,
+    error::OdeSolverError,
 };
 use std::cell::{Cell, RefCell};
 
@@ -332,14 +341,18 @@ pub fn integrate<S: SecondOrderSystem + ?Sized>(
         valid: false,
     });
     let rhs = |y: &[f64], _p: &[f64], t: f64, dy: &mut [f64]| {
+        // After a failed evaluation the step is undone (see `integrate`), so the stages
+        // only have to stay finite: zeros, not NaN, because diffsol keeps its stage
+        // columns between attempts and 0·NaN would poison the retry. Such stages are not
+        // evaluated and not counted.
+        if failure.borrow().is_some() {
+            dy.fill(0.0);
+            return;
+        }
         calls.set(calls.get() + 1);
         let (x, v) = y.split_at(n);
         let (dx, dv) = dy.split_at_mut(n);
         dx.copy_from_slice(v);
-        if failure.borrow().is_some() {
-            dv.fill(f64::NAN);
-            return;
-        }
         match system.evaluate(t, x, v, dv) {
             Ok(ev) => {
                 let mut c = cache.borrow_mut();
@@ -352,7 +365,7 @@ pub fn integrate<S: SecondOrderSystem + ?Sized>(
             }
             Err(e) => {
                 *failure.borrow_mut() = Some(e);
-                dv.fill(f64::NAN);
+                dy.fill(0.0);
             }
         }
     };
@@ -371,15 +384,43 @@ pub fn integrate<S: SecondOrderSystem + ?Sized>(
     let mut y = y0;
     let mut t_prev = opts.t0;
     let mut interp: V = solver.state().y.clone();
+    // ẏ at the last accepted state (the FSAL stage), to put the solver back there when
+    // a step met a non-finite stage.
+    let mut dy_prev: V = solver.state().dy.clone();
+    // Steps undone after a non-finite stage: in all, and since the last good step.
+    let (mut retries, mut consecutive_retries) = (0usize, 0usize);
     let mut stop = StopReason::FinalTime;
     let mut t_end;
     loop {
         let res = solver.step();
         let t_now = solver.state().t;
         if let Some(e) = failure.borrow_mut().take() {
-            return Err(Error::Integration { t: t_prev, reason: FailureReason::Evaluation(Box::new(e)) });
+            let non_finite = matches!(e, Error::NonFinite { .. });
+            // The step diffsol took with the failed stage (it saw a NaN error norm as 0).
+            let h_half = 0.5 * (t_now - t_prev);
+            let err = Error::Integration { t: t_prev, reason: FailureReason::Evaluation(Box::new(e)) };
+            if !non_finite
+                || res.is_err()
+                || consecutive_retries >= crate::stable::MAX_REJECTIONS
+                || h_half.is_nan()
+                || h_half < crate::stable::MIN_STEP.max(16.0 * f64::EPSILON * t_prev.abs())
+            {
+                return Err(err);
+            }
+            retries += 1;
+            consecutive_retries += 1;
+            let state = solver.state_mut();
+            for (i, yi) in y.iter().enumerate() {
+                state.y[i] = *yi;
+            }
+            state.dy.copy_from(&dy_prev);
+            *state.t = t_prev;
+            *state.h = h_half;
+            continue;
         }
+        consecutive_retries = 0;
         let reason = res.map_err(|e| solver_error(t_prev, e))?;
+        dy_prev.copy_from(solver.state().dy);
         {
             let sy = solver.state().y;
             for (i, yi) in y.iter_mut().enumerate() {
@@ -474,7 +515,7 @@ pub fn integrate<S: SecondOrderSystem + ?Sized>(
         {
             break;
         }
-        if solver.get_statistics().number_of_steps >= opts.max_steps {
+        if solver.get_statistics().number_of_steps - retries >= opts.max_steps {
             return Err(Error::Integration {
                 t: t_end,
                 reason: FailureReason::StepLimit { max_steps: opts.max_steps },
@@ -485,8 +526,9 @@ pub fn integrate<S: SecondOrderSystem + ?Sized>(
     let st = solver.get_statistics();
     let stats = SolveStats {
         rhs_evaluations: calls.get(),
-        accepted_steps: st.number_of_steps,
-        rejected_steps: st.number_of_error_test_failures,
+        // diffsol counted the undone steps as accepted.
+        accepted_steps: st.number_of_steps - retries,
+        rejected_steps: st.number_of_error_test_failures + retries,
         energy_evaluations: energy_calls.get(),
     };
     let v = y.split_off(n);

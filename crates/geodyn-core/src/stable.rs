@@ -467,8 +467,11 @@ const CAUTIOUS_STEPS: usize = 10;
 /// The velocity correction of the projection may be up to 1/PROJECTION_WEIGHT times the
 /// tolerance before a step is rejected.
 const PROJECTION_WEIGHT: f64 = 0.1;
-const MAX_REJECTIONS: usize = 40;
-const MIN_STEP: f64 = 1e-13;
+/// Consecutive rejections after which a run fails (also the Tsit45 path's limit on
+/// retries after a non-finite stage).
+pub(crate) const MAX_REJECTIONS: usize = 40;
+/// Smallest step size; below it (or below 16 ulp of t) a run fails.
+pub(crate) const MIN_STEP: f64 = 1e-13;
 
 /// Work buffers of one step: stage derivatives (kx = stage velocities, kv = stage
 /// accelerations), the stage state, the RK solution (x̃, ṽ) and scratch.

@@ -457,3 +457,40 @@ fn non_finite_stages_reject_the_step() {
         assert!(drift <= 1e-13, "{method:?}: drift {drift:e}");
     }
 }
+
+/// The plain Tsit45 path (diffsol) recovers from a non-finite stage too: the step is
+/// undone, retried with half the step size and counted as rejected. Same undamped
+/// ẍ = −kx as above (x(t) = cos √k t) with the loss unavailable beyond |x| = 1 + 1e-3:
+/// stages overshoot the turning points, accepted states do not, so the run finishes and
+/// matches the closed form to the tolerance's order. With the wall at 1 + 1e-4 and the
+/// same tolerance, Tsit45's own amplitude growth (it does not conserve H) carries the
+/// accepted states to the wall; then h cannot recover and the run fails with the
+/// evaluation's error, not a panic.
+#[test]
+fn tsit45_retries_non_finite_stages() {
+    let k = 4.0;
+    let tol = 1e-4;
+    let run = |wall: f64| {
+        let failures = Arc::new(AtomicUsize::new(0));
+        let walled = Walled { wall, failures: Arc::clone(&failures) };
+        let osc = Mechanics::new(Euclidean::new(1), Frictionless).with_potential(walled, k, 0.0).unwrap();
+        let opts = IntegrateOptions::new(30.0).method(Method::Tsit45).tolerances(tol, tol);
+        (integrate(&osc, &[1.0], &[0.0], &opts), failures.load(Ordering::Relaxed))
+    };
+    let (sol, failures) = run(1.0 + 1e-3);
+    let sol = sol.unwrap();
+    assert!(failures > 0, "no stage reached the wall; the test would not test anything");
+    assert!(sol.stats.rejected_steps > 0, "the undone steps are counted as rejected");
+    assert_eq!(sol.t, 30.0);
+    let err = (sol.x[0] - (k.sqrt() * 30.0).cos()).abs();
+    assert!(err < 1e2 * tol, "|x(30) − cos 60| = {err:e}");
+
+    let (res, _) = run(1.0 + 1e-4);
+    match res {
+        Err(Error::Integration { t, reason: FailureReason::Evaluation(inner) }) => {
+            assert!(matches!(*inner, Error::NonFinite { what: "loss" }), "{inner:?}");
+            assert!(t > 0.0 && t < 30.0, "t = {t}");
+        }
+        other => panic!("expected the wall's evaluation error, got {other:?}"),
+    }
+}
