@@ -1,9 +1,10 @@
 //! The vectorised slice kernels (`geodyn_nn::fastmath`, `Activation::*_slice`) against
 //! mpmath, `f64::exp` and the scalar reference `Activation::eval3`.
 //!
-//! Every check runs twice: on the path the CPU picks (AVX2 + FMA on most x86-64) and
-//! on the portable baseline path (`fastmath::portable`, plain SSE2 without FMA on
-//! x86-64), since the two round differently.
+//! Every check runs on each compiled path: the one the CPU picks (AVX-512 or AVX2 + FMA
+//! on most x86-64), the AVX2 + FMA one (`fastmath::avx2`; the same as the first on CPUs
+//! without AVX-512) and the portable baseline (`fastmath::portable`, plain SSE2 without
+//! FMA on x86-64), since FMA and non-FMA copies round differently.
 //!
 //! Errors are counted in ulp of the reference value ("ulp"), or, for derivatives whose
 //! defining sum cancels (GELU' = Φ + xφ near x = −0.75, SiLU' near x = −1.28, …), in
@@ -26,9 +27,10 @@ fn eval3_auto(act: Activation, z: &[f64], a: &mut [f64], s1: &mut [f64], s2: &mu
     act.eval3_slice(z, a, s1, s2)
 }
 
-/// (name, exp, normal, eval3) for the dispatched and the portable path.
-const PATHS: [(&str, Exp, Normal, Eval3); 2] = [
+/// (name, exp, normal, eval3) for the dispatched, the AVX2 and the portable path.
+const PATHS: [(&str, Exp, Normal, Eval3); 3] = [
     ("auto", exp_slice, normal_cdf_pdf_slice, eval3_auto),
+    ("avx2", fastmath::avx2::exp_slice, fastmath::avx2::normal_cdf_pdf_slice, fastmath::avx2::eval3_slice),
     (
         "portable",
         fastmath::portable::exp_slice,
@@ -485,4 +487,27 @@ fn mismatched_lengths_panic() {
     let z = [1.0, 2.0, 3.0];
     let (mut a, mut s1, mut s2) = ([0.0; 3], [0.0; 2], [0.0; 3]);
     Activation::Gelu.eval3_slice(&z, &mut a, &mut s1, &mut s2);
+}
+
+/// The AVX-512 and AVX2 copies compile the same FMA arithmetic with wider vectors, so
+/// they agree bit for bit (on CPUs without AVX-512 both names run the AVX2 copy).
+#[test]
+fn avx512_and_avx2_copies_agree_bit_for_bit() {
+    let mut u = uniforms(7);
+    let z: Vec<f64> = (0..4099).map(|i| (u() - 0.5) * if i % 2 == 0 { 16.0 } else { 90.0 }).collect();
+    for act in SMOOTH {
+        let best = eval3_vec(eval3_auto, act, &z);
+        let avx2 = eval3_vec(fastmath::avx2::eval3_slice, act, &z);
+        for (i, &x) in z.iter().enumerate() {
+            let (b, a) = ((best.0[i], best.1[i], best.2[i]), (avx2.0[i], avx2.1[i], avx2.2[i]));
+            assert!(
+                b.0.to_bits() == a.0.to_bits() && b.1.to_bits() == a.1.to_bits() && b.2.to_bits() == a.2.to_bits(),
+                "{act:?} at z = {x}: {b:?} vs {a:?}"
+            );
+        }
+    }
+    let (mut e1, mut e2) = (vec![0.0; z.len()], vec![0.0; z.len()]);
+    exp_slice(&z, &mut e1);
+    fastmath::avx2::exp_slice(&z, &mut e2);
+    assert!(e1.iter().zip(&e2).all(|(a, b)| a.to_bits() == b.to_bits()));
 }
