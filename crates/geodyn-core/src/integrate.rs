@@ -396,7 +396,8 @@ pub fn integrate<S: SecondOrderSystem + ?Sized>(
         let t_now = solver.state().t;
         if let Some(e) = failure.borrow_mut().take() {
             let non_finite = matches!(e, Error::NonFinite { .. });
-            // The step diffsol took with the failed stage (it saw a NaN error norm as 0).
+            // Half the step diffsol ended up taking after the failed stage (the zero
+            // stages may have made it shrink h further before accepting).
             let h_half = 0.5 * (t_now - t_prev);
             let err = Error::Integration { t: t_prev, reason: FailureReason::Evaluation(Box::new(e)) };
             if !non_finite
