@@ -19,6 +19,7 @@
 use faer::linalg::matmul::matmul;
 use faer::reborrow::ReborrowMut;
 use faer::{Accum, MatMut, MatRef, Par};
+use geodyn_nn::fastmath::Isa;
 use geodyn_nn::{Activation, Dataset, Loss, ModelSpec};
 use std::cell::RefCell;
 
@@ -138,27 +139,32 @@ pub(crate) fn pass(
     hv: Option<&mut [f64]>,
 ) -> (f64, f64) {
     debug_assert!(hv.is_none() || (v.is_some() && grad.is_some()), "H v needs v and the gradient pass");
+    let args = PassArgs { spec, data, inputs_t, loss, params, v, grad, hv };
     WORK.with(|w| {
         let mut w = w.borrow_mut();
         let w = &mut *w;
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512dq")
-                && std::arch::is_x86_feature_detected!("avx512vl")
-                && std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                // SAFETY: the CPU supports AVX-512 F/DQ/VL, AVX2 and FMA (checked just above).
-                return unsafe { pass_avx512(w, spec, data, inputs_t, loss, params, v, grad, hv) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-                return unsafe { pass_avx2(w, spec, data, inputs_t, loss, params, v, grad, hv) };
-            }
+        match geodyn_nn::fastmath::best_isa() {
+            // SAFETY: the CPU supports AVX-512 F/DQ/VL, AVX2 and FMA (`best_isa`).
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { pass_avx512(w, args) },
+            // SAFETY: the CPU supports AVX2 and FMA (`best_isa`).
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { pass_avx2(w, args) },
+            _ => pass_in(w, args),
         }
-        pass_in(w, spec, data, inputs_t, loss, params, v, grad, hv)
     })
+}
+
+/// The arguments of [`pass`], passed on to the copy that runs.
+struct PassArgs<'a> {
+    spec: &'a ModelSpec,
+    data: &'a Dataset,
+    inputs_t: &'a [f64],
+    loss: &'a Loss,
+    params: &'a [f64],
+    v: Option<&'a [f64]>,
+    grad: Option<&'a mut [f64]>,
+    hv: Option<&'a mut [f64]>,
 }
 
 /// [`pass_in`] compiled for AVX2 + FMA, so that the pass's own elementwise loops (tangent
@@ -166,54 +172,22 @@ pub(crate) fn pass(
 /// contraction into FMAs), so the results are bit-identical to the baseline copy.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments, reason = "the arguments of `pass`")]
-fn pass_avx2(
-    w: &mut Work,
-    spec: &ModelSpec,
-    data: &Dataset,
-    inputs_t: &[f64],
-    loss: &Loss,
-    params: &[f64],
-    v: Option<&[f64]>,
-    grad: Option<&mut [f64]>,
-    hv: Option<&mut [f64]>,
-) -> (f64, f64) {
-    pass_in(w, spec, data, inputs_t, loss, params, v, grad, hv)
+fn pass_avx2(w: &mut Work, args: PassArgs<'_>) -> (f64, f64) {
+    pass_in(w, args)
 }
 
 /// [`pass_in`] compiled for AVX-512 (8-wide vectors), bit-identical likewise.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-#[allow(clippy::too_many_arguments, reason = "the arguments of `pass`")]
-fn pass_avx512(
-    w: &mut Work,
-    spec: &ModelSpec,
-    data: &Dataset,
-    inputs_t: &[f64],
-    loss: &Loss,
-    params: &[f64],
-    v: Option<&[f64]>,
-    grad: Option<&mut [f64]>,
-    hv: Option<&mut [f64]>,
-) -> (f64, f64) {
-    pass_in(w, spec, data, inputs_t, loss, params, v, grad, hv)
+fn pass_avx512(w: &mut Work, args: PassArgs<'_>) -> (f64, f64) {
+    pass_in(w, args)
 }
 
 /// The body of [`pass`] on the thread's scratch `w` (no closure around it, so that it
-/// inherits the target features of [`pass_avx2`] when inlined there).
+/// inherits the target features of [`pass_avx2`] / [`pass_avx512`] when inlined there).
 #[inline(always)]
-#[allow(clippy::too_many_arguments, reason = "the arguments of `pass`")]
-fn pass_in(
-    w: &mut Work,
-    spec: &ModelSpec,
-    data: &Dataset,
-    inputs_t: &[f64],
-    loss: &Loss,
-    params: &[f64],
-    v: Option<&[f64]>,
-    mut grad: Option<&mut [f64]>,
-    mut hv: Option<&mut [f64]>,
-) -> (f64, f64) {
+fn pass_in(w: &mut Work, args: PassArgs<'_>) -> (f64, f64) {
+    let PassArgs { spec, data, inputs_t, loss, params, v, mut grad, mut hv } = args;
     let n = data.len();
     let d = spec.input_dim();
     let m = spec.output_dim();

@@ -716,30 +716,40 @@ fn map_baseline<K: Kernel, const N: usize>(x: &[f64], o1: &mut [f64], o2: &mut [
     map::<K, FMA_NATIVE, N>(x, o1, o2, o3)
 }
 
-/// Whether the AVX2 + FMA copies may run (cached by `std`).
-#[inline]
-fn have_avx2_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if cfg!(all(target_feature = "avx2", target_feature = "fma")) {
-            return true;
-        }
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+/// The widest vector extension whose copies of the hot loops may run on this CPU.
+#[doc(hidden)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum Isa {
+    /// Neither of the below: the baseline copies.
+    Baseline,
+    /// AVX2 + FMA (x86-64).
+    Avx2,
+    /// AVX-512 F, DQ and VL, plus AVX2 and FMA (x86-64).
+    Avx512,
 }
 
-/// Whether the AVX-512 copies may run (F, DQ and VL, plus AVX2 and FMA; cached by `std`).
-#[cfg(target_arch = "x86_64")]
+/// The widest [`Isa`] this CPU supports (`std`'s cached feature tests). Shared by the
+/// kernels here and by the backends' multiversioned loops, so that every hot loop picks
+/// its copy by the same rule.
+#[doc(hidden)]
 #[inline]
-fn have_avx512() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512dq")
-        && std::arch::is_x86_feature_detected!("avx512vl")
-        && have_avx2_fma()
+pub fn best_isa() -> Isa {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let avx2 = cfg!(all(target_feature = "avx2", target_feature = "fma"))
+            || (std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"));
+        if avx2
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+        {
+            return Isa::Avx512;
+        }
+        if avx2 {
+            return Isa::Avx2;
+        }
+    }
+    Isa::Baseline
 }
 
 /// Which compiled copy of a kernel runs.
@@ -763,20 +773,25 @@ pub(crate) fn run<K: Kernel, const N: usize>(path: Path, x: &[f64], o1: &mut [f6
     if N >= 3 {
         assert_eq!(o3.len(), x.len(), "output length differs from input length");
     }
+    let isa = match path {
+        Path::Best => best_isa(),
+        Path::Avx2 => best_isa().min(Isa::Avx2),
+        Path::Portable => Isa::Baseline,
+    };
     #[cfg(target_arch = "x86_64")]
     {
-        if path == Path::Best && have_avx512() {
-            // SAFETY: the CPU supports AVX-512 F/DQ/VL, AVX2 and FMA (checked just above).
+        if isa == Isa::Avx512 {
+            // SAFETY: the CPU supports AVX-512 F/DQ/VL, AVX2 and FMA (`best_isa`).
             unsafe { map_avx512::<K, N>(x, o1, o2, o3) };
             return;
         }
-        if path != Path::Portable && have_avx2_fma() {
-            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+        if isa == Isa::Avx2 {
+            // SAFETY: the CPU supports AVX2 and FMA (`best_isa`).
             unsafe { map_avx2::<K, N>(x, o1, o2, o3) };
             return;
         }
     }
-    let _ = path;
+    let _ = isa;
     map_baseline::<K, N>(x, o1, o2, o3)
 }
 
@@ -822,45 +837,42 @@ pub fn normal_cdf_pdf_slice(x: &[f64], cdf: &mut [f64], pdf: &mut [f64]) {
     run::<NormalK, 2>(Path::Best, x, cdf, pdf, &mut [])
 }
 
-/// The baseline (non-AVX2) paths, for tests and benchmarks.
-#[doc(hidden)]
-pub mod portable {
-    use super::*;
+/// A module of the public slice functions run on one fixed [`Path`], for tests and
+/// benchmarks.
+macro_rules! path_module {
+    ($(#[$doc:meta])* $name:ident, $path:expr) => {
+        $(#[$doc])*
+        #[doc(hidden)]
+        pub mod $name {
+            use super::*;
 
-    /// [`exp_slice`] on the baseline path.
-    pub fn exp_slice(x: &[f64], out: &mut [f64]) {
-        run::<ExpK, 1>(Path::Portable, x, out, &mut [], &mut [])
-    }
+            /// [`exp_slice`] on this module's path.
+            pub fn exp_slice(x: &[f64], out: &mut [f64]) {
+                run::<ExpK, 1>($path, x, out, &mut [], &mut [])
+            }
 
-    /// [`normal_cdf_pdf_slice`] on the baseline path.
-    pub fn normal_cdf_pdf_slice(x: &[f64], cdf: &mut [f64], pdf: &mut [f64]) {
-        run::<NormalK, 2>(Path::Portable, x, cdf, pdf, &mut [])
-    }
+            /// [`normal_cdf_pdf_slice`] on this module's path.
+            pub fn normal_cdf_pdf_slice(x: &[f64], cdf: &mut [f64], pdf: &mut [f64]) {
+                run::<NormalK, 2>($path, x, cdf, pdf, &mut [])
+            }
 
-    /// [`Activation::eval3_slice`](crate::Activation::eval3_slice) on the baseline path.
-    pub fn eval3_slice(act: crate::Activation, z: &[f64], a: &mut [f64], s1: &mut [f64], s2: &mut [f64]) {
-        crate::activation::eval_slice::<3>(act, Path::Portable, z, a, s1, s2)
-    }
+            /// [`Activation::eval3_slice`](crate::Activation::eval3_slice) on this
+            /// module's path.
+            pub fn eval3_slice(act: crate::Activation, z: &[f64], a: &mut [f64], s1: &mut [f64], s2: &mut [f64]) {
+                crate::activation::eval_slice::<3>(act, $path, z, a, s1, s2)
+            }
+        }
+    };
 }
 
-/// The AVX2 + FMA paths (the baseline where the CPU lacks them), for tests and
-/// benchmarks on CPUs whose best path is AVX-512.
-#[doc(hidden)]
-pub mod avx2 {
-    use super::*;
-
-    /// [`exp_slice`] on the AVX2 path.
-    pub fn exp_slice(x: &[f64], out: &mut [f64]) {
-        run::<ExpK, 1>(Path::Avx2, x, out, &mut [], &mut [])
-    }
-
-    /// [`normal_cdf_pdf_slice`] on the AVX2 path.
-    pub fn normal_cdf_pdf_slice(x: &[f64], cdf: &mut [f64], pdf: &mut [f64]) {
-        run::<NormalK, 2>(Path::Avx2, x, cdf, pdf, &mut [])
-    }
-
-    /// [`Activation::eval3_slice`](crate::Activation::eval3_slice) on the AVX2 path.
-    pub fn eval3_slice(act: crate::Activation, z: &[f64], a: &mut [f64], s1: &mut [f64], s2: &mut [f64]) {
-        crate::activation::eval_slice::<3>(act, Path::Avx2, z, a, s1, s2)
-    }
-}
+path_module!(
+    /// The baseline (SSE2 without FMA on x86-64) paths.
+    portable,
+    Path::Portable
+);
+path_module!(
+    /// The AVX2 + FMA paths (the baseline where the CPU lacks them), for CPUs whose best
+    /// path is AVX-512.
+    avx2,
+    Path::Avx2
+);
