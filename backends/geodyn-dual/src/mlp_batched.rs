@@ -3,18 +3,28 @@
 //!
 //! Activations are stored feature-major ([width, batch]), so every layer is a sequence
 //! of contiguous axpy / dot loops over the batch that the compiler vectorises. The
-//! curvature is the second directional derivative of the loss along θ(t) = θ + tv,
-//! carried forward as value, first and second tangents per layer:
+//! curvature is the second directional derivative of the loss along θ(t) = θ + tv.
+//! Forward, every layer carries the value and the first tangent:
 //!
 //! ```text
-//! Z = W A + b          Ż = W Ȧ + V A + v_b          Z̈/2 = W Ä/2 + V Ȧ
-//! A' = σ(Z)            Ȧ' = σ'(Z) Ż                 Ä'/2 = ½σ''(Z) Ż² + σ'(Z) Z̈/2
-//! vᵀHv = Σₙ ḟₙᵀ Λₙ ḟₙ + ∇ℓₙ · f̈ₙ  (+ λ|v|² from the prior)
+//! Z = W A + b          Ż = W Ȧ + V A + v_b          A' = σ(Z)     Ȧ' = σ'(Z) Ż
 //! ```
 //!
-//! so no backward pass over dual numbers is needed; the gradient is one plain f64
-//! backward pass reusing σ'(Z) from the forward pass. Scratch is thread-local and only
-//! grows: after warm-up nothing is allocated.
+//! and the second tangent is never formed: with Z̈_l = W_l Ä_{l−1} + 2 V_l Ȧ_{l−1} and
+//! Ä_l = σ''_l Ż_l² + σ'_l Z̈_l, the map Z̈_l ↦ f̈ is linear with the same adjoints as the
+//! gradient's backward pass (δ_l = ∂ℓ/∂Z_l, G_l = ∂ℓ/∂A_l = W_{l+1}ᵀ δ_{l+1}), so
+//!
+//! ```text
+//! vᵀHv = Σₙ ḟₙᵀ Λₙ ḟₙ + ∇ℓₙ · f̈ₙ  (+ λ|v|² from the prior)
+//! Σₙ ∇ℓₙ · f̈ₙ = Σ_l ⟨G_l ⊙ σ''(Z_l), Ż_l²⟩ + 2 Σ_{l≥1} ⟨V_l, δ_l Ȧ_{l−1}ᵀ⟩
+//! ```
+//!
+//! (induction on ⟨δ_l, Z̈_l⟩ = ⟨G_{l−1}, Ä_{l−1}⟩ + 2⟨δ_l, V_l Ȧ_{l−1}⟩ down to Z̈_0 = 0).
+//! Both sums reuse what the backward pass computes anyway, so a layer costs three
+//! products forward (W·[A | Ȧ], V·A) and three backward (δ·[A | Ȧ]ᵀ, Wᵀδ) instead of five
+//! and two with a forward second tangent (W·[A | Ȧ | Ä], V·[A | Ȧ]). No dual numbers are
+//! involved: every stream is plain f64, σ'(Z) and σ''(Z) come from the forward pass.
+//! Scratch is thread-local and only grows: after warm-up nothing is allocated.
 
 use faer::linalg::matmul::matmul;
 use faer::reborrow::ReborrowMut;
@@ -28,10 +38,10 @@ pub(crate) const BLOCK: usize = 256;
 
 #[derive(Default)]
 struct Layer {
-    /// Pre-activation streams, [nout, ns·c] row-major: each row holds Z | Ż | Z̈/2
-    /// (ns = 3 with curvature, else Z alone).
+    /// Pre-activation streams, [nout, ns·c] row-major: each row holds Z | Ż
+    /// (ns = 2 with a direction v, else Z alone).
     z: Vec<f64>,
-    /// Post-activation streams in the same layout, A | Ȧ | Ä/2: the next layer's input.
+    /// Post-activation streams in the same layout, A | Ȧ: the next layer's input.
     a: Vec<f64>,
     /// σ'(Z), σ''(Z), [nout, c].
     s1: Vec<f64>,
@@ -47,6 +57,10 @@ struct Work {
     /// Tangents of δ along v (Hessian-vector products only).
     ddelta: Vec<f64>,
     ddelta_prev: Vec<f64>,
+    /// δ_l Ȧ_{l−1}ᵀ, [nout, nin] (curvature).
+    dat: Vec<f64>,
+    /// The curvature's activation terms per column of the block.
+    cacc: Vec<f64>,
     f: Vec<f64>,
     fd: Vec<f64>,
     gf: Vec<f64>,
@@ -93,15 +107,22 @@ fn activate(act: Activation, z: &[f64], a: &mut [f64], s1: &mut [f64], s2: &mut 
     }
 }
 
-/// Tangent streams of one activation row: Ȧ = σ'Ż and Ä/2 = ½σ''Ż² + σ'·Z̈/2.
-#[inline]
-fn tangents(s1: &[f64], s2: &[f64], zd: &[f64], zdd2: &[f64], ad: &mut [f64], add2: &mut [f64]) {
-    let c = s1.len();
-    let (s2, zd, zdd2, ad, add2) = (&s2[..c], &zd[..c], &zdd2[..c], &mut ad[..c], &mut add2[..c]);
-    for j in 0..c {
-        let (zd, s1) = (zd[j], s1[j]);
-        ad[j] = s1 * zd;
-        add2[j] = 0.5 * s2[j] * zd * zd + s1 * zdd2[j];
+/// The first tangent of one activation row: Ȧ = σ'Ż.
+#[inline(always)]
+fn tangent(s1: &[f64], zd: &[f64], ad: &mut [f64]) {
+    for ((ad, &s1), &zd) in ad.iter_mut().zip(s1).zip(zd) {
+        *ad = s1 * zd;
+    }
+}
+
+/// acc += G ⊙ σ'' ⊙ Ż² over one row: the curvature's activation term of one unit,
+/// accumulated per column (a loop without a reduction, which vectorises fully; the
+/// columns are summed once per block). Inlined always, so that it runs with the
+/// target features of the pass's copy.
+#[inline(always)]
+fn curvature_term(acc: &mut [f64], g: &[f64], s2: &[f64], zd: &[f64]) {
+    for (((acc, &g), &s2), &zd) in acc.iter_mut().zip(g).zip(s2).zip(zd) {
+        *acc += g * s2 * zd * zd;
     }
 }
 
@@ -120,10 +141,9 @@ fn tangents(s1: &[f64], s2: &[f64], zd: &[f64], zdd2: &[f64], ad: &mut [f64], ad
 /// ```
 ///
 /// `inputs_t` is the data's inputs feature-major ([d, N]). With a direction `v`, every
-/// layer carries three streams side by side in one [width, 3c] block (value, first
-/// tangent, half the second tangent), so each layer costs two matrix products:
-/// W·[A | Ȧ | Ä/2] and V·[A | Ȧ] added into the tangent columns (the ½ makes the
-/// factor 2 of Z̈ = W Ä + 2 V Ȧ disappear).
+/// layer carries two streams side by side in one [width, 2c] block (value, first
+/// tangent), and the backward pass runs (for the curvature's adjoint sums, see the
+/// module doc) whether or not `grad` is given.
 #[allow(
     clippy::too_many_arguments,
     reason = "the hot internal pass: optional outputs as arguments keep it allocation-free"
@@ -194,127 +214,135 @@ fn pass_in(w: &mut Work, args: PassArgs<'_>) -> (f64, f64) {
     let layers = spec.layers();
     let nl = layers.len();
     let curv = v.is_some();
-    let ns = if curv { 3 } else { 1 };
-    {
-        if w.layers.len() < nl {
-            w.layers.resize_with(nl, Layer::default);
+    let ns = if curv { 2 } else { 1 };
+    if w.layers.len() < nl {
+        w.layers.resize_with(nl, Layer::default);
+    }
+    let maxw = spec.max_width();
+    grow(&mut w.input, d * BLOCK);
+    grow(&mut w.delta, maxw * BLOCK);
+    grow(&mut w.delta_prev, maxw * BLOCK);
+    if hv.is_some() {
+        grow(&mut w.ddelta, maxw * BLOCK);
+        grow(&mut w.ddelta_prev, maxw * BLOCK);
+    }
+    if curv {
+        grow(&mut w.dat, maxw * maxw.max(d));
+        grow(&mut w.cacc, BLOCK);
+    }
+    for buf in [&mut w.f, &mut w.fd, &mut w.gf, &mut w.lf] {
+        grow(buf, m.max(1));
+    }
+    for (l, layer) in layers.iter().enumerate() {
+        let sz = layer.output * BLOCK;
+        let lw = &mut w.layers[l];
+        grow(&mut lw.z, 2 * sz);
+        grow(&mut lw.a, 2 * sz);
+        grow(&mut lw.s1, sz);
+        grow(&mut lw.s2, sz);
+    }
+    let mut loss_sum = 0.0;
+    let mut curv_sum = 0.0;
+    let mut c0 = 0;
+    while c0 < n {
+        let c = (n - c0).min(BLOCK);
+        let stride = ns * c;
+        for i in 0..d {
+            w.input[i * c..(i + 1) * c].copy_from_slice(&inputs_t[i * n + c0..i * n + c0 + c]);
         }
-        let maxw = spec.max_width();
-        grow(&mut w.input, d * BLOCK);
-        grow(&mut w.delta, maxw * BLOCK);
-        grow(&mut w.delta_prev, maxw * BLOCK);
-        if hv.is_some() {
-            grow(&mut w.ddelta, maxw * BLOCK);
-            grow(&mut w.ddelta_prev, maxw * BLOCK);
-        }
-        for buf in [&mut w.f, &mut w.fd, &mut w.gf, &mut w.lf] {
-            grow(buf, m.max(1));
-        }
+        // Forward with value and first tangent.
         for (l, layer) in layers.iter().enumerate() {
-            let sz = layer.output * BLOCK;
-            let lw = &mut w.layers[l];
-            grow(&mut lw.z, 3 * sz);
-            grow(&mut lw.a, 3 * sz);
-            grow(&mut lw.s1, sz);
-            grow(&mut lw.s2, sz);
+            let (nin, nout) = (layer.input, layer.output);
+            let (wt, bias) = spec.layer_params(params, l);
+            let vw = v.map(|v| spec.layer_params(v, l));
+            let (prev, rest) = w.layers.split_at_mut(l);
+            let cur = &mut rest[0];
+            let wm = MatRef::from_row_major_slice(wt, nout, nin);
+            let z = &mut cur.z[..nout * stride];
+            for o in 0..nout {
+                let row = &mut z[o * stride..(o + 1) * stride];
+                row[..c].fill(bias[o]);
+                if let Some((_, vb)) = vw {
+                    row[c..].fill(vb[o]);
+                }
+            }
+            let mut zm = MatMut::from_row_major_slice_mut(z, nout, stride);
+            if l == 0 {
+                // The inputs carry no tangent: Z = W X + b, Ż = V X + v_b.
+                let xm = MatRef::from_row_major_slice(&w.input[..nin * c], nin, c);
+                matmul(zm.rb_mut().subcols_mut(0, c), Accum::Add, wm, xm, 1.0, Par::Seq);
+                if let Some((vwt, _)) = vw {
+                    let vm = MatRef::from_row_major_slice(vwt, nout, nin);
+                    matmul(zm.rb_mut().subcols_mut(c, c), Accum::Add, vm, xm, 1.0, Par::Seq);
+                }
+            } else {
+                // [Z | Ż] = W·[A | Ȧ] + [b | v_b], then Ż += V·A.
+                let xm = MatRef::from_row_major_slice(&prev[l - 1].a[..nin * stride], nin, stride);
+                matmul(zm.rb_mut(), Accum::Add, wm, xm, 1.0, Par::Seq);
+                if let Some((vwt, _)) = vw {
+                    let vm = MatRef::from_row_major_slice(vwt, nout, nin);
+                    matmul(zm.rb_mut().subcols_mut(c, c), Accum::Add, vm, xm.subcols(0, c), 1.0, Par::Seq);
+                }
+            }
+            for o in 0..nout {
+                let zr = &cur.z[o * stride..(o + 1) * stride];
+                let ar = &mut cur.a[o * stride..(o + 1) * stride];
+                let s1 = &mut cur.s1[o * c..(o + 1) * c];
+                let s2 = &mut cur.s2[o * c..(o + 1) * c];
+                let (a0, ad) = ar.split_at_mut(c);
+                activate(layer.activation, &zr[..c], a0, s1, s2, curv);
+                if curv {
+                    tangent(s1, &zr[c..], ad);
+                }
+            }
         }
-        let mut loss_sum = 0.0;
-        let mut curv_sum = 0.0;
-        let mut c0 = 0;
-        while c0 < n {
-            let c = (n - c0).min(BLOCK);
-            let stride = ns * c;
-            for i in 0..d {
-                w.input[i * c..(i + 1) * c].copy_from_slice(&inputs_t[i * n + c0..i * n + c0 + c]);
-            }
-            // Forward with value, first and (half the) second tangents.
-            for (l, layer) in layers.iter().enumerate() {
-                let (nin, nout) = (layer.input, layer.output);
-                let (wt, bias) = spec.layer_params(params, l);
-                let vw = v.map(|v| spec.layer_params(v, l));
-                let (prev, rest) = w.layers.split_at_mut(l);
-                let cur = &mut rest[0];
-                let wm = MatRef::from_row_major_slice(wt, nout, nin);
-                let z = &mut cur.z[..nout * stride];
-                for o in 0..nout {
-                    let row = &mut z[o * stride..(o + 1) * stride];
-                    row[..c].fill(bias[o]);
-                    if let Some((_, vb)) = vw {
-                        row[c..2 * c].fill(vb[o]);
-                        row[2 * c..].fill(0.0);
+        // Loss per column: ℓ, δ = ∂ℓ/∂Z_L, and the output's curvature terms
+        // ḟᵀΛḟ + ⟨∇ℓ ⊙ σ''(Z_L), Ż_L²⟩.
+        {
+            let out = &w.layers[nl - 1];
+            for j in 0..c {
+                for k in 0..m {
+                    w.f[k] = out.a[k * stride + j];
+                }
+                loss_sum += loss.value_grad(&w.f[..m], data.target(c0 + j), &mut w.gf[..m]);
+                if curv {
+                    for k in 0..m {
+                        w.fd[k] = out.a[k * stride + c + j];
+                    }
+                    loss.hess_vec(&w.f[..m], &w.fd[..m], &mut w.lf[..m]);
+                    for k in 0..m {
+                        let zd = out.z[k * stride + c + j];
+                        curv_sum += w.fd[k] * w.lf[k] + w.gf[k] * out.s2[k * c + j] * zd * zd;
                     }
                 }
-                let mut zm = MatMut::from_row_major_slice_mut(z, nout, stride);
-                if l == 0 {
-                    // The inputs carry no tangents: Z = W X + b, Ż = V X + v_b, Z̈ = 0.
-                    let xm = MatRef::from_row_major_slice(&w.input[..nin * c], nin, c);
-                    matmul(zm.rb_mut().subcols_mut(0, c), Accum::Add, wm, xm, 1.0, Par::Seq);
-                    if let Some((vwt, _)) = vw {
-                        let vm = MatRef::from_row_major_slice(vwt, nout, nin);
-                        matmul(zm.rb_mut().subcols_mut(c, c), Accum::Add, vm, xm, 1.0, Par::Seq);
+                for k in 0..m {
+                    w.delta[k * c + j] = w.gf[k] * out.s1[k * c + j];
+                }
+                if hv.is_some() {
+                    // δ̇_L = (Λ ḟ) ⊙ σ' + ∇ℓ ⊙ σ'' ⊙ Ż (w.lf holds Λ ḟ from above)
+                    for k in 0..m {
+                        w.ddelta[k * c + j] =
+                            w.lf[k] * out.s1[k * c + j] + w.gf[k] * out.s2[k * c + j] * out.z[k * stride + c + j];
                     }
+                }
+            }
+        }
+        // Backward: plain f64 (also for the curvature alone: its adjoint sums need δ).
+        if grad.is_some() || curv {
+            if curv {
+                w.cacc[..c].fill(0.0);
+            }
+            for l in (0..nl).rev() {
+                let (nin, nout) = (layers[l].input, layers[l].output);
+                let woff = spec.weight_offset(l);
+                let boff = spec.bias_offset(l);
+                let am = if l == 0 {
+                    MatRef::from_row_major_slice(&w.input[..nin * c], nin, c)
                 } else {
-                    let xm = MatRef::from_row_major_slice(&prev[l - 1].a[..nin * stride], nin, stride);
-                    matmul(zm.rb_mut(), Accum::Add, wm, xm, 1.0, Par::Seq);
-                    if let Some((vwt, _)) = vw {
-                        let vm = MatRef::from_row_major_slice(vwt, nout, nin);
-                        matmul(zm.rb_mut().subcols_mut(c, 2 * c), Accum::Add, vm, xm.subcols(0, 2 * c), 1.0, Par::Seq);
-                    }
-                }
-                for o in 0..nout {
-                    let zr = &cur.z[o * stride..(o + 1) * stride];
-                    let ar = &mut cur.a[o * stride..(o + 1) * stride];
-                    let s1 = &mut cur.s1[o * c..(o + 1) * c];
-                    let s2 = &mut cur.s2[o * c..(o + 1) * c];
-                    let (a0, at) = ar.split_at_mut(c);
-                    activate(layer.activation, &zr[..c], a0, s1, s2, curv);
-                    if curv {
-                        let (ad, add2) = at.split_at_mut(c);
-                        tangents(s1, s2, &zr[c..2 * c], &zr[2 * c..], ad, add2);
-                    }
-                }
-            }
-            // Loss per column: ℓ, δ = ∂ℓ/∂Z_L, and the curvature ȧᵀΛȧ + ∇ℓ·ä.
-            {
-                let out = &w.layers[nl - 1];
-                for j in 0..c {
-                    for k in 0..m {
-                        w.f[k] = out.a[k * stride + j];
-                    }
-                    loss_sum += loss.value_grad(&w.f[..m], data.target(c0 + j), &mut w.gf[..m]);
-                    if curv {
-                        for k in 0..m {
-                            w.fd[k] = out.a[k * stride + c + j];
-                        }
-                        loss.hess_vec(&w.f[..m], &w.fd[..m], &mut w.lf[..m]);
-                        for k in 0..m {
-                            curv_sum += w.fd[k] * w.lf[k] + 2.0 * w.gf[k] * out.a[k * stride + 2 * c + j];
-                        }
-                    }
-                    for k in 0..m {
-                        w.delta[k * c + j] = w.gf[k] * out.s1[k * c + j];
-                    }
-                    if hv.is_some() {
-                        // δ̇_L = (Λ ḟ) ⊙ σ' + ∇ℓ ⊙ σ'' ⊙ Ż (w.lf holds Λ ḟ from above)
-                        for k in 0..m {
-                            w.ddelta[k * c + j] =
-                                w.lf[k] * out.s1[k * c + j] + w.gf[k] * out.s2[k * c + j] * out.z[k * stride + c + j];
-                        }
-                    }
-                }
-            }
-            // Backward: plain f64.
-            if let Some(g) = grad.as_deref_mut() {
-                for l in (0..nl).rev() {
-                    let (nin, nout) = (layers[l].input, layers[l].output);
-                    let woff = spec.weight_offset(l);
-                    let boff = spec.bias_offset(l);
-                    let am = if l == 0 {
-                        MatRef::from_row_major_slice(&w.input[..nin * c], nin, c)
-                    } else {
-                        MatRef::from_row_major_slice_with_stride(&w.layers[l - 1].a[..nin * stride], nin, c, stride)
-                    };
-                    let dm = MatRef::from_row_major_slice(&w.delta[..nout * c], nout, c);
+                    MatRef::from_row_major_slice_with_stride(&w.layers[l - 1].a[..nin * stride], nin, c, stride)
+                };
+                let dm = MatRef::from_row_major_slice(&w.delta[..nout * c], nout, c);
+                if let Some(g) = grad.as_deref_mut() {
                     matmul(
                         MatMut::from_row_major_slice_mut(&mut g[woff..woff + nout * nin], nout, nin),
                         Accum::Add,
@@ -326,66 +354,107 @@ fn pass_in(w: &mut Work, args: PassArgs<'_>) -> (f64, f64) {
                     for o in 0..nout {
                         g[boff + o] += sum(&w.delta[o * c..(o + 1) * c]);
                     }
-                    if let Some(h) = hv.as_deref_mut() {
-                        // (H v)_W = δ̇ Aᵀ + δ Ȧᵀ (the inputs carry no tangent), (H v)_b = Σ δ̇
-                        let ddm = MatRef::from_row_major_slice(&w.ddelta[..nout * c], nout, c);
-                        let mut hw = MatMut::from_row_major_slice_mut(&mut h[woff..woff + nout * nin], nout, nin);
-                        matmul(hw.rb_mut(), Accum::Add, ddm, am.transpose(), 1.0, Par::Seq);
-                        if l > 0 {
-                            let adm = MatRef::from_row_major_slice_with_stride(
-                                &w.layers[l - 1].a[c..nin * stride],
-                                nin,
-                                c,
-                                stride,
-                            );
-                            matmul(hw, Accum::Add, dm, adm.transpose(), 1.0, Par::Seq);
-                        }
-                        for o in 0..nout {
-                            h[boff + o] += sum(&w.ddelta[o * c..(o + 1) * c]);
-                        }
-                    }
-                    if l > 0 {
-                        let (wt, _) = spec.layer_params(params, l);
-                        let wm = MatRef::from_row_major_slice(wt, nout, nin);
-                        let dp = &mut w.delta_prev[..nin * c];
+                }
+                // δ Ȧᵀ (the inputs carry no tangent): 2⟨V, δȦᵀ⟩ is the curvature's
+                // weight term, and δȦᵀ is one of the two terms of (H v)_W.
+                let dat = match (v, l > 0) {
+                    (Some(v), true) => {
+                        let adm = MatRef::from_row_major_slice_with_stride(
+                            &w.layers[l - 1].a[c..nin * stride],
+                            nin,
+                            c,
+                            stride,
+                        );
+                        let dat = &mut w.dat[..nout * nin];
                         matmul(
-                            MatMut::from_row_major_slice_mut(dp, nin, c),
+                            MatMut::from_row_major_slice_mut(dat, nout, nin),
                             Accum::Replace,
-                            wm.transpose(),
                             dm,
+                            adm.transpose(),
                             1.0,
                             Par::Seq,
                         );
-                        let prev = &w.layers[l - 1];
-                        if let (true, Some(v)) = (hv.is_some(), v) {
-                            // Ġ = Vᵀδ + Wᵀδ̇, then δ̇_prev = Ġ ⊙ σ' + G ⊙ σ'' ⊙ Ż (G = dp here)
-                            let vm = MatRef::from_row_major_slice(spec.layer_params(v, l).0, nout, nin);
-                            let ddm = MatRef::from_row_major_slice(&w.ddelta[..nout * c], nout, c);
-                            let ddp = &mut w.ddelta_prev[..nin * c];
-                            let mut ddpm = MatMut::from_row_major_slice_mut(ddp, nin, c);
-                            matmul(ddpm.rb_mut(), Accum::Replace, vm.transpose(), dm, 1.0, Par::Seq);
-                            matmul(ddpm, Accum::Add, wm.transpose(), ddm, 1.0, Par::Seq);
-                            for i in 0..nin {
-                                let (s1, s2) = (&prev.s1[i * c..(i + 1) * c], &prev.s2[i * c..(i + 1) * c]);
-                                let zd = &prev.z[i * stride + c..i * stride + 2 * c];
-                                let (gr, dgr) = (&dp[i * c..(i + 1) * c], &mut ddp[i * c..(i + 1) * c]);
-                                for j in 0..c {
-                                    dgr[j] = dgr[j] * s1[j] + gr[j] * s2[j] * zd[j];
-                                }
-                            }
-                            std::mem::swap(&mut w.ddelta, &mut w.ddelta_prev);
+                        curv_sum += 2.0 * geodyn_core::dot(spec.layer_params(v, l).0, dat);
+                        Some(&w.dat[..nout * nin])
+                    }
+                    _ => None,
+                };
+                if let Some(h) = hv.as_deref_mut() {
+                    // (H v)_W = δ̇ Aᵀ + δ Ȧᵀ, (H v)_b = Σ δ̇
+                    let ddm = MatRef::from_row_major_slice(&w.ddelta[..nout * c], nout, c);
+                    let hw = &mut h[woff..woff + nout * nin];
+                    matmul(
+                        MatMut::from_row_major_slice_mut(hw, nout, nin),
+                        Accum::Add,
+                        ddm,
+                        am.transpose(),
+                        1.0,
+                        Par::Seq,
+                    );
+                    if let Some(dat) = dat {
+                        for (h, x) in hw.iter_mut().zip(dat) {
+                            *h += x;
                         }
-                        for (x, s) in dp.iter_mut().zip(&prev.s1[..nin * c]) {
-                            *x *= s;
-                        }
-                        std::mem::swap(&mut w.delta, &mut w.delta_prev);
+                    }
+                    for o in 0..nout {
+                        h[boff + o] += sum(&w.ddelta[o * c..(o + 1) * c]);
                     }
                 }
+                if l > 0 {
+                    let (wt, _) = spec.layer_params(params, l);
+                    let wm = MatRef::from_row_major_slice(wt, nout, nin);
+                    let dp = &mut w.delta_prev[..nin * c];
+                    matmul(
+                        MatMut::from_row_major_slice_mut(dp, nin, c),
+                        Accum::Replace,
+                        wm.transpose(),
+                        dm,
+                        1.0,
+                        Par::Seq,
+                    );
+                    let prev = &w.layers[l - 1];
+                    if curv {
+                        // ⟨G ⊙ σ'', Ż²⟩ of the layer below (G = dp here)
+                        for i in 0..nin {
+                            curvature_term(
+                                &mut w.cacc[..c],
+                                &dp[i * c..(i + 1) * c],
+                                &prev.s2[i * c..(i + 1) * c],
+                                &prev.z[i * stride + c..(i + 1) * stride],
+                            );
+                        }
+                    }
+                    if let (true, Some(v)) = (hv.is_some(), v) {
+                        // Ġ = Vᵀδ + Wᵀδ̇, then δ̇_prev = Ġ ⊙ σ' + G ⊙ σ'' ⊙ Ż (G = dp here)
+                        let vm = MatRef::from_row_major_slice(spec.layer_params(v, l).0, nout, nin);
+                        let ddm = MatRef::from_row_major_slice(&w.ddelta[..nout * c], nout, c);
+                        let ddp = &mut w.ddelta_prev[..nin * c];
+                        let mut ddpm = MatMut::from_row_major_slice_mut(ddp, nin, c);
+                        matmul(ddpm.rb_mut(), Accum::Replace, vm.transpose(), dm, 1.0, Par::Seq);
+                        matmul(ddpm, Accum::Add, wm.transpose(), ddm, 1.0, Par::Seq);
+                        for i in 0..nin {
+                            let (s1, s2) = (&prev.s1[i * c..(i + 1) * c], &prev.s2[i * c..(i + 1) * c]);
+                            let zd = &prev.z[i * stride + c..(i + 1) * stride];
+                            let (gr, dgr) = (&dp[i * c..(i + 1) * c], &mut ddp[i * c..(i + 1) * c]);
+                            for j in 0..c {
+                                dgr[j] = dgr[j] * s1[j] + gr[j] * s2[j] * zd[j];
+                            }
+                        }
+                        std::mem::swap(&mut w.ddelta, &mut w.ddelta_prev);
+                    }
+                    for (x, s) in dp.iter_mut().zip(&prev.s1[..nin * c]) {
+                        *x *= s;
+                    }
+                    std::mem::swap(&mut w.delta, &mut w.delta_prev);
+                }
             }
-            c0 += c;
         }
-        (loss_sum, curv_sum)
+        if curv {
+            curv_sum += sum(&w.cacc[..c]);
+        }
+        c0 += c;
     }
+    (loss_sum, curv_sum)
 }
 
 /// Σ x with four independent accumulators (vectorises; the order is fixed, so the

@@ -231,7 +231,8 @@ fn independent_loss<D: DualNum<Primitive = f64>>(
 /// The batched engine's H v (tangent of the f64 backward pass) equals the generic
 /// reverse pass over dual numbers (`gradient_and_hvp_dual`, DESIGN.md's construction) to
 /// rounding: every activation, regression with several outputs, softmax cross-entropy,
-/// and more rows than one block (BLOCK = 256) so the block loop is covered.
+/// and more rows than one block (BLOCK = 256) so the block loop is covered. The fused
+/// `grad_and_curvature` gives the same value, gradient and vᵀHv = v·(H v).
 #[test]
 fn batched_hvp_equals_the_dual_reverse_pass() {
     let cases: Vec<(MlpObjective, Vec<f64>)> = vec![
@@ -256,6 +257,14 @@ fn batched_hvp_equals_the_dual_reverse_pass() {
             assert!(err < 1e-12, "case {i}: relative error {err:e}");
             assert!(rel_err(&gradient(o, theta), &g) < 1e-12, "case {i}: gradient");
             assert!((o.value(theta).unwrap() - f).abs() <= 1e-12 * f.abs(), "case {i}: value");
+            // The fused pass's vᵀHv (adjoint sums, no second tangent) equals v·(H v) of
+            // the dual reverse pass, relative to Σ|vᵢ (Hv)ᵢ| (vᵀHv itself may be ≈ 0).
+            let mut g2 = vec![0.0; k];
+            let (f2, vhv) = o.grad_and_curvature(theta, &v, &mut g2).unwrap();
+            let want: f64 = v.iter().zip(&hv).map(|(a, b)| a * b).sum();
+            let scale: f64 = v.iter().zip(&hv).map(|(a, b)| (a * b).abs()).sum();
+            assert!((vhv - want).abs() <= 1e-12 * scale, "case {i}: curvature {vhv} vs {want}");
+            assert!((f2 - f).abs() <= 1e-12 * f.abs() && rel_err(&g2, &g) < 1e-12, "case {i}: fused value, gradient");
         }
     }
 }
