@@ -685,15 +685,8 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
         power[0] = p1;
         let mut e7 = None;
         for i in 1..S {
-            for j in 0..n {
-                let (mut dx, mut dv) = (0.0, 0.0);
-                for l in 0..i {
-                    dx += w.tab.a[i][l] * w.kx[l][j];
-                    dv += w.tab.a[i][l] * w.kv[l][j];
-                }
-                w.xs[j] = x[j] + h * dx;
-                w.vs[j] = v[j] + h * dv;
-            }
+            combine(&mut w.xs, &x, h, &w.tab.a[i][..i], &w.kx);
+            combine(&mut w.vs, &v, h, &w.tab.a[i][..i], &w.kv);
             let ti = t + w.tab.c[i] * h;
             // A stage state that overflows (NaN or infinite values: a step far too
             // large) rejects the step like a non-finite stage below; other errors end
@@ -721,14 +714,11 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
         // Error estimate, energy target and velocity scaling.
         let mut accept = None;
         if let Some(e7) = e7 {
-            for j in 0..n {
-                let (mut ex, mut evv) = (0.0, 0.0);
-                for l in 0..S {
-                    ex += w.tab.d[l] * w.kx[l][j];
-                    evv += w.tab.d[l] * w.kv[l][j];
-                }
-                w.ex[j] = h * ex;
-                w.dv[j] = h * evv;
+            weighted_sum(&mut w.ex, &w.tab.d, &w.kx);
+            weighted_sum(&mut w.dv, &w.tab.d, &w.kv);
+            for (ex, dv) in w.ex.iter_mut().zip(w.dv.iter_mut()) {
+                *ex *= h;
+                *dv *= h;
             }
             let mut err = rms_norm((&w.ex, &w.dv), (&x, &v), (&w.xt, &w.vt), atol, rtol);
             let shrink = |err: f64| (SAFETY * err.powf(-0.2)).clamp(MIN_SHRINK, 1.0);
@@ -907,6 +897,28 @@ fn solve_alpha<Sy: SecondOrderSystem + ?Sized>(
         (a0, f0, a1) = (a1, f1, a2.max(0.0));
     }
     Ok(None)
+}
+
+/// out = Σ_l a_l k_l, accumulated in the order of l from 0 (the loop over the
+/// components is innermost, so it vectorises and has no dependency chain through l).
+#[inline]
+fn weighted_sum(out: &mut [f64], a: &[f64], k: &[Vec<f64>]) {
+    out.fill(0.0);
+    for (&al, kl) in a.iter().zip(k) {
+        for (o, &kj) in out.iter_mut().zip(kl) {
+            *o += al * kj;
+        }
+    }
+}
+
+/// out = base + h Σ_l a_l k_l (the Runge–Kutta stage state), with the sum formed as in
+/// [`weighted_sum`].
+#[inline]
+fn combine(out: &mut [f64], base: &[f64], h: f64, a: &[f64], k: &[Vec<f64>]) {
+    weighted_sum(out, a, k);
+    for (o, &b) in out.iter_mut().zip(base) {
+        *o = b + h * *o;
+    }
 }
 
 /// The dense output at θ ∈ [0, 1] of the last step, including the projection's
