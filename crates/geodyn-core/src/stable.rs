@@ -561,15 +561,26 @@ fn stage_result<T>(r: Result<T>, failure: &mut Option<Error>) -> Result<Option<T
 /// RMS over the 2n state components of `e_i / (atol + rtol·max(|a_i|, |b_i|))`, with
 /// e = (ex, ev) and the states a = (xa, va), b = (xb, vb).
 fn rms_norm(e: (&[f64], &[f64]), ya: (&[f64], &[f64]), yb: (&[f64], &[f64]), atol: f64, rtol: f64) -> f64 {
-    let mut s = 0.0;
+    // Eight interleaved partial sums (see `dot`): no serial chain of divisions and adds.
+    let mut acc = [0.0; 8];
+    let mut rest = 0.0;
     let mut add = |e: &[f64], a: &[f64], b: &[f64]| {
-        for i in 0..e.len() {
-            let sc = atol + rtol * a[i].abs().max(b[i].abs());
-            s += (e[i] / sc).powi(2);
+        let term = |e: f64, a: f64, b: f64| (e / (atol + rtol * a.abs().max(b.abs()))).powi(2);
+        let n = e.len();
+        let (a, b) = (&a[..n], &b[..n]);
+        let (ce, ca, cb) = (e.chunks_exact(8), a.chunks_exact(8), b.chunks_exact(8));
+        for ((e, a), b) in ce.remainder().iter().zip(ca.remainder()).zip(cb.remainder()) {
+            rest += term(*e, *a, *b);
+        }
+        for ((e, a), b) in ce.zip(ca).zip(cb) {
+            for k in 0..8 {
+                acc[k] += term(e[k], a[k], b[k]);
+            }
         }
     };
     add(e.0, ya.0, yb.0);
     add(e.1, ya.1, yb.1);
+    let s = crate::objective::combine8(acc) + rest;
     (s / (e.0.len() + e.1.len()).max(1) as f64).sqrt()
 }
 
@@ -695,7 +706,8 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
                 break;
             };
             w.kx[i].copy_from_slice(&w.vs);
-            let finite = w.kv[i].iter().chain(&w.vs).chain(&w.xs).all(|z| z.is_finite()) && ei.kinetic.is_finite();
+            let finite = w.kv[i].iter().chain(&w.vs).chain(&w.xs).fold(true, |ok, z| ok & z.is_finite())
+                && ei.kinetic.is_finite();
             if !finite {
                 break;
             }
