@@ -803,8 +803,10 @@ impl Objective for MlpObjective {
         Ok(())
     }
 
-    /// One batched pass: value, first and second tangents forward (vᵀHv as the second
-    /// directional derivative), then a plain backward pass for ∇f.
+    /// One batched pass: value and first tangent forward, then the plain backward pass
+    /// for ∇f, whose adjoints also give vᵀHv (the second directional derivative,
+    /// assembled from adjoint sums instead of a forward second tangent; see
+    /// `mlp_batched`).
     fn grad_and_curvature(&self, x: &[f64], v: &[f64], g: &mut [f64]) -> Result<(f64, f64)> {
         self.check_x(x)?;
         let k = self.spec.num_params();
