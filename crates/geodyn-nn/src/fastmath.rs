@@ -227,6 +227,12 @@ fn exp_scale(k: f64) -> (f64, f64) {
     (s1, s2)
 }
 
+/// 2^k for an integral k in the normal exponent range (−1022 ≤ k ≤ 1023).
+#[inline(always)]
+fn pow2(k: f64) -> f64 {
+    f64::from_bits((k + SHIFT_BIAS).to_bits() << 52)
+}
+
 /// e^{hi + lo}.
 #[inline(always)]
 fn exp2p<const F: bool>(hi: f64, lo: f64) -> f64 {
@@ -343,7 +349,13 @@ fn normal_parts<const F: bool, const R: u8>(x: f64) -> NormalParts {
     let (vh, vl) = square_exact::<F>(x);
     // −x²/2 ∈ [−800, 0] for |x| ≤ 40: no clamping needed.
     let (k, p) = exp_reduce_in::<F, false>(-0.5 * vh, -0.5 * vl);
-    let (s1, s2) = exp_scale(k);
+    // Outside the tail (|x| ≤ √32, k ≥ −24) nothing below is subnormal, so one factor
+    // 2^k does what the split pair does, to the same bits (products with powers of two
+    // are exact there), and the multiplications by s2 = 1 vanish.
+    let (s1, s2) = match R {
+        REGION_CENTRAL | REGION_MIDDLE | REGION_COMMON => (pow2(k), 1.0),
+        _ => exp_scale(k),
+    };
     let phi_m = mla::<F>(FRAC_1_SQRT_2PI_HI, p, FRAC_1_SQRT_2PI_LO) + FRAC_1_SQRT_2PI_HI;
 
     // Only the pieces the region set `R` needs are evaluated (the others are dead code).
