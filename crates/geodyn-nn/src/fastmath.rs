@@ -409,7 +409,10 @@ fn normal_cdf_pdf<const F: bool, const R: u8>(x: f64) -> (f64, f64) {
 /// GELU (σ, σ', σ'') = (xΦ, Φ + xφ, (2 − x²)φ).
 #[inline(always)]
 pub(crate) fn gelu<const F: bool, const R: u8>(x: f64) -> (f64, f64, f64) {
-    let xc = clamp_nan(x, -NORMAL_CLAMP, NORMAL_CLAMP);
+    // Without tail inputs (|x| ≤ √32 or NaN) the clamp and the pre-scaling products
+    // below are no-ops: the same bits come out of the cheaper expressions.
+    let no_tail = matches!(R, REGION_CENTRAL | REGION_MIDDLE | REGION_COMMON);
+    let xc = if no_tail { x } else { clamp_nan(x, -NORMAL_CLAMP, NORMAL_CLAMP) };
     let np = normal_parts::<F, R>(xc);
     let (s1, s2) = (np.s1, np.s2);
     let q = np.q_m * s1 * s2;
@@ -417,10 +420,14 @@ pub(crate) fn gelu<const F: bool, const R: u8>(x: f64) -> (f64, f64, f64) {
     let cdf = sel(np.central, mla::<F>(xc, np.ratio, 0.5), sel(xc < 0.0, q, 1.0 - q));
     // In the lower tail (x < −0.674) Φ = q and everything carries the factor 2^k:
     // multiply before scaling so that σ, σ' stay accurate where Φ is subnormal.
-    let lower = !np.central && xc < 0.0;
+    let lower = !no_tail && !np.central && xc < 0.0;
     // (σ(x) for x < −40 is −0 since the scaled Φ is 0; x = +∞ gives +∞ via x·Φ.)
-    let v = sel(lower, np.q_m * xc * s1 * s2, x * cdf);
-    let d1 = sel(lower, mla::<F>(xc, np.phi_m, np.q_m) * s1 * s2, mla::<F>(xc, phi, cdf));
+    let v = if no_tail { x * cdf } else { sel(lower, np.q_m * xc * s1 * s2, x * cdf) };
+    let d1 = if no_tail {
+        mla::<F>(xc, phi, cdf)
+    } else {
+        sel(lower, mla::<F>(xc, np.phi_m, np.q_m) * s1 * s2, mla::<F>(xc, phi, cdf))
+    };
     // 2 − x² from the exact split: accurate even at the zero x = √2.
     let d2 = ((2.0 - np.vh) - np.vl) * np.phi_m * s1 * s2;
     (v, d1, d2)
