@@ -484,3 +484,88 @@ pub(crate) fn transpose_inputs(data: &Dataset) -> Vec<f64> {
     }
     t
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic pseudo-random stream in (−1, 1) (no rand in unit tests).
+    fn stream(seed: u64, n: usize, scale: f64) -> Vec<f64> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                scale * ((s >> 11) as f64 / (1u64 << 52) as f64 - 1.0)
+            })
+            .collect()
+    }
+
+    /// (loss, curvature, gradient, H v) of one copy of the pass.
+    fn run(copy: fn(&mut Work, PassArgs<'_>) -> (f64, f64), case: &(ModelSpec, Dataset, Loss)) -> Vec<u64> {
+        let (spec, data, loss) = case;
+        let k = spec.num_params();
+        let (params, v) = (stream(1, k, 0.9), stream(2, k, 1.0));
+        let inputs_t = transpose_inputs(data);
+        let (mut g, mut hv) = (vec![0.0; k], vec![0.0; k]);
+        let (l, c) = copy(
+            &mut Work::default(),
+            PassArgs {
+                spec,
+                data,
+                inputs_t: &inputs_t,
+                loss,
+                params: &params,
+                v: Some(&v),
+                grad: Some(&mut g),
+                hv: Some(&mut hv),
+            },
+        );
+        let (l2, c2) = copy(
+            &mut Work::default(),
+            PassArgs { spec, data, inputs_t: &inputs_t, loss, params: &params, v: Some(&v), grad: None, hv: None },
+        );
+        [l, c, l2, c2].into_iter().chain(g).chain(hv).map(f64::to_bits).collect()
+    }
+
+    /// The baseline, AVX2 and AVX-512 copies of the pass (whichever this CPU runs)
+    /// give the same bits: the same arithmetic in wider vectors, never contracted into
+    /// FMAs. Regression and cross-entropy, GELU and tanh, more rows than one block; also
+    /// the curvature without the gradient (the backward pass still runs for it).
+    #[test]
+    fn every_copy_of_the_pass_gives_the_same_bits() {
+        let regression = |arch: &str, n: usize| {
+            let spec: ModelSpec = arch.parse().expect("arch");
+            let (d, m) = (spec.input_dim(), spec.output_dim());
+            let x = stream(3, n * d, 2.0);
+            let y = stream(4, n * m, 1.0);
+            (spec, Dataset::regression(x, d, y, m).expect("data"), Loss::gaussian(0.3).expect("σ"))
+        };
+        let spec: ModelSpec = "2-6-5-3:tanh".parse().expect("arch");
+        let labels = (0..70).map(|i| i % 3).collect();
+        let cls = Dataset::classification(stream(5, 140, 1.5), 2, labels, Some(3)).expect("data");
+        let cases = [
+            regression("1-16-16-1:gelu", 148),
+            regression("2-7-5-2:gelu", 300),
+            (spec, cls, Loss::cross_entropy(0.1).expect("ε")),
+        ];
+        for (i, case) in cases.iter().enumerate() {
+            let base = run(pass_in, case);
+            #[cfg(target_arch = "x86_64")]
+            {
+                let isa = geodyn_nn::fastmath::best_isa();
+                if isa >= Isa::Avx2 {
+                    // SAFETY: the CPU supports AVX2 and FMA (`best_isa`).
+                    assert_eq!(run(|w, a| unsafe { pass_avx2(w, a) }, case), base, "case {i}: AVX2 copy");
+                }
+                if isa >= Isa::Avx512 {
+                    // SAFETY: the CPU supports AVX-512 F/DQ/VL, AVX2 and FMA (`best_isa`).
+                    assert_eq!(run(|w, a| unsafe { pass_avx512(w, a) }, case), base, "case {i}: AVX-512 copy");
+                }
+            }
+            assert!(f64::from_bits(base[1]).is_finite(), "case {i}: curvature");
+            assert_eq!((base[0], base[1]), (base[2], base[3]), "case {i}: value, curvature without the gradient");
+        }
+    }
+}
