@@ -227,7 +227,7 @@ fn pass_in(w: &mut Work, args: PassArgs<'_>) -> (f64, f64) {
         grow(&mut w.ddelta_prev, maxw * BLOCK);
     }
     if curv {
-        grow(&mut w.dat, maxw * maxw.max(d));
+        grow(&mut w.dat, maxw * maxw);
         grow(&mut w.cacc, BLOCK);
     }
     for buf in [&mut w.f, &mut w.fd, &mut w.gf, &mut w.lf] {

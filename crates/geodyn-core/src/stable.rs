@@ -938,16 +938,11 @@ fn combine(out: &mut [f64], base: &[f64], h: f64, a: &[f64], k: &[Vec<f64>]) {
 fn dense(w: &Work, x: &[f64], v: &[f64], h: f64, theta: f64) -> (Vec<f64>, Vec<f64>) {
     let n = w.n;
     let b = w.tab.dense_weights(theta);
-    let mut xo = x.to_vec();
-    let mut vo = v.to_vec();
-    for j in 0..n {
-        let (mut dx, mut dv) = (0.0, 0.0);
-        for l in 0..S {
-            dx += b[l] * w.kx[l][j];
-            dv += b[l] * w.kv[l][j];
-        }
-        xo[j] += h * dx;
-        vo[j] += h * dv + theta * w.dv[j];
+    let (mut xo, mut vo) = (vec![0.0; n], vec![0.0; n]);
+    combine(&mut xo, x, h, &b, &w.kx);
+    weighted_sum(&mut vo, &b, &w.kv);
+    for ((o, &vj), &dvj) in vo.iter_mut().zip(v).zip(&w.dv) {
+        *o = vj + (h * *o + theta * dvj);
     }
     (xo, vo)
 }
