@@ -97,7 +97,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     let h0 = kinetic(&v, w);
     let mut hn = h0;
     let (mut g, mut thn) = (vec![0.0; k], vec![0.0; k]);
-    let (mut th_b, mut v_b) = (th.clone(), v.clone());
+    // θ, y and g_n change only when a step is accepted; v, w and λ are restored on rejection.
+    let mut v_b = v.clone();
     let mut lam = 0.0;
     let (mut grads, mut accepted, mut rejected, mut rises) = (1usize, 0usize, 0usize, 0usize);
     let (mut t, mut h) = (0.0, 1e-5);
@@ -107,7 +108,6 @@ fn main() -> Result<(), Box<dyn Error>> {
         if last {
             h = t1 - t;
         }
-        th_b.copy_from_slice(&th);
         v_b.copy_from_slice(&v);
         let (w_b, lam_b) = (w, lam);
         let mut removed = friction(&mut v, &mut w, eta0, kappa > 0.0, 0.5 * h);
@@ -145,7 +145,6 @@ fn main() -> Result<(), Box<dyn Error>> {
             err = (h_after - h_mid).abs() / (etol * (1.0 + h_mid.abs()));
         }
         if err.is_nan() || err > 1.0 {
-            th.copy_from_slice(&th_b);
             v.copy_from_slice(&v_b);
             (w, lam) = (w_b, lam_b);
             h *= if err.is_finite() { (0.9 * err.powf(-1.0 / 3.0)).clamp(0.2, 0.9) } else { 0.5 };
