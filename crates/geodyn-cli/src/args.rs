@@ -43,6 +43,8 @@ pub enum IntegratorArg {
     Tsit45,
     /// Dormand–Prince 5(4) with the same energy projection (cheaper on long runs).
     EnergyProjectedDopri5,
+    /// RATTLE on the graph of the loss with exact friction half-steps (dims and rla).
+    GraphRattle,
 }
 
 impl From<IntegratorArg> for geodyn_samplers::Integrator {
@@ -51,6 +53,7 @@ impl From<IntegratorArg> for geodyn_samplers::Integrator {
             IntegratorArg::EnergyProjected => geodyn_samplers::Integrator::EnergyProjected,
             IntegratorArg::Tsit45 => geodyn_samplers::Integrator::Tsit45,
             IntegratorArg::EnergyProjectedDopri5 => geodyn_samplers::Integrator::EnergyProjectedDopri5,
+            IntegratorArg::GraphRattle => geodyn_samplers::Integrator::GraphRattle,
         }
     }
 }
@@ -168,7 +171,9 @@ pub struct SampleArgs {
     /// ever rising (and conserves T on geodesics); energy-projected-dopri5 does the same
     /// around Dormand–Prince 5(4), often cheaper for long runs (t1 = 1000, where
     /// --atol 3e-4 --rtol 3e-5 cut its cost 4.5×, H still never rising; not for t1 = 50);
-    /// tsit45 is the plain Runge–Kutta 5(4) pair.
+    /// tsit45 is the plain Runge–Kutta 5(4) pair; graph-rattle integrates the particle on
+    /// the graph of the loss (RATTLE, exact friction), not limited by stiffness, with
+    /// rtol/100 as its energy tolerance per step.
     #[arg(long, value_enum, default_value_t = IntegratorArg::EnergyProjected)]
     pub integrator: IntegratorArg,
     /// laplace: use the linearised predictive f* + J v.

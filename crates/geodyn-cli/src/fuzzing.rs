@@ -352,8 +352,9 @@ fn run_system<S: SecondOrderSystem>(sys: &S, x0: &[f64], v0: &[f64], opts: &Inte
 ///    graph with constant friction and the intrinsic potential), objective (a
 ///    hand-written quadratic + quartic, or a dual-number [`ScalarFn`]), method (Tsit45
 ///    or energy-projected), a kinetic stop event, output times, a trajectory, and "raw"
-///    mode; a second byte: the energy monitor and, for energy-projected runs, the pair
-///    (Tsitouras or Dormand–Prince);
+///    mode; a second byte: the energy monitor and, for energy-projected runs, the method
+///    (Tsitouras or Dormand–Prince pair, or RATTLE on the loss graph, which returns a
+///    typed error on the Euclidean system);
 /// 2. the dimension 1..=4, the objective's coefficients, x0, v0, κ, L*, η0, atol, rtol,
 ///    t1, ε, output times.
 ///
@@ -395,10 +396,11 @@ pub fn check_integrate(data: &[u8]) {
     let mut opts = IntegrateOptions::new(t1)
         .tolerances(atol, rtol)
         .max_steps(FUZZ_MAX_STEPS)
-        .method(match (projected, (flags2 / 3) % 2 == 1) {
+        .method(match (projected, (flags2 / 3) % 3) {
             (false, _) => Method::Tsit45,
-            (true, false) => Method::EnergyProjected,
-            (true, true) => Method::EnergyProjectedDopri5,
+            (true, 0) => Method::EnergyProjected,
+            (true, 1) => Method::EnergyProjectedDopri5,
+            (true, _) => Method::GraphRattle,
         })
         .energy_monitor(monitor);
     if stop_event {

@@ -54,6 +54,16 @@ pub enum Error {
         /// What happened (iterations, residual, pivot).
         detail: String,
     },
+    /// The chosen method cannot integrate this system (for example
+    /// [`Method::GraphRattle`](crate::Method::GraphRattle) on a system that is not a
+    /// particle on a loss graph).
+    #[error("{method} cannot integrate this system: {reason}")]
+    Unsupported {
+        /// The method.
+        method: &'static str,
+        /// What it needs.
+        reason: &'static str,
+    },
     /// An error reported by a backend or a user-supplied function.
     #[error("{0}")]
     Backend(String),

@@ -13,7 +13,9 @@
 //! default, described here) or [`Method::EnergyProjected`], the same 5(4) pair with an
 //! energy projection after every step, for which H never increases at accepted steps of
 //! dissipative systems, or [`Method::EnergyProjectedDopri5`], the projection around
-//! Dormand–Prince 5(4) for long runs (see [`crate::stable`]). All report the energy behaviour of the
+//! Dormand–Prince 5(4) for long runs (see [`crate::stable`]), or
+//! [`Method::GraphRattle`], RATTLE on the graph of the loss for DiMS and RLA (see
+//! [`crate::rattle`]). All report the energy behaviour of the
 //! run in [`Solution::energy`]; for Tsit45 the monitor reads T and V from the FSAL
 //! evaluation, so it is free for [`Mechanics`](crate::Mechanics) (see
 //! [`EnergyMonitor`]).
@@ -206,7 +208,8 @@ pub enum StopReason {
 /// Work done by one integration.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SolveStats {
-    /// Right-hand-side evaluations (each is one acceleration evaluation).
+    /// Right-hand-side evaluations (each is one acceleration evaluation); for
+    /// [`Method::GraphRattle`], loss-gradient evaluations (no curvature term).
     pub rhs_evaluations: usize,
     /// Accepted steps.
     pub accepted_steps: usize,
@@ -273,6 +276,9 @@ pub fn integrate<S: SecondOrderSystem + ?Sized>(
     opts.validate()?;
     if matches!(opts.method, Method::EnergyProjected | Method::EnergyProjectedDopri5) {
         return crate::stable::integrate_projected(system, x0, v0, opts);
+    }
+    if matches!(opts.method, Method::GraphRattle) {
+        return crate::rattle::integrate_graph(system, x0, v0, opts);
     }
 
     let mut y0 = Vec::with_capacity(2 * n);

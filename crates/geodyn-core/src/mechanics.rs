@@ -64,6 +64,80 @@ pub trait SecondOrderSystem: Sync {
     fn quadratic_kinetic(&self) -> bool {
         false
     }
+    /// The system as a particle on the graph of a loss, if it is one: what
+    /// [`Method::GraphRattle`](crate::Method::GraphRattle) integrates (default: `None`).
+    ///
+    /// [`Mechanics`] on a [`LossGraph`] metric with no potential or the intrinsic one,
+    /// and a friction law with a closed-form flow ([`Frictionless`], [`Constant`],
+    /// [`SpeedDependent`]), returns `Some`; DiMS and RLA geodesics are such systems.
+    fn loss_graph(&self) -> Option<LossGraphForm<'_>> {
+        None
+    }
+}
+
+/// A [`SecondOrderSystem`] seen as a particle on the graph (θ, L(θ)) ⊂ R^{K+1} of a
+/// loss L: kinetic energy T = ½θ̇ᵀ(I + ∇L∇Lᵀ)θ̇, potential V = κ(L − L*), friction with
+/// a closed-form flow. Returned by [`SecondOrderSystem::loss_graph`].
+#[derive(Clone, Copy)]
+pub struct LossGraphForm<'a> {
+    /// The loss L whose graph carries the particle.
+    pub loss: &'a dyn Objective,
+    /// The potential strength κ ≥ 0 (0 for geodesics).
+    pub kappa: f64,
+    /// The potential's offset L* (V = κ(L − L*)).
+    pub l_star: f64,
+    /// The friction law.
+    pub friction: FrictionFlow,
+}
+
+impl std::fmt::Debug for LossGraphForm<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LossGraphForm")
+            .field("dim", &self.loss.dim())
+            .field("kappa", &self.kappa)
+            .field("l_star", &self.l_star)
+            .field("friction", &self.friction)
+            .finish()
+    }
+}
+
+/// A friction law whose flow with the position frozen, v̇ = −η v, has a closed form;
+/// returned by [`Dissipation::exact_flow`] for splitting integrators.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum FrictionFlow {
+    /// η = 0.
+    None,
+    /// η = η0 constant: v(τ) = e^{−η0 τ} v(0).
+    Constant(f64),
+    /// η = η0√T: T(τ)^{−1/2} = T(0)^{−1/2} + η0 τ, so v(τ) = v(0) / (1 + η0 τ √T(0)).
+    SpeedDependent(f64),
+}
+
+impl FrictionFlow {
+    /// The factor s with v(τ) = s v(0) after the friction flow over a time τ ≥ 0 from
+    /// kinetic energy `kinetic` = T(0) (the energy removed is (1 − s²) T(0)).
+    ///
+    /// ```
+    /// use geodyn_core::FrictionFlow;
+    /// // η = η0√T from T = 4 for τ = 1 with η0 = 0.5: √T goes 2 → 2/(1 + 0.5·2) = 1
+    /// assert_eq!(FrictionFlow::SpeedDependent(0.5).scale(4.0, 1.0), 0.5);
+    /// ```
+    pub fn scale(&self, kinetic: f64, tau: f64) -> f64 {
+        match *self {
+            FrictionFlow::None => 1.0,
+            FrictionFlow::Constant(eta) => (-eta * tau).exp(),
+            FrictionFlow::SpeedDependent(eta0) => 1.0 / (1.0 + eta0 * tau * kinetic.max(0.0).sqrt()),
+        }
+    }
+    /// The friction coefficient η at kinetic energy `kinetic`.
+    pub fn coefficient(&self, kinetic: f64) -> f64 {
+        match *self {
+            FrictionFlow::None => 0.0,
+            FrictionFlow::Constant(eta) => eta,
+            FrictionFlow::SpeedDependent(eta0) => eta0 * kinetic.max(0.0).sqrt(),
+        }
+    }
 }
 
 /// What one right-hand-side evaluation knows besides the acceleration; returned by
@@ -100,6 +174,13 @@ impl Energy {
 pub trait Dissipation: Sync {
     /// η(t, x, v) ≥ 0, given the kinetic energy `kinetic` = T(x, v).
     fn coefficient(&self, t: f64, x: &[f64], v: &[f64], kinetic: f64) -> f64;
+    /// The law's flow in closed form, if it has one (default `None`): used by
+    /// [`Method::GraphRattle`](crate::Method::GraphRattle), which solves the friction
+    /// part of the dynamics exactly. The built-in laws return `Some`; user laws such as
+    /// [`FnDissipation`] keep the default and work with the other methods.
+    fn exact_flow(&self) -> Option<FrictionFlow> {
+        None
+    }
 }
 
 /// No friction (η = 0): energy is conserved.
@@ -109,6 +190,9 @@ pub struct Frictionless;
 impl Dissipation for Frictionless {
     fn coefficient(&self, _t: f64, _x: &[f64], _v: &[f64], _kinetic: f64) -> f64 {
         0.0
+    }
+    fn exact_flow(&self) -> Option<FrictionFlow> {
+        Some(FrictionFlow::None)
     }
 }
 
@@ -120,6 +204,9 @@ impl Dissipation for Constant {
     fn coefficient(&self, _t: f64, _x: &[f64], _v: &[f64], _kinetic: f64) -> f64 {
         self.0
     }
+    fn exact_flow(&self) -> Option<FrictionFlow> {
+        Some(FrictionFlow::Constant(self.0))
+    }
 }
 
 /// DiMS's speed-dependent friction η = η0·√T.
@@ -129,6 +216,9 @@ pub struct SpeedDependent(pub f64);
 impl Dissipation for SpeedDependent {
     fn coefficient(&self, _t: f64, _x: &[f64], _v: &[f64], kinetic: f64) -> f64 {
         self.0 * kinetic.max(0.0).sqrt()
+    }
+    fn exact_flow(&self) -> Option<FrictionFlow> {
+        Some(FrictionFlow::SpeedDependent(self.0))
     }
 }
 
@@ -354,5 +444,18 @@ impl<M: Metric, D: Dissipation, P: Objective> SecondOrderSystem for Mechanics<M,
     fn dissipated_power(&self, t: f64, x: &[f64], v: &[f64]) -> Result<f64> {
         let kin = self.metric.kinetic(x, v)?;
         Ok(2.0 * self.dissipation.coefficient(t, x, v, kin) * kin)
+    }
+
+    /// `Some` on a [`LossGraph`] metric with no potential or the intrinsic one and a
+    /// friction law with an exact flow.
+    fn loss_graph(&self) -> Option<LossGraphForm<'_>> {
+        let loss = self.metric.graph_loss()?;
+        let friction = self.dissipation.exact_flow()?;
+        let (kappa, l_star) = match &self.potential {
+            PotentialTerm::Zero => (0.0, 0.0),
+            PotentialTerm::Intrinsic { kappa, l_star } => (*kappa, *l_star),
+            PotentialTerm::External { .. } => return None,
+        };
+        Some(LossGraphForm { loss, kappa, l_star, friction })
     }
 }

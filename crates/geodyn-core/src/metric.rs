@@ -51,6 +51,11 @@ pub trait Metric: Sync {
             "this metric is not induced by a scalar function; give the mechanics an explicit potential".into(),
         ))
     }
+    /// For the loss-graph metric G = I + ∇L∇Lᵀ: the loss L (default `None`). Lets
+    /// [`Method::GraphRattle`](crate::Method::GraphRattle) integrate on the graph of L.
+    fn graph_loss(&self) -> Option<&dyn Objective> {
+        None
+    }
     /// For metrics induced by a scalar function L: L(x). See [`Metric::intrinsic_force`].
     fn intrinsic_potential(&self, x: &[f64]) -> Result<f64> {
         let _ = x;
@@ -191,6 +196,9 @@ impl<O: Objective> Metric for LossGraph<O> {
     }
     fn intrinsic_potential(&self, x: &[f64]) -> Result<f64> {
         self.loss.value(x)
+    }
+    fn graph_loss(&self) -> Option<&dyn Objective> {
+        Some(&self.loss)
     }
 }
 

@@ -265,6 +265,17 @@ pub enum Method {
     /// 35% fewer in all), with T(1000) up to 4× larger; on short runs (t1 = 50) it can
     /// need more. See the [module docs](crate::stable).
     EnergyProjectedDopri5,
+    /// DiMS and RLA as a particle on the graph (θ, L(θ)) of the loss: RATTLE with the
+    /// constraint solved by a scalar Newton iteration on loss gradients, exact friction
+    /// half-steps and an energy projection. H never increases at accepted steps, T is
+    /// conserved to rounding along geodesics, and the steps are not limited by the
+    /// stiffness of the loss (order 2). Only for systems with a
+    /// [`SecondOrderSystem::loss_graph`] form (others get
+    /// [`Error::Unsupported`]); the tolerance is the energy error per step,
+    /// rtol/100 · (1 + |H|). On the Snelson network it needed 2.2× less time than
+    /// [`Method::EnergyProjected`] for 16 DiMS samples to t1 = 50, with errors against a
+    /// tight reference 100–1000× smaller; see the [module docs](crate::rattle).
+    GraphRattle,
 }
 
 /// When [`integrate`](crate::integrate()) with [`Method::Tsit45`] tracks the energy H at

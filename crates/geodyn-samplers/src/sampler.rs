@@ -50,6 +50,13 @@ pub enum Integrator {
     /// H still never rising and 14 of 16 losses within 1% of the mode's. Not at t1 = 50,
     /// where it leaves samples far above the mode's loss (BENCHMARKS.md).
     EnergyProjectedDopri5,
+    /// RATTLE on the graph of the loss with exact friction half-steps and an energy
+    /// projection (`geodyn_core::rattle`): H never rises, T is conserved to rounding on
+    /// geodesics, and the steps are not limited by the loss's stiffness. Its tolerance is
+    /// the energy error per step, rtol/100. On the Snelson network: 2.2× less time than
+    /// energy-projected for 16 DiMS samples to t1 = 50, and errors against a tight
+    /// reference 100–1000× smaller.
+    GraphRattle,
 }
 
 impl Integrator {
@@ -59,6 +66,7 @@ impl Integrator {
             Integrator::Tsit45 => geodyn_core::Method::Tsit45,
             Integrator::EnergyProjected => geodyn_core::Method::EnergyProjected,
             Integrator::EnergyProjectedDopri5 => geodyn_core::Method::EnergyProjectedDopri5,
+            Integrator::GraphRattle => geodyn_core::Method::GraphRattle,
         }
     }
 }

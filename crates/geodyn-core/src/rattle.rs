@@ -1,0 +1,525 @@
+//! DiMS and RLA as constrained mechanics on the loss graph ([`Method::GraphRattle`]).
+//!
+//! # The idea
+//!
+//! The loss-graph metric G = I + ∇L∇Lᵀ is the metric that the graph
+//! M = {(θ, y) : y = L(θ)} ⊂ R^{K+1} inherits from R^{K+1}: with q = (θ, y) and
+//! p = q̇ = (v, w), w = ∇L·v, the kinetic energy ½|p|² is ½vᵀGv. A DiMS particle is
+//! therefore a unit mass on the hypersurface M, pulled by gravity κ along the y axis
+//! (V = κ(y − L*)) and slowed by friction −ηp; an RLA geodesic is the same particle
+//! without gravity and friction. [`Mechanics`](crate::Mechanics) writes these dynamics
+//! in θ alone, ẍ = −(ẋᵀHẋ + κ)g/(1+|g|²) − ηẋ, whose stiffness (Hessian eigenvalues
+//! up to ~1e6 on a trained network) limits every explicit Runge–Kutta step. Here the
+//! particle is integrated in R^{K+1} with the constraint c(q) = y − L(θ) = 0 held by a
+//! Lagrange multiplier, so the stiffness enters only through one scalar implicit
+//! equation per step.
+//!
+//! # The method
+//!
+//! One step of size h from (θ_n, v_n), with g_n = ∇L(θ_n), w_n = g_n·v_n, y_n = L(θ_n):
+//!
+//! 1. **Friction for h/2, exactly** (the position frozen): v̇ = −ηv has the flow
+//!    v ← s v with s = 1/(1 + η0 (h/2) √T) for η = η0√T (T^{−1/2} grows linearly in
+//!    time) and s = e^{−ηh/2} for constant η ([`FrictionFlow`](crate::FrictionFlow)). The energy removed,
+//!    (1 − s²)T, is booked.
+//! 2. **RATTLE** (Andersen 1983; Leimkuhler & Reich, *Simulating Hamiltonian Dynamics*,
+//!    §7.2), the constrained Störmer–Verlet step for H = ½|p|² + κy:
+//!    p_{1/2} = p_n − (h/2)(κe_y + λ∇c(q_n)), q_{n+1} = q_n + h p_{1/2}, with ∇c = (−g, 1).
+//!    The multiplier λ solves the scalar equation
+//!    φ(λ) = y_n + h(w − (h/2)(κ + λ)) − L(θ_n + h(v + (h/2)λ g_n)) = 0 by Newton's
+//!    method, φ'(λ) = −(h²/2)(1 + ∇L(θ_{n+1})·g_n): one loss gradient per iteration
+//!    (no Hessian), warm-started from the last step's λ, converged when
+//!    |φ| ≤ 1e-13 (1 + |L|). Then p_{n+1} = p_{1/2} − (h/2)(κe_y + μ∇c(q_{n+1})) with μ
+//!    in closed form, so that p_{n+1} is tangent to M (w = g·v).
+//! 3. **Friction for h/2** again, from the new kinetic energy.
+//! 4. **Energy projection**: the velocity is scaled (which keeps it tangent) so that
+//!    H_{n+1} = H_n − (the energy the two friction half-steps removed). The conservative
+//!    step conserves H only up to its error, and this bookkeeping makes the discrete
+//!    energy follow the exact balance of the friction flow.
+//!
+//! The three pieces are a Strang splitting of the dissipative dynamics, so the method is
+//! of order 2 (RATTLE is symmetric and symplectic on M; the projection moves the state
+//! by the size of the conservative step's energy error). The position y is never
+//! integrated: after each step it is L(θ_{n+1}) as evaluated, so the particle stays on
+//! the graph to rounding.
+//!
+//! **Step size.** The conservative step's energy error e = |H(after 2) − H(before 2)|,
+//! of order h³ per step, is compared with ε_E (1 + |H|), where
+//! ε_E = [`IntegrateOptions::rtol`]/100 (atol is not used: ε_E = 1e-9 at the DiMS
+//! paper's rtol 1e-7, the setting measured below). A step is accepted if e ≤ ε_E(1+|H|),
+//! and the next step size is h·clamp(0.9 (e/ε_E(1+|H|))^{−1/3}, 0.2, 1.5). A step is
+//! rejected, with h shrunk the same way (at most 0.9×), if the error is too large; with
+//! h halved if Newton does not converge in 6 iterations, if a loss evaluation fails with
+//! [`Error::NonFinite`] (a step so large that the network overflows), or if no velocity
+//! scaling reaches the energy target (the potential alone exceeds it). The first step
+//! is min(1e-5, (t1 − t0)/100). Only if h cannot recover (below 1e-13 or 16 ulp of t,
+//! or more than 40 consecutive rejections) does the run fail, with the last such
+//! evaluation error if there was one.
+//!
+//! **Dense output.** Output times and the stop event use the cubic Hermite interpolant
+//! of (θ_n, v_n), (θ_{n+1}, v_{n+1}) (θ̇ = v), with its derivative as the velocity. The
+//! stop event T < ε is located on the cubic Hermite interpolant of T itself, whose end
+//! slopes dT/dt = −κw − 2ηT are known without evaluations; one loss gradient at the
+//! located state then gives its true T and V, and the velocity there is scaled down if
+//! needed so that T < ε and H ≤ H_n hold at the returned state (if no scaling can, the
+//! step's end, where both hold, is returned).
+//!
+//! # Guarantees
+//!
+//! - H_{n+1} ≤ H_n at every accepted step, up to rounding in evaluating H, for DiMS
+//!   (and for any friction law with an exact flow); at the stop event H ≤ H_n as well.
+//! - Geodesics (κ = 0, no friction): H = T is conserved to rounding, ~1e-13 relative
+//!   over [0, 1] on a K = 321 network.
+//! - The particle stays on the graph: y_{n+1} = L(θ_{n+1}) exactly, and the velocity is
+//!   tangent to rounding.
+//! - Order 2: the error at a fixed time falls like the step size squared, that is like
+//!   ε_E^{2/3}; the tests check convergence to a tight Tsit45 reference.
+//! - Not guaranteed: states at requested output times are interpolated, not projected.
+//!
+//! # Cost
+//!
+//! Each Newton iteration costs one [`Objective::gradient`](crate::Objective::gradient)
+//! call (no curvature term, so about 0.6× the cost of the right-hand side of the
+//! Runge–Kutta methods on the Snelson network); [`SolveStats::rhs_evaluations`] counts
+//! these gradient calls (plus one at t0). Typically 2–4 iterations per attempted step.
+//! [`SolveStats::energy_evaluations`] counts the one gradient at a stop event.
+//!
+//! # Measurements
+//!
+//! Snelson workload (148 points, MLP 1-16-16-1 GELU, K = 321, σ = 0.285, λ = 0.209,
+//! κ = 1, η0 = 0.1, the CLI's exact mode, 16 seeded velocities), rtol 1e-7 (ε_E = 1e-9)
+//! against the default [`Method::EnergyProjected`] at the paper's tolerances, one thread
+//! per sample (BENCHMARKS.md has the commands and the per-sample tables):
+//!
+//! - DiMS to t1 = 50: 4.60 M gradients, 49 s for 16 samples, against 6.05 M right-hand
+//!   sides and 110 s (2.2× faster); H never rose in either; final losses agree to 0.06
+//!   per sample (the same basins) and the function-space spread in the gap to 6%.
+//! - Accuracy against energy-projected Tsit5 at atol 1e-11, rtol 1e-12, sample 0: θ error
+//!   7.2e-6 at t = 2 (20k gradients), against 1.5e-2 for the default at the paper's
+//!   tolerances (28k right-hand sides).
+//! - RLA to t = 1: 23k–28k gradients against 31k–34k right-hand sides, T drift ≤ 7e-13,
+//!   θ error 1.4e-5 … 2.9e-4 against 1.4e-2 … 2.0e-2.
+//!
+//! # When not to use it
+//!
+//! The step size is set by the energy error of the conservative step, which for a stiff
+//! mode of frequency ω carrying kinetic energy T_ω is about (hω)³T_ω per step. The method
+//! is cheap when the stiff directions carry little energy, which is the case for DiMS and
+//! RLA started from a mode with velocities drawn from the Laplace posterior N(0, H⁻¹)
+//! (their kinetic energy in a direction of curvature c scales like 1/c). Started with
+//! energy in the stiff directions it needs small steps: on the 8-dimensional test
+//! problem of the tests (curvatures 1e-2 … 1e4) with a unit velocity of random direction,
+//! DiMS to t = 1000 took 4.8 M gradients against 1.4 M right-hand sides for
+//! [`Method::EnergyProjected`], and geodesics to t = 1 took 1.2–11× more evaluations (five seeds). With
+//! a Laplace-like velocity the same DiMS run took 0.35 M gradients against 0.65 M.
+//!
+//! # Why this design
+//!
+//! The explicit pairs' steps are set by stability, not accuracy (hω ≈ 1.1–2.4 on the
+//! stiffest mode), and no explicit method escapes that. Fully implicit methods need the
+//! Jacobian of the θ-space force, i.e. third derivatives of the loss through the
+//! Christoffel term. The embedding moves all the curvature into the constraint, whose
+//! implicit solve is a scalar Newton iteration on gradients: the same ∇L the metric
+//! needs anyway. The friction law η = η0√T has an exact flow, so the splitting costs
+//! nothing and is exact in the friction part; user friction laws without a closed-form
+//! flow ([`FnDissipation`](crate::FnDissipation)) and other metrics get
+//! [`Error::Unsupported`] and stay with the Runge–Kutta methods.
+
+use crate::error::{Error, FailureReason, Result, check_dim};
+use crate::integrate::{IntegrateOptions, Solution, SolveStats, StatePoint, StopReason};
+use crate::mechanics::SecondOrderSystem;
+use crate::objective::dot;
+#[cfg(doc)]
+use crate::stable::Method;
+use crate::stable::{EnergyTracker, MAX_REJECTIONS, MIN_STEP};
+
+/// Newton iterations allowed for the multiplier λ before the step is rejected.
+const NEWTON_MAX: usize = 6;
+/// Newton stops when |φ| ≤ NEWTON_TOL (1 + |L|).
+const NEWTON_TOL: f64 = 1e-13;
+/// ε_E = rtol · ENERGY_TOL_PER_RTOL.
+const ENERGY_TOL_PER_RTOL: f64 = 1e-2;
+/// Largest growth of the step size per accepted step.
+const MAX_GROWTH: f64 = 1.5;
+const MIN_SHRINK: f64 = 0.2;
+const SAFETY: f64 = 0.9;
+/// The largest first step.
+const FIRST_STEP: f64 = 1e-5;
+
+fn eval_error(t: f64, e: Error) -> Error {
+    Error::Integration { t, reason: FailureReason::Evaluation(Box::new(e)) }
+}
+
+/// The state at the start of the last accepted step, for dense output.
+struct Previous {
+    t: f64,
+    x: Vec<f64>,
+    v: Vec<f64>,
+    kinetic: f64,
+    w: f64,
+    energy: f64,
+}
+
+/// Cubic Hermite interpolation of position and velocity over a step of size `h` from
+/// `(x0, v0)` to `(x1, v1)`, at θ ∈ [0, 1].
+fn hermite((x0, v0): (&[f64], &[f64]), (x1, v1): (&[f64], &[f64]), h: f64, theta: f64, xo: &mut [f64], vo: &mut [f64]) {
+    let (s, s2, s3) = (theta, theta * theta, theta * theta * theta);
+    let (h00, h10, h01, h11) = (2.0 * s3 - 3.0 * s2 + 1.0, s3 - 2.0 * s2 + s, -2.0 * s3 + 3.0 * s2, s3 - s2);
+    let (d00, d10, d11) = (6.0 * s2 - 6.0 * s, 3.0 * s2 - 4.0 * s + 1.0, 3.0 * s2 - 2.0 * s);
+    for j in 0..x0.len() {
+        xo[j] = h00 * x0[j] + h10 * h * v0[j] + h01 * x1[j] + h11 * h * v1[j];
+        vo[j] = d00 * (x0[j] - x1[j]) / h + d10 * v0[j] + d11 * v1[j];
+    }
+}
+
+/// The first θ ∈ (0, 1] where the cubic Hermite interpolant of T (values `k0` ≥ ε > `k1`,
+/// derivatives `d0`, `d1` with respect to θ) drops below ε, by bisection.
+fn kinetic_crossing(k0: f64, k1: f64, d0: f64, d1: f64, eps: f64) -> f64 {
+    let f = |s: f64| {
+        let (s2, s3) = (s * s, s * s * s);
+        (2.0 * s3 - 3.0 * s2 + 1.0) * k0 + (s3 - 2.0 * s2 + s) * d0 + (-2.0 * s3 + 3.0 * s2) * k1 + (s3 - s2) * d1 - eps
+    };
+    // The first crossing: scan coarsely, then bisect the first bracket.
+    let mut lo = 0.0;
+    let mut hi = 1.0;
+    const SCAN: usize = 16;
+    for i in 1..=SCAN {
+        let s = i as f64 / SCAN as f64;
+        if f(s) < 0.0 {
+            hi = s;
+            break;
+        }
+        lo = s;
+    }
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if f(mid) < 0.0 { hi = mid } else { lo = mid }
+    }
+    hi
+}
+
+/// The RATTLE integrator behind [`integrate`](crate::integrate()) with
+/// [`Method::GraphRattle`]; `opts` is validated and (x0, v0) checked by the caller.
+pub(crate) fn integrate_graph<Sy: SecondOrderSystem + ?Sized>(
+    system: &Sy,
+    x0: &[f64],
+    v0: &[f64],
+    opts: &IntegrateOptions,
+) -> Result<Solution> {
+    let form = system.loss_graph().ok_or(Error::Unsupported {
+        method: "GraphRattle",
+        reason: "it needs mechanics on a loss-graph metric with no potential or the intrinsic one, and a \
+                 friction law with an exact flow (Frictionless, Constant, SpeedDependent)",
+    })?;
+    let loss = form.loss;
+    let (kappa, l_star, friction) = (form.kappa, form.l_star, form.friction);
+    let n = system.dim();
+    check_dim("loss dimension", n, loss.dim())?;
+    let etol = opts.rtol * ENERGY_TOL_PER_RTOL;
+    let pot = |l: f64| if kappa == 0.0 { 0.0 } else { kappa * (l - l_star) };
+    let z = || vec![0.0; n];
+
+    let mut t = opts.t0;
+    let (mut th, mut v) = (x0.to_vec(), v0.to_vec());
+    let (mut gn, mut g, mut thn, mut vn) = (z(), z(), z(), z());
+    let mut grads = 1usize;
+    let mut energy_calls = 0usize;
+    let mut y = loss.gradient(&th, &mut gn).map_err(|e| eval_error(t, e))?;
+    if !(y.is_finite() && gn.iter().all(|z| z.is_finite())) {
+        return Err(eval_error(t, Error::NonFinite { what: "loss gradient at the initial state" }));
+    }
+    let mut w = dot(&gn, &v);
+    let mut kin = 0.5 * (dot(&v, &v) + w * w);
+    let mut hn = kin + pot(y);
+    let mut tracker = EnergyTracker::new(hn, 2.0 * friction.coefficient(kin) * kin);
+
+    let mut outputs = Vec::with_capacity(opts.output_times.len());
+    let mut out_idx = 0;
+    while out_idx < opts.output_times.len() && opts.output_times[out_idx] <= opts.t0 {
+        outputs.push(StatePoint { t: opts.t0, x: x0.to_vec(), v: v0.to_vec() });
+        out_idx += 1;
+    }
+    let mut trajectory = opts.trajectory.then(|| vec![StatePoint { t: opts.t0, x: x0.to_vec(), v: v0.to_vec() }]);
+    let (mut accepted, mut rejected, mut consecutive) = (0usize, 0usize, 0usize);
+    let stats = |grads, accepted, rejected, energy_calls| SolveStats {
+        rhs_evaluations: grads,
+        accepted_steps: accepted,
+        rejected_steps: rejected,
+        energy_evaluations: energy_calls,
+    };
+    if let Some(eps) = opts.stop_below_kinetic
+        && kin < eps
+    {
+        return Ok(Solution {
+            t,
+            x: th,
+            v,
+            stop: StopReason::KineticBelow { threshold: eps },
+            stats: stats(grads, 0, 0, 0),
+            outputs,
+            trajectory,
+            energy: Some(tracker.report()),
+        });
+    }
+
+    let mut prev = Previous { t, x: z(), v: z(), kinetic: kin, w, energy: hn };
+    let mut lam = 0.0;
+    let mut h = FIRST_STEP.min(0.01 * (opts.t1 - opts.t0));
+    let mut failure: Option<Error> = None;
+    loop {
+        if accepted >= opts.max_steps {
+            return Err(Error::Integration { t, reason: FailureReason::StepLimit { max_steps: opts.max_steps } });
+        }
+        let last = t + h >= opts.t1;
+        if last {
+            h = opts.t1 - t;
+        }
+        if h.is_nan() || h < MIN_STEP.max(16.0 * f64::EPSILON * t.abs()) {
+            return Err(failure.unwrap_or(Error::Integration { t, reason: FailureReason::StepSizeUnderflow }));
+        }
+
+        // 1. Friction for h/2 (applied to v on the fly below).
+        let s1 = friction.scale(kin, 0.5 * h);
+        let removed1 = kin * (1.0 - s1 * s1);
+        let h_mid = hn - removed1;
+        let w_half = s1 * w;
+
+        // 2. RATTLE: Newton on φ(λ) for the position step.
+        let mut lam_try = lam;
+        let mut l_new = f64::NAN;
+        let mut converged = false;
+        for _ in 0..NEWTON_MAX {
+            let c = 0.5 * h * lam_try;
+            for j in 0..n {
+                thn[j] = th[j] + h * (s1 * v[j] + c * gn[j]);
+            }
+            let y_new = y + h * (w_half - 0.5 * h * (kappa + lam_try));
+            grads += 1;
+            match loss.gradient(&thn, &mut g) {
+                Ok(l) => l_new = l,
+                Err(e @ Error::NonFinite { .. }) => {
+                    failure = Some(eval_error(t, e));
+                    break;
+                }
+                Err(e) => return Err(eval_error(t, e)),
+            }
+            let phi = y_new - l_new;
+            if !phi.is_finite() {
+                break;
+            }
+            if phi.abs() <= NEWTON_TOL * (1.0 + l_new.abs()) {
+                converged = true;
+                break;
+            }
+            lam_try += phi / (0.5 * h * h * (1.0 + dot(&g, &gn)));
+        }
+        // Velocity update with the tangency multiplier μ, and the energy error.
+        let mut err = f64::INFINITY;
+        let mut w_new = 0.0;
+        let mut kin_after = 0.0;
+        if converged {
+            let c = 0.5 * h * lam_try;
+            for j in 0..n {
+                vn[j] = s1 * v[j] + c * gn[j];
+            }
+            w_new = w_half - 0.5 * h * (kappa + lam_try);
+            let mu = (w_new - 0.5 * h * kappa - dot(&g, &vn)) / (0.5 * h * (1.0 + dot(&g, &g)));
+            let c = 0.5 * h * mu;
+            for j in 0..n {
+                vn[j] += c * g[j];
+            }
+            w_new -= 0.5 * h * (kappa + mu);
+            kin_after = 0.5 * (dot(&vn, &vn) + w_new * w_new);
+            let h_after = kin_after + pot(l_new);
+            err = (h_after - h_mid).abs() / (etol * (1.0 + h_mid.abs()));
+        }
+
+        // 3. Friction for h/2, and 4. the energy target.
+        let mut alpha = f64::NAN;
+        let mut removed = removed1;
+        if err <= 1.0 {
+            let s2 = friction.scale(kin_after, 0.5 * h);
+            removed += kin_after * (1.0 - s2 * s2);
+            let kin2 = s2 * s2 * kin_after;
+            let mut target = hn - removed - pot(l_new);
+            // Rounding at rest: a target a few ulp below zero is zero.
+            if target < 0.0 && target >= -8.0 * f64::EPSILON * (hn.abs() + pot(l_new).abs()) {
+                target = 0.0;
+            }
+            if target >= 0.0 {
+                alpha = if kin2 > 0.0 { s2 * (target / kin2).sqrt() } else { s2 };
+            }
+        }
+        if !(err <= 1.0 && alpha.is_finite()) {
+            rejected += 1;
+            consecutive += 1;
+            if consecutive > MAX_REJECTIONS {
+                return Err(failure.unwrap_or(Error::Integration { t, reason: FailureReason::TooManyRejections }));
+            }
+            h *= if err.is_finite() && err > 1.0 {
+                (SAFETY * err.powf(-1.0 / 3.0)).clamp(MIN_SHRINK, SAFETY)
+            } else {
+                0.5
+            };
+            continue;
+        }
+
+        // Accepted: v_{n+1} = α v_after (friction and projection in one scaling).
+        consecutive = 0;
+        failure = None;
+        accepted += 1;
+        vn.iter_mut().for_each(|z| *z *= alpha);
+        w_new *= alpha;
+        prev.t = t;
+        prev.kinetic = kin;
+        prev.w = w;
+        prev.energy = hn;
+        std::mem::swap(&mut prev.x, &mut th);
+        std::mem::swap(&mut prev.v, &mut v);
+        std::mem::swap(&mut th, &mut thn);
+        std::mem::swap(&mut v, &mut vn);
+        std::mem::swap(&mut gn, &mut g);
+        y = l_new;
+        w = w_new;
+        kin = 0.5 * (dot(&v, &v) + w * w);
+        // The energy target is booked (H_n minus what friction removed), not recomputed
+        // from the scaled state: rounding in the scaling then does not accumulate.
+        hn -= removed;
+        let h_state = kin + pot(y);
+        lam = lam_try;
+        t = if last { opts.t1 } else { t + h };
+        let power_seen = removed > 0.0;
+
+        // Stop event: the first time T < ε.
+        let mut event = None;
+        if let Some(eps) = opts.stop_below_kinetic
+            && kin < eps
+        {
+            let (d0, d1) = (
+                h * (-kappa * prev.w - 2.0 * friction.coefficient(prev.kinetic) * prev.kinetic),
+                h * (-kappa * w - 2.0 * friction.coefficient(kin) * kin),
+            );
+            let theta = kinetic_crossing(prev.kinetic, kin, d0, d1, eps);
+            let (mut xe, mut ve) = (z(), z());
+            hermite((&prev.x, &prev.v), (&th, &v), h, theta, &mut xe, &mut ve);
+            energy_calls += 1;
+            let located = match loss.gradient(&xe, &mut thn) {
+                Ok(l) if l.is_finite() => {
+                    let gv = dot(&thn, &ve);
+                    let ke = 0.5 * (dot(&ve, &ve) + gv * gv);
+                    let cap = eps.min(prev.energy - pot(l));
+                    let s = if ke < cap { 1.0 } else { (cap / ke).sqrt() * (1.0 - 1e-12) };
+                    let (ke, he) = (s * s * ke, s * s * ke + pot(l));
+                    (cap > 0.0 && s.is_finite() && ke < eps && he <= prev.energy).then(|| {
+                        ve.iter_mut().for_each(|z| *z *= s);
+                        (prev.t + theta * h, xe, ve, he)
+                    })
+                }
+                Ok(_) | Err(Error::NonFinite { .. }) => None,
+                Err(e) => return Err(eval_error(t, e)),
+            };
+            event = Some((located.unwrap_or_else(|| (t, th.clone(), v.clone(), h_state)), eps));
+        }
+        let t_end = event.as_ref().map_or(t, |e| e.0.0);
+
+        // Outputs in (t_n, t_end].
+        while out_idx < opts.output_times.len() && opts.output_times[out_idx] <= t_end {
+            let to = opts.output_times[out_idx];
+            let (xo, vo) = match &event {
+                Some(((te, xe, ve, _), _)) if to == *te => (xe.clone(), ve.clone()),
+                None if to == t => (th.clone(), v.clone()),
+                _ => {
+                    let (mut xo, mut vo) = (z(), z());
+                    hermite((&prev.x, &prev.v), (&th, &v), h, ((to - prev.t) / h).clamp(0.0, 1.0), &mut xo, &mut vo);
+                    (xo, vo)
+                }
+            };
+            outputs.push(StatePoint { t: to, x: xo, v: vo });
+            out_idx += 1;
+        }
+
+        if let Some(((te, xe, ve, he), eps)) = event {
+            tracker.record(he, power_seen);
+            if let Some(tr) = trajectory.as_mut() {
+                tr.push(StatePoint { t: te, x: xe.clone(), v: ve.clone() });
+            }
+            return Ok(Solution {
+                t: te,
+                x: xe,
+                v: ve,
+                stop: StopReason::KineticBelow { threshold: eps },
+                stats: stats(grads, accepted, rejected, energy_calls),
+                outputs,
+                trajectory,
+                energy: Some(tracker.report()),
+            });
+        }
+        tracker.record(h_state, power_seen);
+        if let Some(tr) = trajectory.as_mut() {
+            tr.push(StatePoint { t, x: th.clone(), v: v.clone() });
+        }
+        if last {
+            break;
+        }
+        h *= (SAFETY * err.max(1e-10).powf(-1.0 / 3.0)).clamp(MIN_SHRINK, MAX_GROWTH);
+    }
+    Ok(Solution {
+        t,
+        x: th,
+        v,
+        stop: StopReason::FinalTime,
+        stats: stats(grads, accepted, rejected, energy_calls),
+        outputs,
+        trajectory,
+        energy: Some(tracker.report()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mechanics::FrictionFlow;
+
+    /// The Hermite interpolant reproduces a cubic x(t) = t³ − t and its derivative
+    /// exactly from the end values and slopes.
+    #[test]
+    fn hermite_is_exact_on_cubics() {
+        let (h, t0) = (0.5, 0.3);
+        let x = |t: f64| t * t * t - t;
+        let dx = |t: f64| 3.0 * t * t - 1.0;
+        let (mut xo, mut vo) = ([0.0], [0.0]);
+        for theta in [0.0, 0.25, 0.6, 1.0] {
+            hermite((&[x(t0)], &[dx(t0)]), (&[x(t0 + h)], &[dx(t0 + h)]), h, theta, &mut xo, &mut vo);
+            let t = t0 + theta * h;
+            assert!((xo[0] - x(t)).abs() < 1e-14 && (vo[0] - dx(t)).abs() < 1e-13, "θ = {theta}");
+        }
+    }
+
+    /// The crossing of the interpolated T with ε is the first one: for T(θ) = 1 − θ
+    /// (k0 = 1, k1 = 0, slopes −1) and ε = 0.25 it is θ = 0.75; for the cubic from 1 to
+    /// 0.5 with slopes −8 at both ends, which is 0.17 at θ = 0.25 and 1.33 at θ = 0.75,
+    /// and ε = 0.6, the early root (below 0.25), not the late one.
+    #[test]
+    fn kinetic_crossing_finds_first_root() {
+        assert!((kinetic_crossing(1.0, 0.0, -1.0, -1.0, 0.25) - 0.75).abs() < 1e-12);
+        let theta = kinetic_crossing(1.0, 0.5, -8.0, -8.0, 0.6);
+        assert!(theta > 0.0 && theta < 0.25, "{theta}");
+    }
+
+    /// The exact friction flow of η = η0√T: T^{−1/2} grows by η0 τ, and composing two
+    /// half-steps gives the full step (the flow is a semigroup).
+    #[test]
+    fn friction_flow_is_exact_semigroup() {
+        let f = FrictionFlow::SpeedDependent(0.3);
+        let (k0, tau) = (2.0, 0.7);
+        let s = f.scale(k0, tau);
+        let k1 = s * s * k0;
+        assert!((k1.powf(-0.5) - (k0.powf(-0.5) + 0.3 * tau)).abs() < 1e-14);
+        let s_half = f.scale(k0, 0.5 * tau);
+        let s_two = s_half * f.scale(s_half * s_half * k0, 0.5 * tau);
+        assert!((s_two - s).abs() < 1e-15);
+        let c = FrictionFlow::Constant(0.4);
+        assert!((c.scale(1.0, 0.5) * c.scale(1.0, 0.5) - c.scale(1.0, 1.0)).abs() < 1e-15);
+        assert_eq!(FrictionFlow::None.scale(5.0, 3.0), 1.0);
+    }
+}
