@@ -174,12 +174,12 @@ fn main() {
     );
     println!("{mode_line}\n");
     println!(
-        "| sampler | integrator | samples | wall s per sample | accepted steps | rejected | RHS per sample (min–max) | µs per RHS | max H increase | T drift |"
+        "| sampler | integrator | samples | wall s per sample | accepted steps | rejected | RHS per sample (min–max)¹ | µs per RHS¹ | max H increase | T drift |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let reg = Registry::with_builtin();
     for sampler in ["rla", "dims"] {
-        for integ in [Integrator::Tsit45, Integrator::EnergyProjected] {
+        for integ in [Integrator::Tsit45, Integrator::EnergyProjected, Integrator::GraphRattle] {
             let t1 = if sampler == "dims" && quick { Some(5.0) } else { None };
             let cfg = SamplerConfig { integrator: integ, t1, ..SamplerConfig::default() };
             let s = reg.create(sampler, cfg).expect("sampler");
@@ -207,6 +207,8 @@ fn main() {
             );
         }
     }
+
+    println!("\n¹ For GraphRattle: loss gradients (no curvature term), not right-hand sides of the Runge–Kutta pairs.");
 
     println!("\n## Parallel samples (RLA, energy-projected)\n");
     println!("| threads | samples | wall s | samples/s |");

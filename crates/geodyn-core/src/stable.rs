@@ -273,8 +273,9 @@ pub enum Method {
     /// [`SecondOrderSystem::loss_graph`] form (others get
     /// [`Error::Unsupported`]); the tolerance is the energy error per step,
     /// rtol/100 · (1 + |H|). On the Snelson network it needed 2.2× less time than
-    /// [`Method::EnergyProjected`] for 16 DiMS samples to t1 = 50, with errors against a
-    /// tight reference 100–1000× smaller; see the [module docs](crate::rattle).
+    /// [`Method::EnergyProjected`] for 16 DiMS samples to t1 = 50, with smaller errors
+    /// against a tight reference (2.7–2000× on the samples measured); it loses when the
+    /// stiff directions carry energy. See the [module docs](crate::rattle).
     GraphRattle,
 }
 
