@@ -280,7 +280,9 @@ pub(crate) fn integrate_graph<Sy: SecondOrderSystem + ?Sized>(
         if accepted >= opts.max_steps {
             return Err(Error::Integration { t, reason: FailureReason::StepLimit { max_steps: opts.max_steps } });
         }
-        let last = t + h >= opts.t1;
+        // Within 1% of t1: take the rest in this step (no sliver of a last step, which
+        // could fall below the smallest step size).
+        let last = t + 1.01 * h >= opts.t1;
         if last {
             h = opts.t1 - t;
         }
