@@ -313,13 +313,7 @@ pub fn integrate<S: SecondOrderSystem + ?Sized>(
         }
     };
 
-    let mut outputs = Vec::with_capacity(opts.output_times.len());
-    let mut out_idx = 0;
-    while out_idx < opts.output_times.len() && opts.output_times[out_idx] <= opts.t0 {
-        outputs.push(StatePoint { t: opts.t0, x: x0.to_vec(), v: v0.to_vec() });
-        out_idx += 1;
-    }
-    let mut trajectory = opts.trajectory.then(|| vec![StatePoint { t: opts.t0, x: x0.to_vec(), v: v0.to_vec() }]);
+    let (mut outputs, mut out_idx, mut trajectory) = initial_records(opts, x0, v0);
 
     if let Some(eps) = opts.stop_below_kinetic
         && kin0 < eps
@@ -541,6 +535,24 @@ pub fn integrate<S: SecondOrderSystem + ?Sized>(
     let v = y.split_off(n);
     let energy = tracker.as_ref().map(EnergyTracker::report);
     Ok(Solution { t: t_end, x: y, v, stop, stats, outputs, trajectory, energy })
+}
+
+/// The records a run starts with: one copy of the state at t0 for every output time at
+/// or before t0, the index of the first later output time, and the trajectory's first
+/// point when a trajectory is asked for. Shared by all integration methods.
+pub(crate) fn initial_records(
+    opts: &IntegrateOptions,
+    x0: &[f64],
+    v0: &[f64],
+) -> (Vec<StatePoint>, usize, Option<Vec<StatePoint>>) {
+    let mut outputs = Vec::with_capacity(opts.output_times.len());
+    let mut out_idx = 0;
+    while out_idx < opts.output_times.len() && opts.output_times[out_idx] <= opts.t0 {
+        outputs.push(StatePoint { t: opts.t0, x: x0.to_vec(), v: v0.to_vec() });
+        out_idx += 1;
+    }
+    let trajectory = opts.trajectory.then(|| vec![StatePoint { t: opts.t0, x: x0.to_vec(), v: v0.to_vec() }]);
+    (outputs, out_idx, trajectory)
 }
 
 fn copy_vec(src: &V, dst: &mut [f64]) {

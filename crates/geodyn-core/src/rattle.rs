@@ -136,7 +136,7 @@
 //! [`Error::Unsupported`] and stay with the Runge–Kutta methods.
 
 use crate::error::{Error, FailureReason, Result, check_dim};
-use crate::integrate::{IntegrateOptions, Solution, SolveStats, StatePoint, StopReason};
+use crate::integrate::{IntegrateOptions, Solution, SolveStats, StatePoint, StopReason, initial_records};
 use crate::mechanics::SecondOrderSystem;
 use crate::objective::dot;
 #[cfg(doc)]
@@ -243,13 +243,7 @@ pub(crate) fn integrate_graph<Sy: SecondOrderSystem + ?Sized>(
     let mut hn = kin + pot(y);
     let mut tracker = EnergyTracker::new(hn, 2.0 * friction.coefficient(kin) * kin);
 
-    let mut outputs = Vec::with_capacity(opts.output_times.len());
-    let mut out_idx = 0;
-    while out_idx < opts.output_times.len() && opts.output_times[out_idx] <= opts.t0 {
-        outputs.push(StatePoint { t: opts.t0, x: x0.to_vec(), v: v0.to_vec() });
-        out_idx += 1;
-    }
-    let mut trajectory = opts.trajectory.then(|| vec![StatePoint { t: opts.t0, x: x0.to_vec(), v: v0.to_vec() }]);
+    let (mut outputs, mut out_idx, mut trajectory) = initial_records(opts, x0, v0);
     let (mut accepted, mut rejected, mut consecutive) = (0usize, 0usize, 0usize);
     let stats = |grads, accepted, rejected, energy_calls| SolveStats {
         rhs_evaluations: grads,

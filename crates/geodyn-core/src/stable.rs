@@ -231,7 +231,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::error::{Error, FailureReason, Result};
-use crate::integrate::{IntegrateOptions, Solution, SolveStats, StatePoint, StopReason};
+use crate::integrate::{IntegrateOptions, Solution, SolveStats, StatePoint, StopReason, initial_records};
 use crate::mechanics::{Evaluation, SecondOrderSystem};
 
 /// Which integrator [`integrate`](crate::integrate()) uses.
@@ -627,13 +627,7 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
     let mut h_n = kin_n + ev.potential(&e0, &x, &v, t)?; // H at (x_n, v_n)
     let mut tracker = EnergyTracker::new(h_n, p1);
 
-    let mut outputs = Vec::with_capacity(opts.output_times.len());
-    let mut out_idx = 0;
-    while out_idx < opts.output_times.len() && opts.output_times[out_idx] <= opts.t0 {
-        outputs.push(StatePoint { t: opts.t0, x: x0.to_vec(), v: v0.to_vec() });
-        out_idx += 1;
-    }
-    let mut trajectory = opts.trajectory.then(|| vec![StatePoint { t: opts.t0, x: x0.to_vec(), v: v0.to_vec() }]);
+    let (mut outputs, mut out_idx, mut trajectory) = initial_records(opts, x0, v0);
     let (mut accepted, mut rejected) = (0usize, 0usize);
     let solution =
         |t, x, v, stop, ev: &Evaluator<'_, Sy>, accepted, rejected, outputs, trajectory, tracker: &EnergyTracker| {
