@@ -83,7 +83,7 @@ fn dims_energy_never_increases_over_a_long_horizon() {
 /// The cost that motivates the method: with the stiff directions carrying little energy
 /// (as after a Laplace draw) the steps are not stability-limited, and the run needs
 /// fewer loss gradients than the projected Runge–Kutta method needs right-hand sides
-/// (each a gradient plus a curvature term): measured about 349 000 against 647 000.
+/// (each a gradient plus a curvature term): measured about 358 000 against 647 000.
 #[test]
 fn fewer_gradients_than_projected_runge_kutta_right_hand_sides() {
     let (r, p) = long_runs();
@@ -131,9 +131,9 @@ fn conservative_dims_conserves_total_energy() {
 
 /// Order 2: against a Tsit45 reference at atol = rtol = 1e-13 (stiff DiMS from the
 /// minimum to t = 5), the error falls like the step size squared, i.e. like
-/// ε_E^{2/3} = (rtol/100)^{2/3}: 21.5× per 100× in rtol (measured 7.7e-5, 3.8e-6,
-/// 2.2e-7 at rtol 1e-5, 1e-7, 1e-9). At the paper's tolerances it is also far more
-/// accurate than the projected Runge–Kutta method (measured 3.8e-6 against 1.0e-4).
+/// ε_E^{2/3} = (rtol/100)^{2/3}: 21.5× per 100× in rtol (measured 5.5e-5, 2.7e-6,
+/// 1.5e-7 at rtol 1e-5, 1e-7, 1e-9). At the paper's tolerances it is also far more
+/// accurate than the projected Runge–Kutta method (measured 2.7e-6 against 1.0e-4).
 #[test]
 fn converges_with_order_two_to_a_tight_reference() {
     let sys = stiff_dims(0.1);
