@@ -167,14 +167,14 @@ pub struct SampleArgs {
     /// Step limit per trajectory.
     #[arg(long, default_value_t = 10_000_000)]
     pub max_steps: usize,
-    /// ODE integrator of dims and rla trajectories: energy-projected keeps the energy from
-    /// ever rising (and conserves T on geodesics); energy-projected-dopri5 does the same
-    /// around Dormand–Prince 5(4), often cheaper for long runs (t1 = 1000, where
-    /// --atol 3e-4 --rtol 3e-5 cut its cost 4.5×, H still never rising; not for t1 = 50);
-    /// tsit45 is the plain Runge–Kutta 5(4) pair; graph-rattle integrates the particle on
+    /// ODE integrator of dims and rla trajectories: graph-rattle integrates the particle on
     /// the graph of the loss (RATTLE, exact friction), not limited by stiffness, with
-    /// rtol/100 as its energy tolerance per step.
-    #[arg(long, value_enum, default_value_t = IntegratorArg::EnergyProjected)]
+    /// rtol/100 as its energy tolerance per step; the energy never rises and geodesics
+    /// conserve T. energy-projected keeps the same invariants around Tsitouras 5(4)
+    /// (cheaper when user velocities put much energy into stiff directions);
+    /// energy-projected-dopri5 does so around Dormand–Prince 5(4); tsit45 is the plain
+    /// Runge–Kutta 5(4) pair.
+    #[arg(long, value_enum, default_value_t = IntegratorArg::GraphRattle)]
     pub integrator: IntegratorArg,
     /// laplace: use the linearised predictive f* + J v.
     #[arg(long)]

@@ -334,9 +334,9 @@ fn polish_moves_a_user_network_to_a_mode() {
 }
 
 /// `--integrator energy-projected-dopri5` reaches the integrator: on the same seed and
-/// network the step counts differ from the default (Tsitouras) pair's, H never rises at an
-/// accepted DiMS step (max increase ≤ rounding), and RLA geodesics conserve T to 1e-6
-/// relative, as for the default energy-projected method.
+/// network the step counts differ from the energy-projected Tsitouras pair's, H never
+/// rises at an accepted DiMS step (max increase ≤ rounding), and RLA geodesics conserve T
+/// to 1e-6 relative, as for the energy-projected Tsitouras method.
 #[test]
 fn dopri5_integrator_is_selectable_and_keeps_the_invariants() {
     let dir = tmpdir("dopri5");
@@ -372,7 +372,7 @@ fn dopri5_integrator_is_selectable_and_keeps_the_invariants() {
         s["per_sample"].as_array().unwrap().iter().map(|r| r["accepted_steps"].as_u64().unwrap()).collect()
     };
     let dp5 = run("dims", Some("energy-projected-dopri5"), &d.join("dp5"));
-    let tsit = run("dims", None, &d.join("tsit"));
+    let tsit = run("dims", Some("energy-projected"), &d.join("tsit"));
     assert_ne!(steps(&dp5), steps(&tsit), "the flag did not change the integrator");
     for r in dp5["per_sample"].as_array().unwrap() {
         let rise = r["max_energy_increase"].as_f64().unwrap();

@@ -38,8 +38,7 @@ pub enum Integrator {
     Tsit45,
     /// Tsitouras 5(4) with an energy projection after every step: the energy H never
     /// increases at an accepted step and geodesics conserve T to rounding, at the
-    /// right-hand-side cost of Tsit45.
-    #[default]
+    /// right-hand-side cost of Tsit45. The default before GraphRattle.
     EnergyProjected,
     /// The same energy projection around Dormand–Prince 5(4) (the DiMS paper's solver):
     /// fewer right-hand sides on long DiMS runs (t1 = 1000: 35% fewer over four samples),
@@ -50,12 +49,17 @@ pub enum Integrator {
     /// H still never rising and 14 of 16 losses within 1% of the mode's. Not at t1 = 50,
     /// where it leaves samples far above the mode's loss (BENCHMARKS.md).
     EnergyProjectedDopri5,
-    /// RATTLE on the graph of the loss with exact friction half-steps and an energy
-    /// projection (`geodyn_core::rattle`): H never rises, T is conserved to rounding on
-    /// geodesics, and the steps are not limited by the loss's stiffness. Its tolerance is
-    /// the energy error per step, rtol/100. On the Snelson network: 2.2× less time than
-    /// energy-projected for 16 DiMS samples to t1 = 50 (2.2× for RLA), with smaller errors
-    /// against a tight reference (2.7–2000× on the samples measured).
+    /// The default: RATTLE on the graph of the loss with exact friction half-steps and an
+    /// energy projection (`geodyn_core::rattle`): H never rises, T is conserved to
+    /// rounding on geodesics, and the steps are not limited by the loss's stiffness. Its
+    /// tolerance is the energy error per step, rtol/100. On the Snelson network it took
+    /// 2.5× less time than energy-projected for 16 DiMS samples to t1 = 50 (2.8× for RLA),
+    /// with smaller errors against a tight reference (2.7–2000× on the samples measured).
+    /// It is cheap when the initial velocity puts little energy into the stiff directions
+    /// (Laplace-posterior draws, as the samplers make); for velocities of your own with
+    /// much energy there, energy-projected can need fewer evaluations
+    /// (`geodyn_core::rattle`, "When not to use it").
+    #[default]
     GraphRattle,
 }
 
