@@ -6,10 +6,10 @@
 //! 2. DiMS samples (κ = 1, η0 = 0.1, t1 = 50) and RLA samples (t = 1) on the Snelson
 //!    workload of the issues (real data with the gap held out if
 //!    ../shared/data/snelson_train.csv exists, else the embedded set; 1-16-16-1 GELU;
-//!    atol 1e-6, rtol 1e-7) from the same four initial velocities, with both
-//!    integrators: wall time, steps and RHS per sample, the largest step-to-step rise of
+//!    atol 1e-6, rtol 1e-7) from the same four initial velocities, with Tsit45,
+//!    energy-projected and GraphRattle (the default): wall time, steps and RHS per sample, the largest step-to-step rise of
 //!    H and for RLA the relative drift of the conserved kinetic energy.
-//! 3. Samples per second with 1 and 2 threads.
+//! 3. Samples per second with 1 and 2 threads (RLA, the default integrator).
 //! 4. Per-RHS cost (`grad_and_curvature`) of the dfdx backend (CPU, f64) against the dual
 //!    backend, 1-W-W-1 GELU at W ∈ {16, 64, 256}, N = 150, measured in the same run on one
 //!    thread (dfdx's matmul runs inside a one-thread rayon pool). `--dfdx-only` runs just
@@ -210,7 +210,7 @@ fn main() {
 
     println!("\n¹ For GraphRattle: loss gradients (no curvature term), not right-hand sides of the Runge–Kutta pairs.");
 
-    println!("\n## Parallel samples (RLA, energy-projected)\n");
+    println!("\n## Parallel samples (RLA, {:?})\n", SamplerConfig::default().integrator);
     println!("| threads | samples | wall s | samples/s |");
     println!("|---|---|---|---|");
     let s = reg.create("rla", SamplerConfig::default()).expect("rla");
