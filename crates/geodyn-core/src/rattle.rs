@@ -168,7 +168,7 @@ use crate::mechanics::SecondOrderSystem;
 use crate::objective::dot;
 #[cfg(doc)]
 use crate::stable::Method;
-use crate::stable::{EnergyTracker, MAX_REJECTIONS, MIN_STEP};
+use crate::stable::{EnergyTracker, MAX_REJECTIONS, begin_step};
 
 /// Newton iterations allowed for the multiplier λ before the step is rejected.
 const NEWTON_MAX: usize = 6;
@@ -310,18 +310,7 @@ pub(crate) fn integrate_graph<Sy: SecondOrderSystem + ?Sized>(
     let mut err_prev = 1.0f64;
     let mut after_rejection = false;
     loop {
-        if accepted >= opts.max_steps {
-            return Err(Error::Integration { t, reason: FailureReason::StepLimit { max_steps: opts.max_steps } });
-        }
-        // Within 1% of t1: take the rest in this step (no sliver of a last step, which
-        // could fall below the smallest step size).
-        let last = t + 1.01 * h >= opts.t1;
-        if last {
-            h = opts.t1 - t;
-        }
-        if h.is_nan() || h < MIN_STEP.max(16.0 * f64::EPSILON * t.abs()) {
-            return Err(failure.unwrap_or(Error::Integration { t, reason: FailureReason::StepSizeUnderflow }));
-        }
+        let last = begin_step(t, &mut h, accepted, opts, &mut failure)?;
 
         // 1. Friction for h/2 (applied to v on the fly below).
         let s1 = friction.scale(kin, 0.5 * h);

@@ -485,6 +485,32 @@ pub(crate) const MAX_REJECTIONS: usize = 40;
 /// Smallest step size; below it (or below 16 ulp of t) a run fails.
 pub(crate) const MIN_STEP: f64 = 1e-13;
 
+/// The checks at the top of every attempted step, shared by the energy-projected and
+/// GraphRattle methods: the step limit; within 1% of t1 the step takes the rest of the
+/// interval (no sliver of a last step, which could fall below the smallest step size),
+/// and then returns `true`; a step below [`MIN_STEP`] or 16 ulp of t fails with the last
+/// evaluation failure seen since the last accepted step, if any, else with
+/// [`FailureReason::StepSizeUnderflow`].
+pub(crate) fn begin_step(
+    t: f64,
+    h: &mut f64,
+    accepted: usize,
+    opts: &IntegrateOptions,
+    failure: &mut Option<Error>,
+) -> Result<bool> {
+    if accepted >= opts.max_steps {
+        return Err(Error::Integration { t, reason: FailureReason::StepLimit { max_steps: opts.max_steps } });
+    }
+    let last = t + 1.01 * *h >= opts.t1;
+    if last {
+        *h = opts.t1 - t;
+    }
+    if h.is_nan() || *h < MIN_STEP.max(16.0 * f64::EPSILON * t.abs()) {
+        return Err(failure.take().unwrap_or(Error::Integration { t, reason: FailureReason::StepSizeUnderflow }));
+    }
+    Ok(last)
+}
+
 /// Work buffers of one step: stage derivatives (kx = stage velocities, kv = stage
 /// accelerations), the stage state, the RK solution (x̃, ṽ) and scratch.
 struct Work {
@@ -686,16 +712,7 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
     let mut stage_failure: Option<Error> = None;
     let mut power = [0.0f64; S]; // dissipated power at the stages
     loop {
-        if accepted >= opts.max_steps {
-            return Err(Error::Integration { t, reason: FailureReason::StepLimit { max_steps: opts.max_steps } });
-        }
-        let last = t + 1.01 * h >= opts.t1;
-        if last {
-            h = opts.t1 - t;
-        }
-        if h.is_nan() || h < MIN_STEP.max(16.0 * f64::EPSILON * t.abs()) {
-            return Err(stage_failure.unwrap_or(Error::Integration { t, reason: FailureReason::StepSizeUnderflow }));
-        }
+        let last = begin_step(t, &mut h, accepted, opts, &mut stage_failure)?;
 
         // Stages 2..7; the 7th is evaluated at (t + h, x̃, ṽ) (FSAL).
         w.kx[0].copy_from_slice(&v);

@@ -6,9 +6,9 @@ mod stable_support;
 use geodyn_core::{
     Constant, Energy, EnergyMonitor, Error, Euclidean, FailureReason, Frictionless, IntegrateOptions, Lagrangian,
     LagrangianSystem, LossGraph, Mechanics, Method, Objective, Rayleigh, Result, SecondOrderSystem, Solution,
-    SpeedDependent, StopReason, integrate,
+    StopReason, integrate,
 };
-use stable_support::{AnisotropicQuartic, pseudo_random, unit_velocity};
+use stable_support::{AnisotropicQuartic, check_theorem_2, energies, pseudo_random, stiff_dims, unit_velocity};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -16,16 +16,6 @@ const K: usize = 8;
 
 fn projected(t1: f64) -> IntegrateOptions {
     IntegrateOptions::new(t1).method(Method::EnergyProjected)
-}
-
-/// DiMS (κ = 1, L* = 0, η = η0√T) on the stiff loss: curvatures 1e-2 … 1e4 in R^8.
-fn stiff_dims(eta0: f64) -> Mechanics<LossGraph<AnisotropicQuartic>, SpeedDependent> {
-    Mechanics::dims(AnisotropicQuartic::stiff(), 1.0, 0.0, SpeedDependent(eta0)).unwrap()
-}
-
-/// Energies at the accepted states of a run, recomputed from scratch.
-fn energies<S: SecondOrderSystem>(sys: &S, sol: &Solution) -> Vec<Energy> {
-    sol.trajectory.as_ref().unwrap().iter().map(|p| sys.energy(&p.x, &p.v).unwrap()).collect()
 }
 
 /// Tsit45 and the projected method on stiff DiMS (η0 = 0.1) from the minimum θ = 0 with
@@ -99,20 +89,7 @@ fn rhs_evaluations_at_most_tsit45_on_stiff_dims() {
 /// state keeps H ≤ H(t0).
 #[test]
 fn first_time_kinetic_below_eps_respects_theorem_2() {
-    let t0 = 0.5;
-    for &(eta0, eps, seed) in &[(0.5f64, 0.05f64, 1u64), (1.0, 0.01, 2), (0.2, 0.1, 3), (0.1, 1e-3, 4)] {
-        let sys = stiff_dims(eta0);
-        let x0 = vec![0.0; K];
-        let v0: Vec<f64> = unit_velocity(K, seed).iter().map(|z| 2.0 * z).collect();
-        let h0 = sys.energy(&x0, &v0).unwrap().total();
-        let bound = t0 + h0 / (2.0 * eta0 * eps.powf(1.5));
-        let sol = integrate(&sys, &x0, &v0, &projected(1e5).t0(t0).stop_below_kinetic(eps)).unwrap();
-        assert_eq!(sol.stop, StopReason::KineticBelow { threshold: eps });
-        assert!(sol.t > t0 && sol.t <= bound, "t_eps = {} not in (t0, {bound}]", sol.t);
-        let end = sys.energy(&sol.x, &sol.v).unwrap();
-        assert!(end.kinetic < eps && end.kinetic > eps * (1.0 - 1e-6), "T at the event = {}, ε = {eps}", end.kinetic);
-        assert!(end.total() <= h0, "H(event) = {} > H(t0) = {h0}", end.total());
-    }
+    check_theorem_2(projected, |seed| unit_velocity(K, seed), 1e-6);
 }
 
 /// RLA: geodesics of the loss-graph metric (κ = η = 0) conserve T = ½ẋᵀGẋ. On the stiff
