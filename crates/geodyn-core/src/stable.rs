@@ -272,7 +272,7 @@ pub enum Method {
     /// stiffness of the loss (order 2). Only for systems with a
     /// [`SecondOrderSystem::loss_graph`] form (others get
     /// [`Error::Unsupported`]); the tolerance is the energy error per step,
-    /// rtol/100 · (1 + |H|). On the Snelson network it needed 2.2× less time than
+    /// rtol/100 · (1 + |H|). On the Snelson network it needed 2.5× less time than
     /// [`Method::EnergyProjected`] for 16 DiMS samples to t1 = 50, with smaller errors
     /// against a tight reference (2.7–2000× on the samples measured); it loses when the
     /// stiff directions carry energy. See the [module docs](crate::rattle).
