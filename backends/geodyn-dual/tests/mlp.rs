@@ -554,7 +554,13 @@ fn integration_allocates_per_run_not_per_step() {
 
     let mut a = vec![0.0; k];
     dims.acceleration(0.0, &theta, &v0, &mut a).unwrap();
-    assert_eq!(count_allocs(|| drop(dims.acceleration(0.0, &theta, &v0, &mut a).unwrap())), 0, "RHS");
+    assert_eq!(
+        count_allocs(|| {
+            dims.acceleration(0.0, &theta, &v0, &mut a).unwrap();
+        }),
+        0,
+        "RHS"
+    );
 
     for method in [Method::GraphRattle, Method::EnergyProjected, Method::EnergyProjectedDopri5, Method::Tsit45] {
         let run = |t1: f64| {
@@ -570,7 +576,11 @@ fn integration_allocates_per_run_not_per_step() {
             l.rhs_evaluations >= s.rhs_evaluations + 40 && l.accepted_steps >= s.accepted_steps + 20,
             "{method:?}: the longer run must take more steps ({s:?} vs {l:?})"
         );
-        assert_eq!(long, short, "{method:?}: allocations {short} over {} steps, {long} over {}", s.accepted_steps, l.accepted_steps);
+        assert_eq!(
+            long, short,
+            "{method:?}: allocations {short} over {} steps, {long} over {}",
+            s.accepted_steps, l.accepted_steps
+        );
     }
 }
 
