@@ -268,8 +268,9 @@ pub enum Method {
     /// DiMS and RLA as a particle on the graph (θ, L(θ)) of the loss: RATTLE with the
     /// constraint solved by a scalar Newton iteration on loss gradients, exact friction
     /// half-steps and an energy projection. H never increases at accepted steps, T is
-    /// conserved to rounding along geodesics, and the steps are not limited by the
-    /// stiffness of the loss (order 2). Only for systems with a
+    /// conserved to rounding along geodesics, and a step costs about two loss gradients
+    /// and no curvature term (order 2; the step size follows the energy error, which
+    /// stiff modes carrying energy drive up). Only for systems with a
     /// [`SecondOrderSystem::loss_graph`] form (others get
     /// [`Error::Unsupported`]); the tolerance is the energy error per step,
     /// rtol/100 · (1 + |H|). On the Snelson network it needed 2.5× less time than

@@ -51,8 +51,8 @@ pub enum Integrator {
     EnergyProjectedDopri5,
     /// The default: RATTLE on the graph of the loss with exact friction half-steps and an
     /// energy projection (`geodyn_core::rattle`): H never rises, T is conserved to
-    /// rounding on geodesics, and the steps are not limited by the loss's stiffness. Its
-    /// tolerance is the energy error per step, rtol/100. On the Snelson network it took
+    /// rounding on geodesics, and a step costs about two loss gradients, no curvature term.
+    /// Its tolerance is the energy error per step, rtol/100. On the Snelson network it took
     /// 2.5× less time than energy-projected for 16 DiMS samples to t1 = 50 (2.8× for RLA),
     /// with smaller errors against a tight reference (2.7–2000× on the samples measured).
     /// It wins where the loss is stiff (trained networks: Hessian eigenvalues up to ~1e6)
