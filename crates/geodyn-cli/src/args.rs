@@ -169,8 +169,9 @@ pub struct SampleArgs {
     pub max_steps: usize,
     /// ODE integrator of dims and rla trajectories: graph-rattle integrates the particle on
     /// the graph of the loss (RATTLE, exact friction, about two loss gradients and no
-    /// curvature term per step), with rtol/100 as its energy tolerance per step; the energy never rises and geodesics
-    /// conserve T. energy-projected keeps the same invariants around Tsitouras 5(4)
+    /// curvature term per step), with rtol/100 as its energy tolerance per step; the
+    /// energy never rises and geodesics conserve T. energy-projected keeps the same
+    /// invariants around Tsitouras 5(4)
     /// (cheaper when user velocities put much energy into stiff directions);
     /// energy-projected-dopri5 does so around Dormand–Prince 5(4); tsit45 is the plain
     /// Runge–Kutta 5(4) pair.
