@@ -35,6 +35,17 @@ fn main() {
     time("gradient", &mut || {
         obj.gradient(&theta, &mut g).unwrap();
     });
+    // gradient_near at a point 1e-9 away (a GraphRattle Newton iterate): the base is
+    // the gradient call just before it, as in the integrator.
+    let theta_near: Vec<f64> = theta.iter().zip(&v).map(|(t, v)| t + 1e-9 * v).collect();
+    time("gradient + near", &mut || {
+        obj.gradient(&theta, &mut g).unwrap();
+        obj.gradient_near(&theta_near, &mut g).unwrap();
+    });
+    time("gradient ×2", &mut || {
+        obj.gradient(&theta, &mut g).unwrap();
+        obj.gradient(&theta_near, &mut g).unwrap();
+    });
     time("grad_and_curvature", &mut || {
         obj.grad_and_curvature(&theta, &v, &mut g).unwrap();
     });

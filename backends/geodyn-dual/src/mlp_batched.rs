@@ -25,6 +25,16 @@
 //! and two with a forward second tangent (W·[A | Ȧ | Ä], V·[A | Ȧ]). No dual numbers are
 //! involved: every stream is plain f64, σ'(Z) and σ''(Z) come from the forward pass.
 //! Scratch is thread-local and only grows: after warm-up nothing is allocated.
+//!
+//! Gradient passes also keep a *base*: a recording pass ([`Mode::Record`], every
+//! `gradient` call) stores Z, σ, σ' and φ of each GELU layer over all data points, and
+//! a near pass ([`Mode::Near`], `gradient_near`) takes σ and σ' of each GELU row from
+//! their Taylor series around the base when the row's pre-activations moved by at most
+//! [`NEAR_MAX`]/(1 + |Z|) (GELU's derivatives are polynomials times φ, so the series
+//! needs no exp or erfc), and evaluates the row in full otherwise. The elementwise GELU
+//! kernel is about half of a gradient pass on the Snelson network; a near pass costs
+//! about two thirds of a full one (`cargo run --release -p geodyn-dual --example
+//! mlp_cost`).
 
 use faer::linalg::matmul::matmul;
 use faer::reborrow::ReborrowMut;
@@ -65,6 +75,45 @@ struct Work {
     fd: Vec<f64>,
     gf: Vec<f64>,
     lf: Vec<f64>,
+    /// The last recording pass's GELU layers, for [`Mode::Near`].
+    base: Base,
+}
+
+/// What a gradient pass does with the thread's [`Base`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Mode {
+    /// Neither reads nor writes it (value, curvature and Hessian-vector passes).
+    Plain,
+    /// Evaluates the activations in full and keeps Z, σ, σ' and φ of every GELU layer
+    /// as the base of later [`Mode::Near`] passes of the objective `id`.
+    Record { id: u64 },
+    /// Takes σ and σ' of each GELU row from a Taylor expansion around the base where
+    /// the base belongs to objective `id` and every pre-activation of the row is
+    /// within [`NEAR_MAX`] of the base's; evaluates the row in full otherwise.
+    Near { id: u64 },
+}
+
+/// The largest |Z − Z_base|·(1 + |Z_base|) of a row that [`Mode::Near`] expands around
+/// the base (see [`near`]). The
+/// Taylor series of σ and σ' stop at σ'''' (see [`gelu_taylor`]), so their truncation
+/// errors are below |σ⁽⁵⁾|·(1e-4)⁴/24 ≈ 1e-17 (|σ⁽⁵⁾| ≤ 2.2); on the Snelson workload the
+/// iterates of one GraphRattle step differ by |ΔZ| ≲ 1e-6.
+pub(crate) const NEAR_MAX: f64 = 1e-4;
+
+/// The most base elements kept per quantity (N × the GELU widths summed), 2 MiB each:
+/// larger problems record nothing and their near passes are full ones.
+const BASE_CAP: usize = 1 << 18;
+
+/// Z, σ(Z), σ'(Z) and φ(Z) of every GELU layer of the last [`Mode::Record`] pass, each
+/// laid out layer after layer as [width, N] over all N data points.
+#[derive(Default)]
+struct Base {
+    /// The objective (and so the network shape and the data) they belong to.
+    id: Option<u64>,
+    z: Vec<f64>,
+    a: Vec<f64>,
+    s1: Vec<f64>,
+    phi: Vec<f64>,
 }
 
 thread_local! {
@@ -126,6 +175,44 @@ fn curvature_term(acc: &mut [f64], g: &[f64], s2: &[f64], zd: &[f64]) {
     }
 }
 
+/// σ and σ' of GELU at z from the base point zb where σ(zb) = ab, σ'(zb) = s1b and
+/// φ(zb) = pb, by Taylor series in d = z − zb through the fourth derivative:
+/// σ'' = (2 − x²)φ, σ''' = (x² − 4)xφ, σ'''' = ((7 − x²)x² − 4)φ at x = zb. For
+/// |d| ≤ [`NEAR_MAX`] the truncation is below 1e-17 absolute, so the results are the
+/// base's (a few ulp from exact) plus terms rounded far below their ulp. Where φ
+/// underflows (x < −37.5) the expansion gives σ' = 0 and σ = the base's 0.
+///
+/// Returns whether every element was [`near`] its base; where not, the outputs are
+/// meaningless and the caller evaluates the row in full.
+#[inline(always)]
+fn gelu_taylor(z: &[f64], zb: &[f64], ab: &[f64], s1b: &[f64], pb: &[f64], a: &mut [f64], s1: &mut [f64]) -> bool {
+    let n = z.len();
+    let (zb, ab, s1b, pb, a, s1) = (&zb[..n], &ab[..n], &s1b[..n], &pb[..n], &mut a[..n], &mut s1[..n]);
+    let mut ok = true;
+    for j in 0..n {
+        let x = zb[j];
+        let d = z[j] - x;
+        ok &= d.abs() * (1.0 + x.abs()) <= NEAR_MAX;
+        let p = pb[j];
+        let x2 = x * x;
+        let c2 = (2.0 - x2) * p;
+        let c3 = (x2 - 4.0) * x * p;
+        let c4 = ((7.0 - x2) * x2 - 4.0) * p;
+        a[j] = ab[j] + d * (s1b[j] + d * (0.5 * c2 + d * (c3 * (1.0 / 6.0) + d * (c4 * (1.0 / 24.0)))));
+        s1[j] = s1b[j] + d * (c2 + d * (0.5 * c3 + d * (c4 * (1.0 / 6.0))));
+    }
+    ok
+}
+
+/// Whether every |z − zb|·(1 + |zb|) ≤ [`NEAR_MAX`] (false for NaN), as
+/// [`gelu_taylor`] checks. The factor keeps the truncation small relative to σ' in the
+/// lower tail too, where the k-th derivative grows like |x|^k φ while σ' ~ φ/x²: the
+/// neglected fifth-order term is then about (|x|d)⁵/5! ≤ 1e-22 of it.
+#[cfg(test)]
+fn near(z: &[f64], zb: &[f64]) -> bool {
+    z.iter().zip(zb).fold(true, |ok, (z, zb)| ok & ((z - zb).abs() * (1.0 + zb.abs()) <= NEAR_MAX))
+}
+
 /// One pass over the data. Returns (data loss, data part of vᵀHv); adds the data
 /// gradient into `grad` (which the caller zeroes) when given, and with `hv` (which needs
 /// `v` and `grad`) the data part of the Hessian-vector product H v, also added.
@@ -157,9 +244,11 @@ pub(crate) fn pass(
     v: Option<&[f64]>,
     grad: Option<&mut [f64]>,
     hv: Option<&mut [f64]>,
+    mode: Mode,
 ) -> (f64, f64) {
     debug_assert!(hv.is_none() || (v.is_some() && grad.is_some()), "H v needs v and the gradient pass");
-    let args = PassArgs { spec, data, inputs_t, loss, params, v, grad, hv };
+    debug_assert!(mode == Mode::Plain || v.is_none(), "only passes without a direction use the base");
+    let args = PassArgs { spec, data, inputs_t, loss, params, v, grad, hv, mode };
     WORK.with(|w| {
         let mut w = w.borrow_mut();
         let w = &mut *w;
@@ -185,6 +274,7 @@ struct PassArgs<'a> {
     v: Option<&'a [f64]>,
     grad: Option<&'a mut [f64]>,
     hv: Option<&'a mut [f64]>,
+    mode: Mode,
 }
 
 /// [`pass_in`] compiled for AVX2 + FMA, so that the pass's own elementwise loops (tangent
@@ -207,7 +297,7 @@ fn pass_avx512(w: &mut Work, args: PassArgs<'_>) -> (f64, f64) {
 /// inherits the target features of [`pass_avx2`] / [`pass_avx512`] when inlined there).
 #[inline(always)]
 fn pass_in(w: &mut Work, args: PassArgs<'_>) -> (f64, f64) {
-    let PassArgs { spec, data, inputs_t, loss, params, v, mut grad, mut hv } = args;
+    let PassArgs { spec, data, inputs_t, loss, params, v, mut grad, mut hv, mode } = args;
     let n = data.len();
     let d = spec.input_dim();
     let m = spec.output_dim();
@@ -241,6 +331,24 @@ fn pass_in(w: &mut Work, args: PassArgs<'_>) -> (f64, f64) {
         grow(&mut lw.s1, sz);
         grow(&mut lw.s2, sz);
     }
+    // The base: offsets of the GELU layers in it, and what this pass does with it.
+    let gelu_rows: usize = layers.iter().filter(|l| l.activation == Activation::Gelu).map(|l| l.output).sum();
+    let base_len = gelu_rows * n;
+    let (record, use_base) = match mode {
+        Mode::Record { id } if !curv && base_len <= BASE_CAP => {
+            for buf in [&mut w.base.z, &mut w.base.a, &mut w.base.s1, &mut w.base.phi] {
+                grow(buf, base_len);
+            }
+            w.base.id = Some(id);
+            (true, false)
+        }
+        Mode::Record { .. } => {
+            w.base.id = None;
+            (false, false)
+        }
+        Mode::Near { id } => (false, !curv && w.base.id == Some(id) && w.base.z.len() >= base_len),
+        Mode::Plain => (false, false),
+    };
     let mut loss_sum = 0.0;
     let mut curv_sum = 0.0;
     let mut c0 = 0;
@@ -251,6 +359,7 @@ fn pass_in(w: &mut Work, args: PassArgs<'_>) -> (f64, f64) {
             w.input[i * c..(i + 1) * c].copy_from_slice(&inputs_t[i * n + c0..i * n + c0 + c]);
         }
         // Forward with value and first tangent.
+        let mut base_off = 0;
         for (l, layer) in layers.iter().enumerate() {
             let (nin, nout) = (layer.input, layer.output);
             let (wt, bias) = spec.layer_params(params, l);
@@ -284,16 +393,37 @@ fn pass_in(w: &mut Work, args: PassArgs<'_>) -> (f64, f64) {
                     matmul(zm.rb_mut().subcols_mut(c, c), Accum::Add, vm, xm.subcols(0, c), 1.0, Par::Seq);
                 }
             }
+            let is_gelu = layer.activation == Activation::Gelu;
             for o in 0..nout {
                 let zr = &cur.z[o * stride..(o + 1) * stride];
                 let ar = &mut cur.a[o * stride..(o + 1) * stride];
                 let s1 = &mut cur.s1[o * c..(o + 1) * c];
                 let s2 = &mut cur.s2[o * c..(o + 1) * c];
                 let (a0, ad) = ar.split_at_mut(c);
-                activate(layer.activation, &zr[..c], a0, s1, s2, curv);
+                // This row's place in the base (GELU layers only).
+                let bo = base_off + o * n + c0;
+                if is_gelu && record {
+                    let b = &mut w.base;
+                    geodyn_nn::fastmath::gelu_pdf_slice(&zr[..c], a0, s1, &mut b.phi[bo..bo + c]);
+                    b.z[bo..bo + c].copy_from_slice(&zr[..c]);
+                    b.a[bo..bo + c].copy_from_slice(a0);
+                    b.s1[bo..bo + c].copy_from_slice(s1);
+                } else {
+                    let b = &w.base;
+                    let r = bo..bo + c;
+                    let expanded = is_gelu
+                        && use_base
+                        && gelu_taylor(&zr[..c], &b.z[r.clone()], &b.a[r.clone()], &b.s1[r.clone()], &b.phi[r], a0, s1);
+                    if !expanded {
+                        activate(layer.activation, &zr[..c], a0, s1, s2, curv);
+                    }
+                }
                 if curv {
                     tangent(s1, &zr[c..], ad);
                 }
+            }
+            if is_gelu {
+                base_off += nout * n;
             }
         }
         // Loss per column: ℓ, δ = ∂ℓ/∂Z_L, and the output's curvature terms
@@ -520,11 +650,22 @@ mod tests {
                 v: Some(&v),
                 grad: Some(&mut g),
                 hv: Some(&mut hv),
+                mode: Mode::Plain,
             },
         );
         let (l2, c2) = copy(
             &mut Work::default(),
-            PassArgs { spec, data, inputs_t: &inputs_t, loss, params: &params, v: Some(&v), grad: None, hv: None },
+            PassArgs {
+                spec,
+                data,
+                inputs_t: &inputs_t,
+                loss,
+                params: &params,
+                v: Some(&v),
+                grad: None,
+                hv: None,
+                mode: Mode::Plain,
+            },
         );
         [l, c, l2, c2].into_iter().chain(g).chain(hv).map(f64::to_bits).collect()
     }
@@ -567,5 +708,33 @@ mod tests {
             assert!(f64::from_bits(base[1]).is_finite(), "case {i}: curvature");
             assert_eq!((base[0], base[1]), (base[2], base[3]), "case {i}: value, curvature without the gradient");
         }
+    }
+
+    /// The Taylor expansion of GELU around a base point agrees with the kernel at the
+    /// shifted point: over z ∈ [−9, 9] (every Cody piece and the edges between them)
+    /// and shifts |d|(1 + |z|) ≤ NEAR_MAX, σ and σ' within 4 ulp of the kernel's values (in ulp
+    /// of max(|σ|, |σ'|, 2^−60) each, as both carry the kernels' few-ulp errors), while
+    /// dropping the Taylor terms beyond σ' costs up to ~1e-8.
+    #[test]
+    fn gelu_taylor_matches_the_kernel() {
+        let n = 4001;
+        let zb: Vec<f64> = (0..n).map(|i| -9.0 + 18.0 * i as f64 / (n - 1) as f64 + 1e-3 * ((i * 7919) % 13) as f64).collect();
+        let d = stream(9, n, NEAR_MAX);
+        let z: Vec<f64> = zb.iter().zip(&d).map(|(a, b)| a + b / (1.0 + a.abs())).collect();
+        assert!(near(&z, &zb));
+        let (mut ab, mut s1b, mut pb) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        geodyn_nn::fastmath::gelu_pdf_slice(&zb, &mut ab, &mut s1b, &mut pb);
+        let (mut a, mut s1) = (vec![0.0; n], vec![0.0; n]);
+        assert!(gelu_taylor(&z, &zb, &ab, &s1b, &pb, &mut a, &mut s1));
+        let (mut ae, mut s1e) = (vec![0.0; n], vec![0.0; n]);
+        Activation::Gelu.eval2_slice(&z, &mut ae, &mut s1e);
+        let mut worst_first_order = 0.0f64;
+        for j in 0..n {
+            let scale = ae[j].abs().max(s1e[j].abs()).max(2f64.powi(-60)) * f64::EPSILON;
+            assert!((a[j] - ae[j]).abs() <= 4.0 * scale, "σ at z = {}: {} vs {}", z[j], a[j], ae[j]);
+            assert!((s1[j] - s1e[j]).abs() <= 4.0 * scale, "σ' at z = {}: {} vs {}", z[j], s1[j], s1e[j]);
+            worst_first_order = worst_first_order.max((s1b[j] - s1e[j]).abs());
+        }
+        assert!(worst_first_order > 1e-5, "the shifts must matter: {worst_first_order:e}");
     }
 }

@@ -143,6 +143,9 @@ impl Objective for NetObjective {
     fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
         each!(self, o => o.gradient(x, g))
     }
+    fn gradient_near(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
+        each!(self, o => o.gradient_near(x, g))
+    }
     fn hvp(&self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> {
         each!(self, o => o.hvp(x, v, hv))
     }

@@ -59,6 +59,19 @@ pub trait Objective: Sync {
     /// Writes the exact Hessian-vector product ∇²f(x) v into `hv`.
     fn hvp(&self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()>;
 
+    /// [`gradient`](Objective::gradient) at a point `x` that the caller expects to lie
+    /// very close to the point of this thread's last `gradient` call on this objective,
+    /// as the iterates of a Newton solve along a short line do
+    /// ([`Method::GraphRattle`](crate::Method::GraphRattle) calls it for every iterate
+    /// after a step's first). A backend may reuse that call's elementwise work where
+    /// `x` is close enough and must fall back to a full evaluation elsewhere, so the
+    /// result always agrees with `gradient(x)` to rounding; the MLP backend expands its
+    /// activations in Taylor series around the last call's. The default calls
+    /// `gradient`.
+    fn gradient_near(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
+        self.gradient(x, g)
+    }
+
     /// Writes ∇f(x) into `g` and returns (f(x), vᵀ∇²f(x)v).
     ///
     /// This is the only derivative the DiMS right-hand side on the loss-graph metric
@@ -168,6 +181,7 @@ macro_rules! forward_objective {
             fn dim(&self) -> usize { (**self).dim() }
             fn value(&self, x: &[f64]) -> Result<f64> { (**self).value(x) }
             fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> { (**self).gradient(x, g) }
+            fn gradient_near(&self, x: &[f64], g: &mut [f64]) -> Result<f64> { (**self).gradient_near(x, g) }
             fn hvp(&self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> { (**self).hvp(x, v, hv) }
             fn grad_and_curvature(&self, x: &[f64], v: &[f64], g: &mut [f64]) -> Result<(f64, f64)> {
                 (**self).grad_and_curvature(x, v, g)
@@ -186,6 +200,9 @@ impl<T: Objective + Send + ?Sized> Objective for Arc<T> {
     }
     fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
         (**self).gradient(x, g)
+    }
+    fn gradient_near(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
+        (**self).gradient_near(x, g)
     }
     fn hvp(&self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> {
         (**self).hvp(x, v, hv)

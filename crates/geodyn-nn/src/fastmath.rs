@@ -11,8 +11,8 @@
 //! time (`std`'s cached feature test, once per slice). The AVX-512 copy computes the
 //! same FMA arithmetic as the AVX2 one in 8-wide vectors, so the two agree bit for bit;
 //! on an AMD EPYC (Zen 4) it cut a 1-16-16-1 GELU `grad_and_curvature` from 27.1 to
-//! 23.9 µs (BENCHMARKS.md). Public entry points: [`exp_slice`], [`normal_cdf_pdf_slice`]
-//! and [`Activation::value_slice`](crate::Activation::value_slice) /
+//! 23.9 µs (BENCHMARKS.md). Public entry points: [`exp_slice`], [`normal_cdf_pdf_slice`],
+//! [`gelu_pdf_slice`] and [`Activation::value_slice`](crate::Activation::value_slice) /
 //! [`eval2_slice`](crate::Activation::eval2_slice) /
 //! [`eval3_slice`](crate::Activation::eval3_slice).
 //!
@@ -409,6 +409,22 @@ fn normal_cdf_pdf<const F: bool, const R: u8>(x: f64) -> (f64, f64) {
 /// GELU (σ, σ', σ'') = (xΦ, Φ + xφ, (2 − x²)φ).
 #[inline(always)]
 pub(crate) fn gelu<const F: bool, const R: u8>(x: f64) -> (f64, f64, f64) {
+    let (v, d1, d2, _) = gelu_parts::<F, R>(x);
+    (v, d1, d2)
+}
+
+/// GELU (σ, σ') and the normal pdf φ (from which every higher derivative follows:
+/// σ⁽ᵏ⁾ = P_k(x)φ with polynomials P_k), the same bits as [`gelu`]'s σ, σ' and
+/// [`normal`]'s φ.
+#[inline(always)]
+pub(crate) fn gelu_pdf<const F: bool, const R: u8>(x: f64) -> (f64, f64, f64) {
+    let (v, d1, _, phi) = gelu_parts::<F, R>(x);
+    (v, d1, phi)
+}
+
+/// GELU's σ, σ', σ'' and φ (outputs not used by the caller are dead code).
+#[inline(always)]
+fn gelu_parts<const F: bool, const R: u8>(x: f64) -> (f64, f64, f64, f64) {
     // Without tail inputs (|x| ≤ √32 or NaN) the clamp and the pre-scaling products
     // below are no-ops: the same bits come out of the cheaper expressions.
     let no_tail = matches!(R, REGION_CENTRAL | REGION_MIDDLE | REGION_COMMON);
@@ -430,7 +446,7 @@ pub(crate) fn gelu<const F: bool, const R: u8>(x: f64) -> (f64, f64, f64) {
     };
     // 2 − x² from the exact split: accurate even at the zero x = √2.
     let d2 = ((2.0 - np.vh) - np.vl) * np.phi_m * s1 * s2;
-    (v, d1, d2)
+    (v, d1, d2, phi)
 }
 
 /// tanh: (t, 1 − t², −2t(1 − t²)), with e = e^{−2|x|}, em = e − 1, q = 1 + e:
@@ -589,6 +605,7 @@ macro_rules! kernel {
     };
 }
 kernel!(GeluK, gelu, split normal_tail, normal_central);
+kernel!(GeluPdfK, gelu_pdf, split normal_tail, normal_central);
 kernel!(TanhK, tanh);
 kernel!(SiluK, silu);
 kernel!(ExpK, exp);
@@ -852,6 +869,31 @@ pub fn exp_slice(x: &[f64], out: &mut [f64]) {
 /// ```
 pub fn normal_cdf_pdf_slice(x: &[f64], cdf: &mut [f64], pdf: &mut [f64]) {
     run::<NormalK, 2>(Path::Best, x, cdf, pdf, &mut [])
+}
+
+/// GELU's value and first derivative and the standard normal pdf of every element:
+/// `a[i] = σ(z[i])`, `s1[i] = σ'(z[i])` (the same bits as
+/// [`Activation::eval2_slice`](crate::Activation::eval2_slice)) and
+/// `pdf[i] = φ(z[i])` (the same bits as [`normal_cdf_pdf_slice`]). Every higher
+/// derivative of GELU is a polynomial times φ — σ'' = (2 − z²)φ, σ''' = (z³ − 4z)φ,
+/// σ'''' = (−z⁴ + 7z² − 4)φ — so these three numbers carry a Taylor expansion of σ and
+/// σ' around each `z[i]` at no further exp or erfc.
+///
+/// # Panics
+/// If the lengths differ.
+///
+/// ```
+/// use geodyn_nn::{fastmath, Activation};
+/// let z = [-1.0, 0.5];
+/// let (mut a, mut s1, mut p) = ([0.0; 2], [0.0; 2], [0.0; 2]);
+/// fastmath::gelu_pdf_slice(&z, &mut a, &mut s1, &mut p);
+/// let (mut a2, mut s12, mut s2) = ([0.0; 2], [0.0; 2], [0.0; 2]);
+/// Activation::Gelu.eval3_slice(&z, &mut a2, &mut s12, &mut s2);
+/// assert_eq!((a, s1), (a2, s12));
+/// assert!((s2[1] - (2.0 - 0.25) * p[1]).abs() <= 4.0 * f64::EPSILON * s2[1]);
+/// ```
+pub fn gelu_pdf_slice(z: &[f64], a: &mut [f64], s1: &mut [f64], pdf: &mut [f64]) {
+    run::<GeluPdfK, 3>(Path::Best, z, a, s1, pdf)
 }
 
 /// A module of the public slice functions run on one fixed [`Path`], for tests and
