@@ -102,13 +102,19 @@
 //! within (h²/2)|Δλ||g_n| of it (≲ 1e-6 on Snelson), so they are evaluated with
 //! [`Objective::gradient_near`](crate::Objective::gradient_near), which backends may
 //! answer from the first call's work: the MLP backend's costs about two thirds of a
-//! gradient there (Taylor series of the activations instead of exp and erfc).
+//! gradient there (Taylor series of the activations instead of exp and erfc). Its
+//! results differ from a full evaluation's in the last bits, and near the energy
+//! error's rounding floor that shows: at rtol 1e-9 on Snelson one DiMS sample of eight
+//! took 90.7k gradients to t = 2 instead of 63.2k (the eight together 7% more
+//! gradients in 12% less time); at rtol 1e-8 the counts of two samples to t = 2 and 10
+//! moved by −5 … +4% and the time fell by 19–28%.
 //! [`SolveStats::rhs_evaluations`] counts
 //! these gradient calls (plus one at t0); a secant finish is not an evaluation and is not
 //! counted. An attempted step costs at least two gradients (the warm start and one
-//! Newton correction, or two iterates for a secant finish); on the Snelson network
-//! 2.0–2.1 on average with the secant finish against 2.4–2.5 without it (late in a DiMS
-//! trajectory, where Newton needs two corrections, 2.8 without it).
+//! Newton correction, or two iterates for a secant finish); on the Snelson network 2.02
+//! on average with the secant finish against 2.11 without it over 16 DiMS samples to
+//! t1 = 50, 2.0 against 2.5 to t1 = 10 (on t ∈ [1, 10] Newton mostly needs two
+//! corrections: 2.8 without the finish), 2.05 against 2.33 for RLA.
 //! [`SolveStats::energy_evaluations`] counts the one gradient at a stop event.
 //!
 //! # Measurements
@@ -119,6 +125,10 @@
 //! paper's tolerances, one thread per sample, both in one session on an idle machine
 //! (BENCHMARKS.md has the commands and the per-sample tables):
 //!
+//! - Later, on an AVX2 EPYC (one run, one thread, 16 samples each): the secant finish
+//!   and near gradients took DiMS to t1 = 50 from 4.09 M gradients and 139.7 s to
+//!   3.94 M and 119.3 s, RLA from 318.5k gradients and 12.4 s to 276.4k and 9.8 s,
+//!   H never rising in any run. The measurements below predate both.
 //! - DiMS to t1 = 50: 4.09 M gradients, 42.6 s for 16 samples (2.7 s per sample),
 //!   against 6.05 M right-hand sides and 105.8 s (6.6 s per sample), 2.5× faster; H
 //!   never rose in either; the final losses end in the same range (−2.33% … +0.15% of
