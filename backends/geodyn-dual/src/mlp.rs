@@ -765,8 +765,17 @@ impl MlpObjective {
         self.check_x(x)?;
         check_dim("g", self.spec.num_params(), g.len())?;
         g.fill(0.0);
-        let (f, _) =
-            crate::mlp_batched::pass(&self.spec, &self.batched, &self.inputs_t, &self.loss, x, None, Some(g), None, mode);
+        let (f, _) = crate::mlp_batched::pass(
+            &self.spec,
+            &self.batched,
+            &self.inputs_t,
+            &self.loss,
+            x,
+            None,
+            Some(g),
+            None,
+            mode,
+        );
         self.prior.add_gradient(x, g);
         check_finite("gradient", g)?;
         geodyn_core::error::finite("objective", f + self.prior.value(x))
@@ -780,8 +789,17 @@ impl Objective for MlpObjective {
 
     fn value(&self, x: &[f64]) -> Result<f64> {
         self.check_x(x)?;
-        let (d, _) =
-            crate::mlp_batched::pass(&self.spec, &self.batched, &self.inputs_t, &self.loss, x, None, None, None, Mode::Plain);
+        let (d, _) = crate::mlp_batched::pass(
+            &self.spec,
+            &self.batched,
+            &self.inputs_t,
+            &self.loss,
+            x,
+            None,
+            None,
+            None,
+            Mode::Plain,
+        );
         geodyn_core::error::finite("objective", d + self.prior.value(x))
     }
 
@@ -842,8 +860,17 @@ impl Objective for MlpObjective {
         check_finite("v", v)?;
         check_dim("g", k, g.len())?;
         g.fill(0.0);
-        let (f, c) =
-            crate::mlp_batched::pass(&self.spec, &self.batched, &self.inputs_t, &self.loss, x, Some(v), Some(g), None, Mode::Plain);
+        let (f, c) = crate::mlp_batched::pass(
+            &self.spec,
+            &self.batched,
+            &self.inputs_t,
+            &self.loss,
+            x,
+            Some(v),
+            Some(g),
+            None,
+            Mode::Plain,
+        );
         self.prior.add_gradient(x, g);
         check_finite("gradient", g)?;
         let vhv = c + self.prior.precision * geodyn_core::dot(v, v);

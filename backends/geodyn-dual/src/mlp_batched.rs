@@ -432,7 +432,15 @@ fn pass_in<const F: bool>(w: &mut Work, args: PassArgs<'_>) -> (f64, f64) {
                     let r = bo..bo + c;
                     let expanded = is_gelu
                         && use_base
-                        && gelu_taylor::<F>(&zr[..c], &b.z[r.clone()], &b.a[r.clone()], &b.s1[r.clone()], &b.phi[r], a0, s1);
+                        && gelu_taylor::<F>(
+                            &zr[..c],
+                            &b.z[r.clone()],
+                            &b.a[r.clone()],
+                            &b.s1[r.clone()],
+                            &b.phi[r],
+                            a0,
+                            s1,
+                        );
                     if !expanded {
                         activate(layer.activation, &zr[..c], a0, s1, s2, curv);
                     }
@@ -658,41 +666,23 @@ mod tests {
         let (params, v) = (stream(1, k, 0.9), stream(2, k, 1.0));
         let inputs_t = transpose_inputs(data);
         let (mut g, mut hv) = (vec![0.0; k], vec![0.0; k]);
-        let (l, c) = copy(
-            &mut Work::default(),
-            PassArgs {
-                spec,
-                data,
-                inputs_t: &inputs_t,
-                loss,
-                params: &params,
-                v: Some(&v),
-                grad: Some(&mut g),
-                hv: Some(&mut hv),
-                mode: Mode::Plain,
-            },
-        );
-        let (l2, c2) = copy(
-            &mut Work::default(),
-            PassArgs {
-                spec,
-                data,
-                inputs_t: &inputs_t,
-                loss,
-                params: &params,
-                v: Some(&v),
-                grad: None,
-                hv: None,
-                mode: Mode::Plain,
-            },
-        );
+        let call = |grad: Option<&mut [f64]>, hv: Option<&mut [f64]>| {
+            let mode = Mode::Plain;
+            copy(
+                &mut Work::default(),
+                PassArgs { spec, data, inputs_t: &inputs_t, loss, params: &params, v: Some(&v), grad, hv, mode },
+            )
+        };
+        let (l, c) = call(Some(&mut g), Some(&mut hv));
+        let (l2, c2) = call(None, None);
         [l, c, l2, c2].into_iter().chain(g).chain(hv).map(f64::to_bits).collect()
     }
 
     /// The baseline, AVX2 and AVX-512 copies of the pass (whichever this CPU runs)
     /// give the same bits: the same arithmetic in wider vectors, never contracted into
-    /// FMAs (outside near passes). Regression and cross-entropy, GELU and tanh, more rows than one block; also
-    /// the curvature without the gradient (the backward pass still runs for it).
+    /// FMAs (outside near passes). Regression and cross-entropy, GELU and tanh, more
+    /// rows than one block; also the curvature without the gradient (the backward pass
+    /// still runs for it).
     #[test]
     fn every_copy_of_the_pass_gives_the_same_bits() {
         let regression = |arch: &str, n: usize| {
@@ -737,7 +727,8 @@ mod tests {
     #[test]
     fn gelu_taylor_matches_the_kernel() {
         let n = 4001;
-        let zb: Vec<f64> = (0..n).map(|i| -9.0 + 18.0 * i as f64 / (n - 1) as f64 + 1e-3 * ((i * 7919) % 13) as f64).collect();
+        let zb: Vec<f64> =
+            (0..n).map(|i| -9.0 + 18.0 * i as f64 / (n - 1) as f64 + 1e-3 * ((i * 7919) % 13) as f64).collect();
         let d = stream(9, n, NEAR_MAX);
         let z: Vec<f64> = zb.iter().zip(&d).map(|(a, b)| a + b / (1.0 + a.abs())).collect();
         assert!(near(&z, &zb));
@@ -754,7 +745,11 @@ mod tests {
             let scale = ae[j].abs().max(s1e[j].abs()).max(2f64.powi(-60)) * f64::EPSILON;
             assert!((a[j] - ae[j]).abs() <= 4.0 * scale, "σ at z = {}: {} vs {}", z[j], a[j], ae[j]);
             assert!((s1[j] - s1e[j]).abs() <= 4.0 * scale, "σ' at z = {}: {} vs {}", z[j], s1[j], s1e[j]);
-            assert!((af[j] - ae[j]).abs() <= 4.0 * scale && (s1f[j] - s1e[j]).abs() <= 4.0 * scale, "fused, z = {}", z[j]);
+            assert!(
+                (af[j] - ae[j]).abs() <= 4.0 * scale && (s1f[j] - s1e[j]).abs() <= 4.0 * scale,
+                "fused, z = {}",
+                z[j]
+            );
             worst_first_order = worst_first_order.max((s1b[j] - s1e[j]).abs());
         }
         assert!(worst_first_order > 1e-5, "the shifts must matter: {worst_first_order:e}");

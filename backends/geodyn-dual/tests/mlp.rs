@@ -633,7 +633,9 @@ fn gradient_near_agrees_with_gradient() {
     let x = at(1e-8);
     let reference = full(&x);
     full(&theta);
-    other.gradient(&normal_vec(&mut ChaCha8Rng::seed_from_u64(34), other.dim(), 0.5), &mut vec![0.0; other.dim()]).unwrap();
+    other
+        .gradient(&normal_vec(&mut ChaCha8Rng::seed_from_u64(34), other.dim(), 0.5), &mut vec![0.0; other.dim()])
+        .unwrap();
     assert_eq!(near(&x), reference, "a base of another objective");
     full(&theta);
     let blown: Vec<f64> = theta.iter().map(|t| 1e200 * t).collect(); // finite θ, overflowing pass
@@ -701,4 +703,3 @@ fn graph_rattle_secant_finish_saves_gradients_not_accuracy() {
     assert_eq!(sol.energy.unwrap().max_increase, 0.0, "H rose");
     assert!(err <= 1e-2, "θ error {err:e} against the reference");
 }
-
