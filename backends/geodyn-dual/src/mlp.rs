@@ -760,22 +760,25 @@ fn sorted_by_inputs(data: &Dataset) -> Result<Dataset, NnError> {
 }
 
 impl MlpObjective {
+    /// [`mlp_batched::pass`](crate::mlp_batched::pass) over this objective's network,
+    /// sorted data and loss: (data loss, data part of vᵀHv).
+    fn batched_pass(
+        &self,
+        x: &[f64],
+        v: Option<&[f64]>,
+        grad: Option<&mut [f64]>,
+        hv: Option<&mut [f64]>,
+        mode: Mode,
+    ) -> (f64, f64) {
+        crate::mlp_batched::pass(&self.spec, &self.batched, &self.inputs_t, &self.loss, x, v, grad, hv, mode)
+    }
+
     /// ∇f and f from one batched pass that uses the thread's base as `mode` says.
     fn gradient_mode(&self, x: &[f64], g: &mut [f64], mode: Mode) -> Result<f64> {
         self.check_x(x)?;
         check_dim("g", self.spec.num_params(), g.len())?;
         g.fill(0.0);
-        let (f, _) = crate::mlp_batched::pass(
-            &self.spec,
-            &self.batched,
-            &self.inputs_t,
-            &self.loss,
-            x,
-            None,
-            Some(g),
-            None,
-            mode,
-        );
+        let (f, _) = self.batched_pass(x, None, Some(g), None, mode);
         self.prior.add_gradient(x, g);
         check_finite("gradient", g)?;
         geodyn_core::error::finite("objective", f + self.prior.value(x))
@@ -789,17 +792,7 @@ impl Objective for MlpObjective {
 
     fn value(&self, x: &[f64]) -> Result<f64> {
         self.check_x(x)?;
-        let (d, _) = crate::mlp_batched::pass(
-            &self.spec,
-            &self.batched,
-            &self.inputs_t,
-            &self.loss,
-            x,
-            None,
-            None,
-            None,
-            Mode::Plain,
-        );
+        let (d, _) = self.batched_pass(x, None, None, None, Mode::Plain);
         geodyn_core::error::finite("objective", d + self.prior.value(x))
     }
 
@@ -830,17 +823,7 @@ impl Objective for MlpObjective {
         geodyn_core::scratch::with_buffers::<1, _>(k, |[g]| {
             g.fill(0.0);
             hv.fill(0.0);
-            crate::mlp_batched::pass(
-                &self.spec,
-                &self.batched,
-                &self.inputs_t,
-                &self.loss,
-                x,
-                Some(v),
-                Some(g),
-                Some(&mut *hv),
-                Mode::Plain,
-            );
+            self.batched_pass(x, Some(v), Some(g), Some(&mut *hv), Mode::Plain);
         });
         for (h, v) in hv.iter_mut().zip(v) {
             *h += self.prior.precision * v;
@@ -860,17 +843,7 @@ impl Objective for MlpObjective {
         check_finite("v", v)?;
         check_dim("g", k, g.len())?;
         g.fill(0.0);
-        let (f, c) = crate::mlp_batched::pass(
-            &self.spec,
-            &self.batched,
-            &self.inputs_t,
-            &self.loss,
-            x,
-            Some(v),
-            Some(g),
-            None,
-            Mode::Plain,
-        );
+        let (f, c) = self.batched_pass(x, Some(v), Some(g), None, Mode::Plain);
         self.prior.add_gradient(x, g);
         check_finite("gradient", g)?;
         let vhv = c + self.prior.precision * geodyn_core::dot(v, v);

@@ -93,13 +93,12 @@ pub(crate) enum Mode {
     Record { id: u64 },
     /// Takes σ and σ' of each GELU row from a Taylor expansion around the base where
     /// the base belongs to objective `id` and every pre-activation of the row is
-    /// within [`NEAR_MAX`] of the base's; evaluates the row in full otherwise.
+    /// [`near_base`] the base's; evaluates the row in full otherwise.
     Near { id: u64 },
 }
 
 /// The largest |Z − Z_base|·(1 + |Z_base|) of a row that [`Mode::Near`] expands around
-/// the base (see [`near`]). The
-/// Taylor series of σ and σ' stop at σ'''' (see [`gelu_taylor`]), so their truncation
+/// the base (see [`near_base`]). The Taylor series of σ and σ' stop at σ'''' (see [`gelu_taylor`]), so their truncation
 /// errors are below |σ⁽⁵⁾|·(1e-4)⁴/24 ≈ 1e-17 (|σ⁽⁵⁾| ≤ 2.2); on the Snelson workload the
 /// iterates of one GraphRattle step differ by |ΔZ| ≲ 1e-6.
 pub(crate) const NEAR_MAX: f64 = 1e-4;
@@ -186,7 +185,7 @@ fn curvature_term(acc: &mut [f64], g: &[f64], s2: &[f64], zd: &[f64]) {
 /// base's (a few ulp from exact) plus terms rounded far below their ulp. Where φ
 /// underflows (x < −37.5) the expansion gives σ' = 0 and σ = the base's 0.
 ///
-/// Returns whether every element was [`near`] its base; where not, the outputs are
+/// Returns whether every element was [`near_base`] its base; where not, the outputs are
 /// meaningless and the caller evaluates the row in full.
 #[inline(always)]
 fn gelu_taylor<const F: bool>(
@@ -205,7 +204,7 @@ fn gelu_taylor<const F: bool>(
     for j in 0..n {
         let x = zb[j];
         let d = z[j] - x;
-        ok &= d.abs() * (1.0 + x.abs()) <= NEAR_MAX;
+        ok &= near_base(d, x);
         let p = pb[j];
         let x2 = x * x;
         let c2 = (2.0 - x2) * p;
@@ -220,13 +219,14 @@ fn gelu_taylor<const F: bool>(
     ok
 }
 
-/// Whether every |z − zb|·(1 + |zb|) ≤ [`NEAR_MAX`] (false for NaN), as
-/// [`gelu_taylor`] checks. The factor keeps the truncation small relative to σ' in the
-/// lower tail too, where the k-th derivative grows like |x|^k φ while σ' ~ φ/x²: the
-/// neglected fifth-order term is then about (|x|d)⁵/5! ≤ 1e-22 of it.
-#[cfg(test)]
-fn near(z: &[f64], zb: &[f64]) -> bool {
-    z.iter().zip(zb).fold(true, |ok, (z, zb)| ok & ((z - zb).abs() * (1.0 + zb.abs()) <= NEAR_MAX))
+/// Whether a pre-activation moved by d from its base value x is close enough for
+/// [`gelu_taylor`]: |d|·(1 + |x|) ≤ [`NEAR_MAX`] (false for NaN). The factor keeps the
+/// truncation small relative to σ' in the lower tail too, where the k-th derivative
+/// grows like |x|^k φ while σ' ~ φ/x²: the neglected fifth-order term is then about
+/// (|x|d)⁵/5! ≤ 1e-22 of it.
+#[inline(always)]
+fn near_base(d: f64, x: f64) -> bool {
+    d.abs() * (1.0 + x.abs()) <= NEAR_MAX
 }
 
 /// One pass over the data. Returns (data loss, data part of vᵀHv); adds the data
@@ -731,7 +731,7 @@ mod tests {
             (0..n).map(|i| -9.0 + 18.0 * i as f64 / (n - 1) as f64 + 1e-3 * ((i * 7919) % 13) as f64).collect();
         let d = stream(9, n, NEAR_MAX);
         let z: Vec<f64> = zb.iter().zip(&d).map(|(a, b)| a + b / (1.0 + a.abs())).collect();
-        assert!(near(&z, &zb));
+        assert!(z.iter().zip(&zb).all(|(z, x)| near_base(z - x, *x)));
         let (mut ab, mut s1b, mut pb) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
         geodyn_nn::fastmath::gelu_pdf_slice(&zb, &mut ab, &mut s1b, &mut pb);
         let (mut a, mut s1) = (vec![0.0; n], vec![0.0; n]);
