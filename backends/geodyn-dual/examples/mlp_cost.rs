@@ -42,6 +42,19 @@ fn main() {
         obj.gradient(&theta, &mut g).unwrap();
         obj.gradient_near(&theta_near, &mut g).unwrap();
     });
+    // gradient_near along a walk of steps of 1e-4 v (the next GraphRattle step's first
+    // evaluation, which re-bases), each followed by an iterate 1e-9 away.
+    let mut walk = theta.clone();
+    let mut walk_near = theta.clone();
+    obj.gradient(&theta, &mut g).unwrap();
+    time("near step + near", &mut || {
+        for ((w, wn), v) in walk.iter_mut().zip(walk_near.iter_mut()).zip(&v) {
+            *w += 1e-4 * v;
+            *wn = *w + 1e-9 * v;
+        }
+        obj.gradient_near(&walk, &mut g).unwrap();
+        obj.gradient_near(&walk_near, &mut g).unwrap();
+    });
     time("gradient ×2", &mut || {
         obj.gradient(&theta, &mut g).unwrap();
         obj.gradient(&theta_near, &mut g).unwrap();

@@ -803,11 +803,15 @@ impl Objective for MlpObjective {
         self.gradient_mode(x, g, Mode::Record { id: self.id })
     }
 
-    /// σ and σ' of each GELU row of the data come from a Taylor series around the last
-    /// [`gradient`](Objective::gradient) call's on this thread when every pre-activation
-    /// z of the row is within 1e-4/(1 + |z|) of that call's (truncation below 1e-17; the
-    /// results agree with `gradient(x)` to rounding), and from the full kernel otherwise.
-    /// A GraphRattle step's second gradient thus skips most exp and erfc evaluations.
+    /// σ and σ' of each GELU row of the data (per block of 256 points) come from a
+    /// Taylor series of order 3 … 8 around this thread's base, which the last
+    /// [`gradient`](Objective::gradient) call set, when every pre-activation z of the
+    /// row moved by at most 1.5e-2/(1 + |z|) from it (truncation below 0.1 ulp; the
+    /// results agree with `gradient(x)` to rounding), and from the full kernel
+    /// otherwise. A call that moved further than its Newton-iterate neighbours (the
+    /// first evaluation of a GraphRattle step) also moves the base to its own values,
+    /// with a full evaluation of each row after 32 such moves. A GraphRattle step thus
+    /// skips most exp and erfc evaluations, its first evaluation included.
     fn gradient_near(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
         self.gradient_mode(x, g, Mode::Near { id: self.id })
     }

@@ -60,13 +60,16 @@ pub trait Objective: Sync {
     fn hvp(&self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()>;
 
     /// [`gradient`](Objective::gradient) at a point `x` that the caller expects to lie
-    /// very close to the point of this thread's last `gradient` call on this objective,
-    /// as the iterates of a Newton solve along a short line do
-    /// ([`Method::GraphRattle`](crate::Method::GraphRattle) calls it for every iterate
-    /// after a step's first). A backend may reuse that call's elementwise work where
-    /// `x` is close enough and must fall back to a full evaluation elsewhere, so the
-    /// result always agrees with `gradient(x)` to rounding; the MLP backend expands its
-    /// activations in Taylor series around the last call's. The default calls
+    /// close to the points of this thread's recent `gradient` and `gradient_near` calls
+    /// on this objective, as an integrator's evaluations along one trajectory do
+    /// ([`Method::GraphRattle`](crate::Method::GraphRattle) calls it for every
+    /// evaluation after a run's first: a step's first iterate lies about h|v| from the
+    /// last step's, its Newton iterates within ~1e-6 of the first). A backend may reuse
+    /// earlier calls' elementwise work where `x` is close enough and must fall back to a
+    /// full evaluation elsewhere, so the result always agrees with `gradient(x)` to
+    /// rounding; its last bits may depend on the calls since the last `gradient`, and
+    /// only on those. The MLP backend expands its activations in Taylor series around a
+    /// base that `gradient` sets and `gradient_near` moves along. The default calls
     /// `gradient`.
     fn gradient_near(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
         self.gradient(x, g)

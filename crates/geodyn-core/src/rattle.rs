@@ -96,18 +96,23 @@
 //!
 //! # Cost
 //!
-//! Each Newton iteration costs one [`Objective::gradient`](crate::Objective::gradient)
-//! call (no curvature term, so about 0.6× the cost of the right-hand side of the
-//! Runge–Kutta methods on the Snelson network). The iterates after a step's first lie
-//! within (h²/2)|Δλ||g_n| of it (≲ 1e-6 on Snelson), so they are evaluated with
+//! Each Newton iteration costs one gradient of the loss (no curvature term, so about
+//! 0.6× the cost of the right-hand side of the Runge–Kutta methods on the Snelson
+//! network). The run's first is an [`Objective::gradient`](crate::Objective::gradient)
+//! call; every later one goes through
 //! [`Objective::gradient_near`](crate::Objective::gradient_near), which backends may
-//! answer from the first call's work: the MLP backend's costs about two thirds of a
-//! gradient there (Taylor series of the activations instead of exp and erfc). Its
+//! answer from earlier calls' work, since the evaluations of a trajectory lie close
+//! together: a step's Newton iterates within (h²/2)|Δλ||g_n| of its first (≲ 1e-6 on
+//! Snelson), and its first about h|v| from the last step's. The MLP backend expands its
+//! activations in Taylor series around the last step's (no exp or erfc): on the
+//! Snelson network a step's pair of evaluations costs 46.7 µs instead of 54.6 µs with
+//! a full first evaluation and 66.9 µs with two full ones (`mlp_cost`, AVX2 EPYC). Its
 //! results differ from a full evaluation's in the last bits, and near the energy
-//! error's rounding floor that shows: at rtol 1e-9 on Snelson one DiMS sample of eight
-//! took 90.7k gradients to t = 2 instead of 63.2k (the eight together 7% more
-//! gradients in 12% less time); at rtol 1e-8 the counts of two samples to t = 2 and 10
-//! moved by −5 … +4% and the time fell by 19–28%.
+//! error's rounding floor that shows: at rtol 1e-9 on Snelson, with near evaluations
+//! for the Newton iterates only, one DiMS sample of eight took 90.7k gradients to
+//! t = 2 instead of 63.2k (the eight together 7% more gradients in 12% less time); at
+//! rtol 1e-8 the counts of two samples to t = 2 and 10 moved by −5 … +4% and the time
+//! fell by 19–28%.
 //! [`SolveStats::rhs_evaluations`] counts
 //! these gradient calls (plus one at t0); a secant finish is not an evaluation and is not
 //! counted. An attempted step costs at least two gradients (the warm start and one
@@ -402,7 +407,7 @@ pub(crate) fn integrate_graph<Sy: SecondOrderSystem + ?Sized>(
             }
             let y_new = y + h * (w_half - 0.5 * h * (kappa + lam_try));
             grads += 1;
-            let eval = if it == 0 { loss.gradient(&thn, &mut g) } else { loss.gradient_near(&thn, &mut g) };
+            let eval = loss.gradient_near(&thn, &mut g);
             match eval {
                 Ok(l) => l_new = l,
                 Err(e @ Error::NonFinite { .. }) => {
