@@ -40,8 +40,8 @@
 //! base, so the next step expands around this one; after [`MAX_AGE`] re-basings a
 //! segment is evaluated in full, which bounds the rounding carried along to a few ulp.
 //! The elementwise GELU kernel is about half of a gradient pass on the Snelson network;
-//! a near pass costs about 60% of a full one within a step and 70–85% from step to step
-//! (`cargo run --release -p geodyn-dual --example mlp_cost`).
+//! a near pass costs about 60% of a full one within a step and about 77% from step to
+//! step (a step of 1e-4 v; `cargo run --release -p geodyn-dual --example mlp_cost`).
 
 use faer::linalg::matmul::matmul;
 use faer::reborrow::ReborrowMut;
@@ -233,19 +233,16 @@ fn curvature_term(acc: &mut [f64], g: &[f64], s2: &[f64], zd: &[f64]) {
 /// element had D ≤ `limit` (false for NaN); where not, the outputs and, with `REBASE`,
 /// the base are meaningless and the caller evaluates the segment in full.
 #[inline(always)]
-#[allow(clippy::too_many_arguments, reason = "one loop over seven parallel slices")]
 fn gelu_series<const F: bool, const P: usize, const REBASE: bool>(
     limit: f64,
     z: &[f64],
-    zb: &mut [f64],
-    ab: &mut [f64],
-    s1b: &mut [f64],
-    pb: &mut [f64],
+    base: SegmentBase<'_>,
     a: &mut [f64],
     s1: &mut [f64],
 ) -> (f64, bool) {
     let mla = |a: f64, b: f64, c: f64| if F { a.mul_add(b, c) } else { a * b + c };
     let n = z.len();
+    let SegmentBase { z: zb, a: ab, s1: s1b, phi: pb } = base;
     let (zb, ab, s1b, pb, a, s1) = (&mut zb[..n], &mut ab[..n], &mut s1b[..n], &mut pb[..n], &mut a[..n], &mut s1[..n]);
     // max D as the largest bit pattern (D ≥ 0, so its bits order like it; an integer
     // reduction vectorises where a float max reduction does not).
@@ -294,25 +291,29 @@ fn gelu_series<const F: bool, const P: usize, const REBASE: bool>(
     (f64::from_bits(dmax as u64), ok)
 }
 
+/// One segment's share of the [`Base`]: Z, σ(Z), σ'(Z) and φ(Z).
+struct SegmentBase<'a> {
+    z: &'a mut [f64],
+    a: &'a mut [f64],
+    s1: &'a mut [f64],
+    phi: &'a mut [f64],
+}
+
 /// [`gelu_series`] of the order that `tier` (an index into [`SERIES_LIMITS`]) names.
 #[inline(always)]
-#[allow(clippy::too_many_arguments, reason = "gelu_series's slices and the order")]
 fn gelu_series_tier<const F: bool, const REBASE: bool>(
     tier: usize,
     z: &[f64],
-    zb: &mut [f64],
-    ab: &mut [f64],
-    s1b: &mut [f64],
-    pb: &mut [f64],
+    base: SegmentBase<'_>,
     a: &mut [f64],
     s1: &mut [f64],
 ) -> (f64, bool) {
     let limit = SERIES_LIMITS[tier];
     match tier {
-        0 => gelu_series::<F, 3, REBASE>(limit, z, zb, ab, s1b, pb, a, s1),
-        1 => gelu_series::<F, 4, REBASE>(limit, z, zb, ab, s1b, pb, a, s1),
-        2 => gelu_series::<F, 6, REBASE>(limit, z, zb, ab, s1b, pb, a, s1),
-        _ => gelu_series::<F, 8, REBASE>(limit, z, zb, ab, s1b, pb, a, s1),
+        0 => gelu_series::<F, 3, REBASE>(limit, z, base, a, s1),
+        1 => gelu_series::<F, 4, REBASE>(limit, z, base, a, s1),
+        2 => gelu_series::<F, 6, REBASE>(limit, z, base, a, s1),
+        _ => gelu_series::<F, 8, REBASE>(limit, z, base, a, s1),
     }
 }
 
@@ -560,12 +561,16 @@ fn pass_in<const F: bool>(w: &mut Work, args: PassArgs<'_>) -> (f64, f64) {
                     let tier = SERIES_LIMITS.iter().position(|&lim| predicted <= lim);
                     let tier = tier.filter(|_| !(rebase && b.age[seg] >= MAX_AGE));
                     if let Some(tier) = tier {
-                        let (zb, ab, s1b, pb) =
-                            (&mut b.z[r.clone()], &mut b.a[r.clone()], &mut b.s1[r.clone()], &mut b.phi[r.clone()]);
+                        let sb = SegmentBase {
+                            z: &mut b.z[r.clone()],
+                            a: &mut b.a[r.clone()],
+                            s1: &mut b.s1[r.clone()],
+                            phi: &mut b.phi[r.clone()],
+                        };
                         let (dmax, ok) = if rebase {
-                            gelu_series_tier::<F, true>(tier, &zr[..c], zb, ab, s1b, pb, a0, s1)
+                            gelu_series_tier::<F, true>(tier, &zr[..c], sb, a0, s1)
                         } else {
-                            gelu_series_tier::<F, false>(tier, &zr[..c], zb, ab, s1b, pb, a0, s1)
+                            gelu_series_tier::<F, false>(tier, &zr[..c], sb, a0, s1)
                         };
                         if dtheta > 0.0 && dmax.is_finite() {
                             b.rho[rebase as usize][seg] = dmax / dtheta;
@@ -879,7 +884,8 @@ mod tests {
         let s1_first = s1b.clone();
         let mut zb2 = zb.clone();
         let (mut a, mut s1) = (vec![0.0; n], vec![0.0; n]);
-        let (_, ok) = gelu_series::<F, P, true>(2.0 * dmax, &z, &mut zb2, &mut ab, &mut s1b, &mut pb, &mut a, &mut s1);
+        let base = SegmentBase { z: &mut zb2, a: &mut ab, s1: &mut s1b, phi: &mut pb };
+        let (_, ok) = gelu_series::<F, P, true>(2.0 * dmax, &z, base, &mut a, &mut s1);
         assert!(ok);
         assert_eq!((&zb2, &ab, &s1b), (&z, &a, &s1), "re-basing keeps z and the values");
         let (mut ae, mut s1e, mut pe) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
@@ -949,7 +955,8 @@ mod tests {
         for step in 0..MAX_AGE as u64 {
             let d = stream(100 + step, n, lim);
             let z: Vec<f64> = zb.iter().zip(&d).map(|(a, b)| a + b / (1.0 + a.abs())).collect();
-            let (_, ok) = gelu_series::<true, 6, true>(lim, &z, &mut zb, &mut ab, &mut s1b, &mut pb, &mut a, &mut s1);
+            let base = SegmentBase { z: &mut zb, a: &mut ab, s1: &mut s1b, phi: &mut pb };
+            let (_, ok) = gelu_series::<true, 6, true>(lim, &z, base, &mut a, &mut s1);
             assert!(ok, "step {step}");
         }
         let (mut ae, mut s1e, mut pe) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);

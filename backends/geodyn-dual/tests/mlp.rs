@@ -12,23 +12,26 @@ use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 // ---------------------------------------------------------------------------------
 // An allocation counter (per thread, switched on around the calls under test).
 // ---------------------------------------------------------------------------------
 
 struct Counting;
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+/// Held while a thread counts, so that two tests never count at the same time (each
+/// would see the other's allocations in the shared counter).
+static COUNTING_ALONE: Mutex<()> = Mutex::new(());
 thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
-    /// This thread's count (a shared counter would also count the allocations of a
-    /// test counting on another thread at the same time).
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
 }
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if COUNTING.try_with(|c| c.get()).unwrap_or(false) {
-            let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
         }
         // SAFETY: forwarded unchanged to the system allocator.
         unsafe { System.alloc(layout) }
@@ -44,11 +47,12 @@ static GLOBAL: Counting = Counting;
 
 /// Allocations made by `f` on this thread.
 fn count_allocs(f: impl FnOnce()) -> usize {
-    let before = ALLOCS.with(Cell::get);
+    let _alone = COUNTING_ALONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let before = ALLOCS.load(Ordering::Relaxed);
     COUNTING.with(|c| c.set(true));
     f();
     COUNTING.with(|c| c.set(false));
-    ALLOCS.with(Cell::get) - before
+    ALLOCS.load(Ordering::Relaxed) - before
 }
 
 // ---------------------------------------------------------------------------------
