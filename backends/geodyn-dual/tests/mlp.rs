@@ -735,3 +735,30 @@ fn graph_rattle_secant_finish_saves_gradients_not_accuracy() {
     assert_eq!(sol.energy.unwrap().max_increase, 0.0, "H rose");
     assert!(err <= 1e-2, "θ error {err:e} against the reference");
 }
+
+/// A GraphRattle run's bits depend only on its own inputs, not on what ran on the thread
+/// before, although every evaluation after its first expands around a thread-local base
+/// that earlier runs moved: the run's first `gradient` records a fresh base and resets
+/// the backend's predictions. DiMS on a GELU network to t = 2 from one velocity, then a
+/// run from another velocity, then the first again, and the first on a fresh thread:
+/// the same bits each time (samples are thread-count independent because of this).
+#[test]
+fn graph_rattle_runs_do_not_depend_on_earlier_runs() {
+    use geodyn_core::{IntegrateOptions, Mechanics, Method, SpeedDependent, integrate};
+    let (o, theta) = regression("1-16-16-1:gelu", 60, 36);
+    let k = o.dim();
+    let va = normal_vec(&mut ChaCha8Rng::seed_from_u64(37), k, 0.05);
+    let vb = normal_vec(&mut ChaCha8Rng::seed_from_u64(38), k, 0.3);
+    let l_star = o.value(&theta).unwrap();
+    let dims = Mechanics::dims(&o, 1.0, l_star, SpeedDependent(0.1)).unwrap();
+    let opts = IntegrateOptions::new(2.0).method(Method::GraphRattle);
+    let run = |v: &[f64]| {
+        let sol = integrate(&dims, &theta, v, &opts).unwrap();
+        (sol.x.iter().chain(&sol.v).map(|x| x.to_bits()).collect::<Vec<_>>(), sol.stats.rhs_evaluations)
+    };
+    let first = run(&va);
+    assert!(run(&vb) != first, "the other run must differ");
+    assert!(run(&va) == first, "the bits changed after another run on this thread");
+    let fresh = std::thread::scope(|s| s.spawn(|| run(&va)).join().unwrap());
+    assert!(fresh == first, "the bits differ on a fresh thread");
+}
