@@ -155,9 +155,9 @@ thread_local! {
     static WORK: RefCell<Work> = RefCell::new(Work::default());
 }
 
-fn grow(v: &mut Vec<f64>, n: usize) {
+fn grow<T: Copy + Default>(v: &mut Vec<T>, n: usize) {
     if v.len() < n {
-        v.resize(n, 0.0);
+        v.resize(n, T::default());
     }
 }
 
@@ -469,9 +469,7 @@ fn pass_in<const F: bool>(w: &mut Work, args: PassArgs<'_>) -> (f64, f64) {
                 grow(rho, gelu_rows * nblocks);
                 rho.fill(0.0);
             }
-            if b.age.len() < gelu_rows * nblocks {
-                b.age.resize(gelu_rows * nblocks, 0);
-            }
+            grow(&mut b.age, gelu_rows * nblocks);
             b.theta.clear();
             b.theta.extend_from_slice(params);
             b.id = Some(id);
@@ -509,7 +507,8 @@ fn pass_in<const F: bool>(w: &mut Work, args: PassArgs<'_>) -> (f64, f64) {
             w.input[i * c..(i + 1) * c].copy_from_slice(&inputs_t[i * n + c0..i * n + c0 + c]);
         }
         // Forward with value and first tangent.
-        let mut base_off = 0;
+        // The first base row of this layer (GELU layers are counted only).
+        let mut base_row = 0;
         for (l, layer) in layers.iter().enumerate() {
             let (nin, nout) = (layer.input, layer.output);
             let (wt, bias) = spec.layer_params(params, l);
@@ -551,8 +550,8 @@ fn pass_in<const F: bool>(w: &mut Work, args: PassArgs<'_>) -> (f64, f64) {
                 let s2 = &mut cur.s2[o * c..(o + 1) * c];
                 let (a0, ad) = ar.split_at_mut(c);
                 // This row's place in the base, and its segment (GELU layers only).
-                let bo = base_off + o * n + c0;
-                let seg = (base_off / n.max(1) + o) * nblocks + c0 / BLOCK;
+                let bo = (base_row + o) * n + c0;
+                let seg = (base_row + o) * nblocks + c0 / BLOCK;
                 let r = bo..bo + c;
                 let mut full = true;
                 if is_gelu && use_base {
@@ -599,7 +598,7 @@ fn pass_in<const F: bool>(w: &mut Work, args: PassArgs<'_>) -> (f64, f64) {
                 }
             }
             if is_gelu {
-                base_off += nout * n;
+                base_row += nout;
             }
         }
         // Loss per column: ℓ, δ = ∂ℓ/∂Z_L, and the output's curvature terms

@@ -411,8 +411,7 @@ pub(crate) fn integrate_graph<Sy: SecondOrderSystem + ?Sized>(
             }
             let y_new = y + h * (w_half - 0.5 * h * (kappa + lam_try));
             grads += 1;
-            let eval = loss.gradient_near(&thn, &mut g);
-            match eval {
+            match loss.gradient_near(&thn, &mut g) {
                 Ok(l) => l_new = l,
                 Err(e @ Error::NonFinite { .. }) => {
                     failure = Some(eval_error(t, e));
