@@ -72,6 +72,14 @@
 //! or more than 40 consecutive rejections) does the run fail, with the last such
 //! evaluation error if there was one.
 //!
+//! **Held steps.** When at least 6 of the last 40 attempts were rejected, the PI
+//! controller is cycling (see "Why the step is held" below), and the step is *held*:
+//! fixed at 0.9 of the last rejected size (at most the PI proposal, at least half the
+//! rejected size), changed only every 100 accepted steps, by 0.9 max(r)^{−1/3} over
+//! those steps clamped to [1, 1.25], or at a rejection, by the rejection rule but at most
+//! by half. Once the largest r of 100 held steps stays below 0.3, the PI controller takes
+//! over again.
+//!
 //! **Dense output.** Output times and the stop event use the cubic Hermite interpolant
 //! of (θ_n, v_n), (θ_{n+1}, v_{n+1}) (θ̇ = v), with its derivative as the velocity. The
 //! stop event T < ε is located on the cubic Hermite interpolant of T itself, whose end
@@ -128,7 +136,8 @@
 //! κ = 1, η0 = 0.1, the CLI's exact mode, 16 seeded velocities), rtol 1e-7 (ε_E = 1e-9)
 //! against [`Method::EnergyProjected`] (the samplers' default before this method) at the
 //! paper's tolerances, one thread per sample, both in one session on an idle machine
-//! (BENCHMARKS.md has the commands and the per-sample tables):
+//! (BENCHMARKS.md has the commands and the per-sample tables). All of them predate the
+//! held step; "Why the step is held" gives its effect:
 //!
 //! - Later, on an AVX2 EPYC (one run, one thread, 16 samples each): the secant finish
 //!   and near gradients took DiMS to t1 = 50 from 4.09 M gradients and 139.7 s to
@@ -213,6 +222,48 @@
 //! 4–8× more gradients, and the θ error against the tight reference grew 20–80×. λ
 //! carries the stiff modes' fast oscillation of vᵀHv, so no cheap predictor is close
 //! enough to skip the solve.
+//!
+//! # Why the step is held
+//!
+//! With the PI controller alone, long DiMS runs lock into a limit cycle. On the Snelson
+//! workload to t1 = 1000 (BENCHMARKS.md, "Where the gradients of a t1 = 1000 run go"),
+//! from some time on (t ≈ 75 … 850, depending on the sample) the step size cycles
+//! around a fixed mean (4.8–6.2e-4 depending on the sample) with exactly one attempt in
+//! five rejected, whatever the tolerance (the same step at rtol 1e-8) and however far T
+//! falls (20× over the locked stretch). The scaled error cycles with twice the frequency
+//! of the stiffest mode (ω ≈ 1300), and the PI controller follows it. On sample 0 the
+//! locked stretch took 4.07 M of the run's 4.66 M gradients.
+//!
+//! The likely cause is known for symplectic methods (Hairer, Lubich & Wanner,
+//! *Geometric Numerical Integration*, §VIII.1: step sizes chosen by a standard error
+//! estimate spoil their long-time energy behaviour). At a fixed step RATTLE conserves a
+//! modified energy, which differs from H by an O(h²) term that oscillates with the
+//! phase of the stiff modes. A change of step keeps the state but shifts its modified
+//! energy by an amount whose sign depends on that phase. A controller that reacts to an
+//! error oscillating with the phase changes h in step with it, so the shifts add up and
+//! keep energy in the stiff modes, which keeps the error up and the step down. This
+//! mechanism was not measured directly. What was measured fits it:
+//!
+//! - the lock persisted when the energy projection was made one-sided (the velocity
+//!   scaled only where H would otherwise rise, which happened on almost no step), so the
+//!   projection is not its cause (and the one-sided projection, no cheaper with the hold
+//!   below, was not kept);
+//! - holding the step breaks it. With the hold, none of the 16 samples showed the
+//!   cycle (0.14–1.15% of attempts rejected per sample, 0.46% in all). On the two
+//!   samples traced (1 and 4, with an equivalent experimental build), the held step grew
+//!   over t ∈ [400, 1000] as T fell, from 8.2e-4 to 1.4e-3 and from 5.2e-4 to 8.6e-4,
+//!   with next to no rejection.
+//!   The 16 samples to t1 = 1000 took 37.2 M gradients and 447 s of sampling, against
+//!   53.3 M and 657 s with the PI controller alone (plain Dormand–Prince at the paper's
+//!   tolerance: 38.6 M right-hand sides). Samples 2 and 3 took 1.80 M and 1.49 M
+//!   against 4.60 M and 2.46 M. H never rose, and the final losses (the same basins)
+//!   and T(1000) = 3.0e-4 … 4.2e-4 are as before.
+//!
+//! The hold is entered only once the PI controller is seen cycling (6 rejections in 40
+//! attempts), because in transients the PI controller adapts faster. The hold still
+//! engages now and then early in a run, and short runs pay a little for it: 16 samples
+//! to t1 = 50 took 3.92 M gradients against 3.71 M (+6%; the counts are chaotic at
+//! the level of a few per cent), and RLA to t = 1 took 293k against 285k (+3%).
 
 use crate::error::{Error, FailureReason, Result, check_dim};
 use crate::integrate::{IntegrateOptions, Solution, SolveStats, StatePoint, StopReason, initial_records};
@@ -250,6 +301,115 @@ const SECANT_MAX_RATIO: f64 = 1e-2;
 const SECANT_GRAD_TOL: f64 = 1e-5;
 /// The largest first step.
 const FIRST_STEP: f64 = 1e-5;
+/// The PI controller counts as cycling when at least [`CYCLE_REJECTIONS`] of the last
+/// `CYCLE_WINDOW` attempts were rejected (it then holds the step; see the module docs).
+const CYCLE_WINDOW: u32 = 40;
+/// See [`CYCLE_WINDOW`].
+const CYCLE_REJECTIONS: u32 = 6;
+/// A held step is entered at this fraction of the last rejected step size.
+const HOLD_ENTRY: f64 = 0.9;
+/// Accepted steps between changes of a held step size.
+const HOLD_STEPS: usize = 100;
+/// The largest growth of a held step size per [`HOLD_STEPS`] accepted steps.
+const HOLD_GROWTH: f64 = 1.25;
+/// A hold ends, and the PI controller takes over again, when the largest scaled error
+/// of [`HOLD_STEPS`] accepted steps stays below this.
+const HOLD_RELEASE: f64 = 0.3;
+
+/// A held step size: constant between changes, so that its changes do not follow the
+/// phase of the stiff modes' energy error (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Hold {
+    /// The step size held.
+    h: f64,
+    /// Accepted steps since it last changed.
+    steps: usize,
+    /// The largest scaled energy error over those steps.
+    max_err: f64,
+}
+
+/// The step-size controller of [`integrate_graph`]: PI on the scaled energy error, and a
+/// held step once the PI controller cycles (see "Step size" in the module docs).
+#[derive(Debug, Clone)]
+struct StepControl {
+    /// The last accepted step's scaled error.
+    err_prev: f64,
+    /// Whether the attempt before this one was rejected (then h does not grow).
+    after_rejection: bool,
+    /// One bit per attempt, the latest lowest (1 = rejected).
+    recent: u64,
+    /// The last rejected step size.
+    h_rejected: f64,
+    /// The held step, while the controller holds one.
+    hold: Option<Hold>,
+}
+
+impl StepControl {
+    fn new() -> Self {
+        Self { err_prev: 1.0, after_rejection: false, recent: 0, h_rejected: 0.0, hold: None }
+    }
+
+    /// The next attempt's size after rejecting one of size `h` with scaled energy error
+    /// `err` (not finite, or at most 1, when the rejection had another cause).
+    fn rejected(&mut self, h: f64, err: f64) -> f64 {
+        self.after_rejection = true;
+        self.recent = (self.recent << 1) | 1;
+        self.h_rejected = h;
+        let next = h * if err.is_finite() && err > 1.0 {
+            (SAFETY * err.powf(-1.0 / 3.0)).clamp(MIN_SHRINK, SAFETY)
+        } else {
+            0.5
+        };
+        match self.hold.as_mut() {
+            Some(held) => {
+                // A rejected held step shrinks as any rejected step does, but at most by half.
+                held.h = next.max(0.5 * held.h);
+                held.steps = 0;
+                held.max_err = 0.0;
+                held.h
+            }
+            None => next,
+        }
+    }
+
+    /// The next step's size after accepting one of size `h` with scaled energy error `err`.
+    fn accepted(&mut self, h: f64, err: f64) -> f64 {
+        let err = err.max(1e-10);
+        self.recent <<= 1;
+        if let Some(held) = self.hold.as_mut() {
+            held.steps += 1;
+            held.max_err = held.max_err.max(err);
+            if held.steps >= HOLD_STEPS {
+                if held.max_err < HOLD_RELEASE {
+                    self.hold = None;
+                } else {
+                    held.h *= (SAFETY * held.max_err.powf(-1.0 / 3.0)).clamp(1.0, HOLD_GROWTH);
+                    held.steps = 0;
+                    held.max_err = 0.0;
+                }
+            }
+        }
+        let next = match &self.hold {
+            Some(held) => held.h,
+            None => {
+                let growth = if self.after_rejection { 1.0 } else { MAX_GROWTH };
+                let pi = h * (SAFETY * err.powf(-K_I - K_P) * self.err_prev.powf(K_P)).clamp(MIN_SHRINK, growth);
+                if (self.recent & ((1u64 << CYCLE_WINDOW) - 1)).count_ones() >= CYCLE_REJECTIONS {
+                    // The PI controller is cycling: hold the step under the rejected size.
+                    let held = (HOLD_ENTRY * self.h_rejected).min(pi.max(0.5 * self.h_rejected));
+                    self.hold = Some(Hold { h: held, steps: 0, max_err: 0.0 });
+                    self.recent = 0;
+                    held
+                } else {
+                    pi
+                }
+            }
+        };
+        self.err_prev = err;
+        self.after_rejection = false;
+        next
+    }
+}
 
 /// The Newton step that ends a solve without evaluating the loss again. On the line
 /// θ(λ) = a + λ(h²/2)g_n two iterates λ_{k−1}, λ_k have gradients `gp`, `g` and λ_k has
@@ -386,10 +546,7 @@ pub(crate) fn integrate_graph<Sy: SecondOrderSystem + ?Sized>(
     let mut lam = 0.0;
     let mut h = FIRST_STEP.min(0.01 * (opts.t1 - opts.t0));
     let mut failure: Option<Error> = None;
-    // The controller's memory: the last accepted step's scaled error, and whether the
-    // attempt before this one was rejected (then h does not grow).
-    let mut err_prev = 1.0f64;
-    let mut after_rejection = false;
+    let mut control = StepControl::new();
     loop {
         let last = begin_step(t, &mut h, accepted, opts, &mut failure)?;
 
@@ -492,15 +649,10 @@ pub(crate) fn integrate_graph<Sy: SecondOrderSystem + ?Sized>(
         if !(err <= 1.0 && alpha.is_finite()) {
             rejected += 1;
             consecutive += 1;
-            after_rejection = true;
             if consecutive > MAX_REJECTIONS {
                 return Err(failure.unwrap_or(Error::Integration { t, reason: FailureReason::TooManyRejections }));
             }
-            h *= if err.is_finite() && err > 1.0 {
-                (SAFETY * err.powf(-1.0 / 3.0)).clamp(MIN_SHRINK, SAFETY)
-            } else {
-                0.5
-            };
+            h = control.rejected(h, err);
             continue;
         }
 
@@ -601,11 +753,7 @@ pub(crate) fn integrate_graph<Sy: SecondOrderSystem + ?Sized>(
         if last {
             break;
         }
-        let err = err.max(1e-10);
-        let growth = if after_rejection { 1.0 } else { MAX_GROWTH };
-        h *= (SAFETY * err.powf(-K_I - K_P) * err_prev.powf(K_P)).clamp(MIN_SHRINK, growth);
-        err_prev = err;
-        after_rejection = false;
+        h = control.accepted(h, err);
     }
     Ok(Solution {
         t,
@@ -695,5 +843,78 @@ mod tests {
         let c = FrictionFlow::Constant(0.4);
         assert!((c.scale(1.0, 0.5) * c.scale(1.0, 0.5) - c.scale(1.0, 1.0)).abs() < 1e-15);
         assert_eq!(FrictionFlow::None.scale(5.0, 3.0), 1.0);
+    }
+
+    /// The PI step of Gustafsson's controller on an O(h³) error:
+    /// h_{n+1} = h_n · clamp(0.9 r_n^{−(kI+kP)} r_{n−1}^{kP}, 0.2, 1.5), no growth right
+    /// after a rejection, and a rejected step shrinks by clamp(0.9 r^{−1/3}, 0.2, 0.9)
+    /// (halved when the rejection had another cause).
+    #[test]
+    fn pi_controller_follows_gustafsson() {
+        let mut c = StepControl::new();
+        let h1 = c.accepted(1e-3, 0.5);
+        assert!((h1 / 1e-3 - 0.9 * 0.5f64.powf(-K_I - K_P)).abs() < 1e-14);
+        let h2 = c.accepted(h1, 0.2);
+        assert!((h2 / h1 - 0.9 * 0.2f64.powf(-K_I - K_P) * 0.5f64.powf(K_P)).abs() < 1e-14);
+        assert_eq!(c.accepted(h2, 1e-12) / h2, MAX_GROWTH, "growth is capped");
+        let r = c.rejected(1e-3, 8.0);
+        assert!((r / 1e-3 - 0.45).abs() < 1e-14, "0.9 · 8^(−1/3) = 0.45: {r}");
+        assert_eq!(c.rejected(1e-3, f64::INFINITY), 0.5e-3);
+        assert_eq!(c.accepted(1e-3, 1e-6), 1e-3, "no growth right after a rejection");
+    }
+
+    /// A PI controller that keeps being rejected (six of the last 40 attempts) holds the
+    /// step at 0.9 of the rejected size; the held step stays constant between changes,
+    /// changes every HOLD_STEPS accepted steps by at most HOLD_GROWTH (by
+    /// 0.9 max(r)^{−1/3}), shrinks on a rejection as any step does but by half at most,
+    /// and is released to the PI controller once the largest error of HOLD_STEPS steps
+    /// stays below HOLD_RELEASE.
+    #[test]
+    fn a_cycling_controller_holds_the_step() {
+        let mut c = StepControl::new();
+        let mut h = 1e-3;
+        let mut rejections = 0;
+        // The limit cycle: four accepted attempts, then one rejected at the cycle's top.
+        while c.hold.is_none() {
+            for _ in 0..4 {
+                h = c.accepted(h, 0.5);
+            }
+            h = c.rejected(h, 1.2);
+            rejections += 1;
+            h = c.accepted(h, 0.9);
+            assert!(
+                c.hold.is_some() || rejections < CYCLE_REJECTIONS as usize,
+                "not held after {rejections} rejections"
+            );
+        }
+        assert_eq!(rejections, CYCLE_REJECTIONS as usize);
+        let held = c.hold.expect("held").h;
+        assert!(held <= HOLD_ENTRY * c.h_rejected && held >= 0.5 * c.h_rejected);
+        assert_eq!(h, held);
+        // Constant between changes, whatever the errors do.
+        for k in 1..HOLD_STEPS {
+            let err = if k % 5 == 0 { 0.5 } else { 0.05 };
+            assert_eq!(c.accepted(h, err), held, "step {k}");
+        }
+        // After HOLD_STEPS steps with max error 0.5: growth 0.9 · 0.5^(−1/3).
+        let grown = c.accepted(h, 0.1);
+        assert!((grown / held - SAFETY * 0.5f64.powf(-1.0 / 3.0)).abs() < 1e-14, "{}", grown / held);
+        // With max error 0.9 it would have to shrink (0.9 · 0.9^(−1/3) < 1): it stays.
+        for _ in 0..HOLD_STEPS {
+            assert_eq!(c.accepted(grown, 0.9), grown);
+        }
+        assert!(c.hold.is_some());
+        // A rejection in the hold: shrink by 5% … 50%.
+        let shrunk = c.rejected(grown, 1.01);
+        assert!((shrunk / grown - SAFETY * 1.01f64.powf(-1.0 / 3.0)).abs() < 1e-14);
+        assert_eq!(c.rejected(shrunk, 1e6), 0.5 * shrunk, "a large one by half at most");
+        h = 0.5 * shrunk;
+        // Small errors for HOLD_STEPS steps: released, then PI again (growth allowed).
+        for _ in 0..HOLD_STEPS - 1 {
+            assert_eq!(c.accepted(h, 0.01), h);
+        }
+        let released = c.accepted(h, 0.01);
+        assert!(c.hold.is_none());
+        assert!(released > h, "PI grows the step again: {released} vs {h}");
     }
 }
