@@ -318,7 +318,7 @@ const HOLD_RELEASE: f64 = 0.3;
 
 /// A held step size: constant between changes, so that its changes do not follow the
 /// phase of the stiff modes' energy error (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 struct Hold {
     /// The step size held.
     h: f64,
@@ -326,6 +326,13 @@ struct Hold {
     steps: usize,
     /// The largest scaled energy error over those steps.
     max_err: f64,
+}
+
+impl Hold {
+    /// A held step of size `h` that has just changed.
+    fn at(h: f64) -> Self {
+        Self { h, steps: 0, max_err: 0.0 }
+    }
 }
 
 /// The step-size controller of [`integrate_graph`]: PI on the scaled energy error, and a
@@ -363,9 +370,7 @@ impl StepControl {
         match self.hold.as_mut() {
             Some(held) => {
                 // A rejected held step shrinks as any rejected step does, but at most by half.
-                held.h = next.max(0.5 * held.h);
-                held.steps = 0;
-                held.max_err = 0.0;
+                *held = Hold::at(next.max(0.5 * held.h));
                 held.h
             }
             None => next,
@@ -383,9 +388,7 @@ impl StepControl {
                 if held.max_err < HOLD_RELEASE {
                     self.hold = None;
                 } else {
-                    held.h *= (SAFETY * held.max_err.powf(-1.0 / 3.0)).clamp(1.0, HOLD_GROWTH);
-                    held.steps = 0;
-                    held.max_err = 0.0;
+                    *held = Hold::at(held.h * (SAFETY * held.max_err.powf(-1.0 / 3.0)).clamp(1.0, HOLD_GROWTH));
                 }
             }
         }
@@ -397,7 +400,7 @@ impl StepControl {
                 if (self.recent & ((1u64 << CYCLE_WINDOW) - 1)).count_ones() >= CYCLE_REJECTIONS {
                     // The PI controller is cycling: hold the step under the rejected size.
                     let held = (HOLD_ENTRY * self.h_rejected).min(pi.max(0.5 * self.h_rejected));
-                    self.hold = Some(Hold { h: held, steps: 0, max_err: 0.0 });
+                    self.hold = Some(Hold::at(held));
                     self.recent = 0;
                     held
                 } else {
