@@ -459,6 +459,7 @@ impl Tableau {
 
 /// Safety factor of a step-size reduction after a rejection: h ← h·max(0.2, 0.9 err^{−1/5}).
 const SAFETY: f64 = 0.9;
+/// The smallest factor of a step-size change.
 const MIN_SHRINK: f64 = 0.2;
 
 /// PI controller exponents on err_n and err_{n−1}: Hairer's DOPRI5 form
@@ -471,11 +472,13 @@ const BETA2: f64 = 0.08;
 /// term damps the step-size oscillation at the stability boundary of stiff problems
 /// (fewer rejections).
 const PI_SAFETY: f64 = 0.968_886;
+/// The largest growth of the step size per accepted step.
 const MAX_GROWTH: f64 = 5.0;
 /// Growth limit for the [`CAUTIOUS_STEPS`] accepted steps after a rejection: a rejection
 /// says the step size is at its limit, and on stiff problems a larger jump lands beyond
 /// it (the error estimate rises by 10–100× for a 1.5× step there).
 const CAUTIOUS_GROWTH: f64 = 1.2;
+/// See [`CAUTIOUS_GROWTH`].
 const CAUTIOUS_STEPS: usize = 10;
 /// The velocity correction of the projection may be up to 1/PROJECTION_WEIGHT times the
 /// tolerance before a step is rejected.
@@ -485,6 +488,44 @@ const PROJECTION_WEIGHT: f64 = 0.1;
 pub(crate) const MAX_REJECTIONS: usize = 40;
 /// Smallest step size; below it (or below 16 ulp of t) a run fails.
 pub(crate) const MIN_STEP: f64 = 1e-13;
+
+/// The step-size controller of [`integrate_projected`]: Hairer's DOPRI5 PI controller on
+/// the error norm (β = 0.08), with no growth right after a rejection and at most
+/// [`CAUTIOUS_GROWTH`] per step for [`CAUTIOUS_STEPS`] accepted steps after it.
+#[derive(Debug, Clone)]
+struct RkStepControl {
+    /// The last accepted step's error norm, at least 1e-4.
+    err_old: f64,
+    /// Accepted steps since the last rejection (0: the previous attempt was rejected).
+    since_rejection: usize,
+}
+
+impl RkStepControl {
+    fn new() -> Self {
+        Self { err_old: 1e-4, since_rejection: usize::MAX }
+    }
+
+    /// The next attempt's size after rejecting one of size `h` with error norm `err`
+    /// (not finite, or at most 1, when the rejection had another cause: then h halves).
+    fn rejected(&mut self, h: f64, err: f64) -> f64 {
+        self.since_rejection = 0;
+        h * if err.is_finite() && err > 1.0 { (SAFETY * err.powf(-0.2)).clamp(MIN_SHRINK, 1.0) } else { 0.5 }
+    }
+
+    /// The next step's size after accepting one of size `h` with error norm `err` ≤ 1.
+    fn accepted(&mut self, h: f64, err: f64) -> f64 {
+        let max_growth = match self.since_rejection {
+            0 => 1.0,
+            s if s < CAUTIOUS_STEPS => CAUTIOUS_GROWTH,
+            _ => MAX_GROWTH,
+        };
+        let next =
+            h * (PI_SAFETY * err.max(1e-10).powf(-BETA1) * self.err_old.powf(BETA2)).clamp(MIN_SHRINK, max_growth);
+        self.err_old = err.max(1e-4);
+        self.since_rejection = self.since_rejection.saturating_add(1);
+        next
+    }
+}
 
 /// The checks at the top of every attempted step, shared by the energy-projected and
 /// GraphRattle methods: the step limit; within 1% of t1 the step takes the rest of the
@@ -704,9 +745,7 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
         if h.is_finite() && h > 0.0 { h } else { h0 }
     };
 
-    let mut err_old: f64 = 1e-4;
-    // Accepted steps since the last rejection (0: the previous attempt was rejected).
-    let mut since_rejection = usize::MAX;
+    let mut control = RkStepControl::new();
     let mut consecutive_rejections = 0usize;
     // The last stage evaluation that failed with a non-finite value since the last
     // accepted step: reported if the step size cannot recover.
@@ -747,8 +786,10 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
             }
         }
 
-        // Error estimate, energy target and velocity scaling.
+        // Error estimate, energy target and velocity scaling. A rejection's error norm
+        // stays NaN when the step was rejected for another cause (then h halves).
         let mut accept = None;
+        let mut reject_err = f64::NAN;
         if let Some(e7) = e7 {
             weighted_sum(&mut w.ex, &w.tab.d, &w.kx);
             weighted_sum(&mut w.dv, &w.tab.d, &w.kv);
@@ -757,11 +798,8 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
                 *dv *= h;
             }
             let mut err = rms_norm((&w.ex, &w.dv), (&x, &v), (&w.xt, &w.vt), atol, rtol);
-            let shrink = |err: f64| (SAFETY * err.powf(-0.2)).clamp(MIN_SHRINK, 1.0);
-            if !err.is_finite() {
-                h *= 0.5;
-            } else if err > 1.0 {
-                h *= shrink(err);
+            if err.is_nan() || err > 1.0 {
+                reject_err = err;
             } else {
                 let pot = ev.potential(&e7, &w.xt, &w.vt, t)?;
                 let p7 = ev.power(&e7, t + h, &w.xt, &w.vt, t)?;
@@ -783,19 +821,15 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
                         let power_seen = power[..S - 1].iter().any(|&p| p != 0.0) || p7 != 0.0;
                         accept = Some((err, alpha, e7.kinetic, pot, p7, power_seen));
                     } else {
-                        h *= shrink(err);
+                        reject_err = err;
                     }
-                } else {
-                    // No velocity reaches the energy target (V(x̃) exceeds it): halve.
-                    h *= 0.5;
                 }
+                // Else no velocity reaches the energy target (V(x̃) exceeds it): halve.
             }
-        } else {
-            // A non-finite stage: the step was too large.
-            h *= 0.5;
         }
+        // Else a non-finite stage: the step was too large; halve.
         let Some((err, alpha, kin7, pot, p7, power_seen)) = accept else {
-            since_rejection = 0;
+            h = control.rejected(h, reject_err);
             rejected += 1;
             consecutive_rejections += 1;
             if consecutive_rejections > MAX_REJECTIONS {
@@ -875,16 +909,7 @@ pub(crate) fn integrate_projected<Sy: SecondOrderSystem + ?Sized>(
             break;
         }
 
-        // PI step-size control (Hairer's DOPRI5 form, β = 0.08); no growth right after
-        // a rejection and at most CAUTIOUS_GROWTH per step for a while after it.
-        let max_growth = match since_rejection {
-            0 => 1.0,
-            s if s < CAUTIOUS_STEPS => CAUTIOUS_GROWTH,
-            _ => MAX_GROWTH,
-        };
-        h *= (PI_SAFETY * err.max(1e-10).powf(-BETA1) * err_old.powf(BETA2)).clamp(MIN_SHRINK, max_growth);
-        err_old = err.max(1e-4);
-        since_rejection = since_rejection.saturating_add(1);
+        h = control.accepted(h, err);
     }
     Ok(solution(t, x, v, StopReason::FinalTime, &ev, accepted, rejected, outputs, trajectory, &tracker))
 }
@@ -1049,6 +1074,37 @@ mod tests {
             }
             assert!(tab.d.iter().sum::<f64>().abs() < 1e-12);
         }
+    }
+
+    /// Hairer's DOPRI5 PI controller on the error norm of a 5(4) pair:
+    /// h_{n+1} = h_n · clamp(0.9^{0.3} err_n^{−0.14} err_{n−1}^{0.08}, 0.2, 5) with
+    /// err_{n−1} ≥ 1e-4; a rejected step shrinks by clamp(0.9 err^{−1/5}, 0.2, 1) (halved
+    /// when the rejection had another cause); right after a rejection h does not grow,
+    /// and for the next CAUTIOUS_STEPS − 1 accepted steps by at most CAUTIOUS_GROWTH.
+    #[test]
+    fn pi_controller_follows_hairer() {
+        let mut c = RkStepControl::new();
+        let h1 = c.accepted(1e-3, 0.5);
+        let first = PI_SAFETY * 0.5f64.powf(-BETA1) * 1e-4f64.powf(BETA2);
+        assert!((h1 / 1e-3 - first).abs() < 1e-14, "{h1}");
+        let h2 = c.accepted(h1, 0.2);
+        assert!((h2 / h1 - PI_SAFETY * 0.2f64.powf(-BETA1) * 0.5f64.powf(BETA2)).abs() < 1e-14);
+        assert_eq!(c.accepted(1.0, 1e-12), MAX_GROWTH, "growth is capped");
+        let floored = c.accepted(1.0, 1.0);
+        assert!(
+            (floored - PI_SAFETY * 1e-4f64.powf(BETA2)).abs() < 1e-14,
+            "err_{{n−1}} = 1e-12 counts as 1e-4: {floored}"
+        );
+        let r = c.rejected(1e-3, 32.0);
+        assert!((r / 1e-3 - 0.45).abs() < 1e-14, "0.9 · 32^(−1/5) = 0.45: {r}");
+        assert_eq!(c.rejected(1e-3, 1e10), MIN_SHRINK * 1e-3, "shrink is capped");
+        assert_eq!(c.rejected(1e-3, f64::NAN), 0.5e-3);
+        assert_eq!(c.rejected(1e-3, 0.5), 0.5e-3, "rejected for another cause");
+        assert_eq!(c.accepted(1.0, 1e-12), 1.0, "no growth right after a rejection");
+        for k in 1..CAUTIOUS_STEPS {
+            assert_eq!(c.accepted(1.0, 1e-12), CAUTIOUS_GROWTH, "accepted step {k} after the rejection");
+        }
+        assert_eq!(c.accepted(1.0, 1e-12), MAX_GROWTH, "caution over");
     }
 
     /// The dense output's weights vanish at θ = 0 and equal b at θ = 1, so the
