@@ -15,7 +15,7 @@ pub use args::{Cli, Command, PrecisionKind, SampleArgs};
 pub use backend::{BackendArg, NetObjective};
 pub use error::CliError;
 pub use pipeline::sample;
-pub use report::Summary;
+pub use report::{SampleReport, Summary};
 
 /// The text of `geodyn list`: each registered sampler with its one-line description.
 pub fn list_text() -> String {

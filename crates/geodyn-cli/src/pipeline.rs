@@ -3,7 +3,7 @@
 use crate::args::{PrecisionKind, SampleArgs};
 use crate::backend::BackendArg;
 use crate::error::CliError;
-use crate::report::{self, Predictive, Summary};
+use crate::report::{self, Predictive, SampleReport, Summary};
 use geodyn_core::Objective;
 use geodyn_nn::data::{CsvSpec, SNELSON_LIKE_SEED, Split, snelson_like};
 use geodyn_nn::{Adam, Dataset, Loss, ModelSpec, WeightDecay};
@@ -280,6 +280,13 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
         predict_samples(backend, &spec, &theta, &thetas, &velocities, inputs, linearised)
     };
     let map_loss = objective.value(&theta)?;
+    // The data term alone: the same backend and loss with λ = 0.
+    let data_term = backend.objective(&spec, &train, Loss::gaussian(sigma)?, 0.0)?;
+    let map_data_loss = data_term.value(&theta)?;
+    let per_sample = records
+        .iter()
+        .map(|r| Ok(SampleReport { record: r.clone(), final_data_loss: data_term.value(&r.theta)? }))
+        .collect::<Result<Vec<_>, CliError>>()?;
     let xs = train.inputs();
     let (lo, hi) = split_range(&split);
     let margin = 0.25 * (hi - lo).max(1e-9);
@@ -338,7 +345,8 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
         hyperparameters_tuned: args.prior_precision.is_none() || args.noise_std.is_none(),
         log_evidence,
         map_train_loss: map_loss,
-        per_sample: records.clone(),
+        map_data_loss,
+        per_sample,
         predictive,
         train_nll,
         gap_nll,

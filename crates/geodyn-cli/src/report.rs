@@ -60,8 +60,11 @@ pub struct Summary {
     pub log_evidence: f64,
     /// Negative log posterior Σ(f−y)²/(2σ²) + ½λ|θ|² at the MAP.
     pub map_train_loss: f64,
+    /// Its data term Σ(f−y)²/(2σ²) at the MAP: the fit to the training points, without
+    /// the prior's ½λ|θ|² (compare with each sample's `final_data_loss`).
+    pub map_data_loss: f64,
     /// Per-sample records.
-    pub per_sample: Vec<SampleRecord>,
+    pub per_sample: Vec<SampleReport>,
     /// Predictive mean and standard deviation on a grid.
     pub predictive: Predictive,
     /// Mean over training points of −log (1/S Σ_s N(y; f_s(x), σ²)).
@@ -80,6 +83,22 @@ pub struct Summary {
     pub sampling_wall_time_s: f64,
     /// Wall time of the whole command.
     pub total_wall_time_s: f64,
+}
+
+/// One sample as summary.json reports it: the sampler's record, and the data term of its
+/// final loss.
+///
+/// A DiMS particle can come to rest at a lower negative log posterior than the MAP's by
+/// shrinking |θ| (the prior's ½λ|θ|²) at an unchanged fit to the data; the two terms
+/// tell that apart from a worse or better fit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SampleReport {
+    /// What the sampler recorded; its fields appear at the top level of the JSON object.
+    #[serde(flatten)]
+    pub record: SampleRecord,
+    /// The data term of `final_loss`, Σ(f−y)²/(2σ²) over the training points:
+    /// `final_loss` − ½λ|θ|² up to rounding.
+    pub final_data_loss: f64,
 }
 
 /// The affine maps of `--standardize`, per input column and per target.

@@ -189,6 +189,58 @@ fn small_run_writes_outputs_and_is_thread_count_independent() {
     assert!(summary["per_sample"][0]["rhs_evaluations"].as_u64().unwrap() > 0);
 }
 
+/// summary.json splits the negative log posterior L = D + ½λ|θ|² (D = Σ(f−y)²/(2σ²), the
+/// data term) at the MAP and at every sample: L − D equals ½λ|θ|² computed here from
+/// map.npy and samples.npy, to rounding (a data term evaluated with the prior, or with
+/// another λ, fails this).
+#[test]
+fn summary_splits_final_losses_into_data_and_prior_terms() {
+    let dir = tmpdir("split");
+    let out = dir.path().join("out");
+    let o = geodyn(&[
+        "sample",
+        "dims",
+        "--arch",
+        "1-6-1:tanh",
+        "--epochs",
+        "300",
+        "--samples",
+        "3",
+        "--t1",
+        "2",
+        "--prior-precision",
+        "0.7",
+        "--no-progress",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let lambda = s["prior_precision"].as_f64().unwrap();
+    assert_eq!(lambda, 0.7);
+    let half_lambda_sq = |t: &[f64]| 0.5 * lambda * t.iter().map(|x| x * x).sum::<f64>();
+    let check = |total: f64, data: f64, theta: &[f64], what: &str| {
+        let prior = half_lambda_sq(theta);
+        assert!(data > 0.0 && prior > 0.0, "{what}: D = {data}, prior {prior}");
+        assert!(
+            ((total - data) - prior).abs() <= 1e-12 * total,
+            "{what}: L − D = {} vs ½λ|θ|² = {prior}",
+            total - data
+        );
+    };
+    let map = geodyn_nn::npy::read_npy_file(out.join("map.npy")).unwrap().data;
+    check(s["map_train_loss"].as_f64().unwrap(), s["map_data_loss"].as_f64().unwrap(), &map, "MAP");
+    let samples = geodyn_nn::npy::read_npy_file(out.join("samples.npy")).unwrap();
+    let k = map.len();
+    let per_sample = s["per_sample"].as_array().unwrap();
+    assert_eq!(per_sample.len(), 3);
+    for (i, r) in per_sample.iter().enumerate() {
+        let theta = &samples.data[i * k..(i + 1) * k];
+        check(r["final_loss"].as_f64().unwrap(), r["final_data_loss"].as_f64().unwrap(), theta, &format!("sample {i}"));
+    }
+}
+
 /// `--standardize` fits the affine maps on the training rows only (held-out rows excluded)
 /// and reports them; the run is invariant to an affine change of units of the data: with
 /// x → a·x + b and y → c·y + d the standardised problem is the same, so the MAP and the

@@ -53,7 +53,7 @@ fn dims_samples_keep_map_loss_and_widen_in_the_gap() {
     let search = s.map_search.as_ref().expect("a network trained here is taken to a mode");
     assert!(search.converged && s.map_grad_norm <= 1e-10 * map.max(1.0), "{search:?}");
     assert!(search.min_hessian_eigenvalue.is_some_and(|e| e > 0.0), "{search:?}");
-    let mut losses: Vec<f64> = s.per_sample.iter().map(|r| r.final_loss).collect();
+    let mut losses: Vec<f64> = s.per_sample.iter().map(|r| r.record.final_loss).collect();
     losses.sort_by(f64::total_cmp);
     let median = 0.5 * (losses[1] + losses[2]);
     assert!((median - map).abs() <= 0.02 * map, "median {median} vs MAP {map}: {losses:?}");
