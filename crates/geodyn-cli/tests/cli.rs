@@ -145,37 +145,26 @@ fn bad_arch_is_one_line_error() {
     assert_user_error(&geodyn(&["sample", "dims", "--arch", "1-16-1:softsign"]), 1, &["softsign"]);
 }
 
+/// `geodyn sample dims` on the default problem, small (1-6-1 tanh, 300 Adam epochs,
+/// 3 samples to t1 = 2), with `extra` options, into `out`; panics unless it succeeds.
+fn small_dims_run(out: &Path, extra: &[&str]) {
+    let mut argv = vec!["sample", "dims", "--arch", "1-6-1:tanh", "--epochs", "300", "--samples", "3", "--t1", "2"];
+    argv.extend_from_slice(extra);
+    let out_s = out.to_string_lossy();
+    argv.extend_from_slice(&["--no-progress", "--out", &out_s]);
+    let o = geodyn(&argv);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 /// A small run writes the three files; samples.npy is [S, K]; the same seed gives
 /// bit-identical samples with 1 and 2 worker threads.
 #[test]
 fn small_run_writes_outputs_and_is_thread_count_independent() {
     let dir = tmpdir("run");
     let d = dir.path();
-    let run = |threads: &str, out: &Path| {
-        let o = geodyn(&[
-            "sample",
-            "dims",
-            "--arch",
-            "1-6-1:tanh",
-            "--epochs",
-            "300",
-            "--samples",
-            "3",
-            "--t1",
-            "2",
-            "--threads",
-            threads,
-            "--seed",
-            "5",
-            "--no-progress",
-            "--out",
-            out.to_str().unwrap(),
-        ]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    };
     let (a, b) = (d.join("a"), d.join("b"));
-    run("1", &a);
-    run("2", &b);
+    small_dims_run(&a, &["--threads", "1", "--seed", "5"]);
+    small_dims_run(&b, &["--threads", "2", "--seed", "5"]);
     for f in ["samples.npy", "summary.json", "function_space.svg"] {
         assert!(a.join(f).is_file(), "{f} missing");
     }
@@ -197,24 +186,7 @@ fn small_run_writes_outputs_and_is_thread_count_independent() {
 fn summary_splits_final_losses_into_data_and_prior_terms() {
     let dir = tmpdir("split");
     let out = dir.path().join("out");
-    let o = geodyn(&[
-        "sample",
-        "dims",
-        "--arch",
-        "1-6-1:tanh",
-        "--epochs",
-        "300",
-        "--samples",
-        "3",
-        "--t1",
-        "2",
-        "--prior-precision",
-        "0.7",
-        "--no-progress",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    small_dims_run(&out, &["--prior-precision", "0.7"]);
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     let lambda = s["prior_precision"].as_f64().unwrap();
