@@ -284,8 +284,8 @@ pub fn sample(args: &SampleArgs) -> Result<(std::path::PathBuf, Summary), CliErr
     let data_term = backend.objective(&spec, &train, Loss::gaussian(sigma)?, 0.0)?;
     let map_data_loss = data_term.value(&theta)?;
     let per_sample = records
-        .iter()
-        .map(|r| Ok(SampleReport { record: r.clone(), final_data_loss: data_term.value(&r.theta)? }))
+        .into_iter()
+        .map(|r| Ok(SampleReport { final_data_loss: data_term.value(&r.theta)?, record: r }))
         .collect::<Result<Vec<_>, CliError>>()?;
     let xs = train.inputs();
     let (lo, hi) = split_range(&split);
