@@ -61,7 +61,8 @@ pub struct Summary {
     /// Negative log posterior Σ(f−y)²/(2σ²) + ½λ|θ|² at the MAP.
     pub map_train_loss: f64,
     /// Its data term Σ(f−y)²/(2σ²) at the MAP: the fit to the training points, without
-    /// the prior's ½λ|θ|² (compare with each sample's `final_data_loss`).
+    /// the prior's ½λ|θ|² (compare with each sample's `final_data_loss`). Both losses are
+    /// in the units the network was fitted in (standardised ones with `--standardize`).
     pub map_data_loss: f64,
     /// Per-sample records.
     pub per_sample: Vec<SampleReport>,
@@ -97,7 +98,8 @@ pub struct SampleReport {
     #[serde(flatten)]
     pub record: SampleRecord,
     /// The data term of `final_loss`, Σ(f−y)²/(2σ²) over the training points:
-    /// `final_loss` − ½λ|θ|² up to rounding.
+    /// `final_loss` − ½λ|θ|² up to rounding. Like `final_loss`, in the units the network
+    /// was fitted in (standardised ones with `--standardize`).
     pub final_data_loss: f64,
 }
 
