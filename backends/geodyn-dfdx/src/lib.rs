@@ -66,7 +66,7 @@ pub mod mlp;
 mod ops;
 pub mod threaded;
 
-pub use mlp::{DfdxMlpObjective, DfdxMlpOutputs, hvp_step};
+pub use mlp::{DfdxMlpObjective, hvp_step};
 pub use threaded::ThreadConfined;
 
 /// The dfdx crate this backend uses (0.13), re-exported so callers can name its

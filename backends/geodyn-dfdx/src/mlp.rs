@@ -4,7 +4,7 @@ use crate::DfdxError;
 use crate::ops::{DevResult, GeluFix, Mat, Vect, activate, derivative, second_derivative};
 use dfdx::prelude::*;
 use geodyn_core::error::{check_dim, check_finite, finite};
-use geodyn_core::{Embedding, Objective, Result};
+use geodyn_core::{ModelObjective, ModelOutputs, Objective, Result};
 use geodyn_nn::{Dataset, GaussianPrior, Loss, ModelSpec, NnError, Target};
 use std::fmt;
 
@@ -514,10 +514,24 @@ impl<D: Device<f64>> DfdxMlpObjective<D> {
         check_finite("predictions", out)
     }
 
-    /// The network outputs at the data as an [`Embedding`] E: R^K → R^{N·m}
-    /// (for [`Pullback`](geodyn_core::Pullback) metrics G = JᵀJ + λI).
-    pub fn outputs_embedding(&self) -> DfdxMlpOutputs<'_, D> {
-        DfdxMlpOutputs { objective: self }
+    /// The second directional derivative of the outputs at the data, d²/dt² f_{θ+tv},
+    /// `[N, m]`, exactly, by the second-order tangent pass.
+    pub fn outputs_second_directional(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
+        let obj = self;
+        obj.check_x(x)?;
+        obj.check_v(v)?;
+        check_dim("out", obj.num_outputs(), out.len())?;
+        let (net, dir) = (obj.upload(x)?, obj.upload(v)?);
+        let (_, saved) = obj.forward(&net, &obj.inputs_t, true)?;
+        let saved = saved.ok_or(DfdxError::Device("forward pass saved nothing".into()))?;
+        let t = obj.tangents(&net, &dir, &saved, true)?;
+        match t.fdd {
+            Some(fdd) => obj.download_outputs(&fdd, out),
+            None => {
+                out.fill(0.0);
+            }
+        }
+        check_finite("second directional derivative", out)
     }
 }
 
@@ -659,51 +673,38 @@ impl<D: Device<f64>> DfdxMlpObjective<D> {
     }
 }
 
-/// The network outputs at the training inputs of a [`DfdxMlpObjective`], as an
-/// [`Embedding`] E(θ) = (f_θ(x₁), …, f_θ(x_N)) ∈ R^{N·m}.
-#[derive(Debug, Clone, Copy)]
-pub struct DfdxMlpOutputs<'a, D: Device<f64> = Cpu> {
-    objective: &'a DfdxMlpObjective<D>,
+impl<D: Device<f64> + Send + Sync> DfdxMlpObjective<D> {
+    /// The network outputs at the data as an [`Embedding`] E: R^K → R^{N·m}
+    /// (for [`Pullback`](geodyn_core::Pullback) metrics G = JᵀJ + λI).
+    pub fn outputs_embedding(&self) -> ModelOutputs<'_, Self> {
+        ModelOutputs::new(self)
+    }
 }
 
-impl<D: Device<f64> + Send + Sync> Embedding for DfdxMlpOutputs<'_, D> {
-    fn input_dim(&self) -> usize {
-        self.objective.spec.num_params()
+/// The device-generic inherent methods of the same names, for devices that can be
+/// shared across threads (the CPU device; CUDA goes through
+/// [`ThreadConfined`](crate::ThreadConfined)).
+impl<D: Device<f64> + Send + Sync> ModelObjective for DfdxMlpObjective<D> {
+    fn num_outputs(&self) -> usize {
+        DfdxMlpObjective::num_outputs(self)
     }
-
-    fn output_dim(&self) -> usize {
-        self.objective.num_outputs()
+    fn outputs(&self, x: &[f64], out: &mut [f64]) -> Result<()> {
+        DfdxMlpObjective::outputs(self, x, out)
     }
-
-    fn value(&self, x: &[f64], out: &mut [f64]) -> Result<()> {
-        self.objective.outputs(x, out)
-    }
-
     fn jvp(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
-        self.objective.jvp(x, v, out)
+        DfdxMlpObjective::jvp(self, x, v, out)
     }
-
     fn vjp(&self, x: &[f64], u: &[f64], out: &mut [f64]) -> Result<()> {
-        self.objective.vjp(x, u, out)
+        DfdxMlpObjective::vjp(self, x, u, out)
     }
-
-    /// E''[v, v] = d²/dt² E(θ + tv), exactly, by the second-order tangent pass.
-    fn second_directional(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
-        let obj = self.objective;
-        obj.check_x(x)?;
-        obj.check_v(v)?;
-        check_dim("out", obj.num_outputs(), out.len())?;
-        let (net, dir) = (obj.upload(x)?, obj.upload(v)?);
-        let (_, saved) = obj.forward(&net, &obj.inputs_t, true)?;
-        let saved = saved.ok_or(DfdxError::Device("forward pass saved nothing".into()))?;
-        let t = obj.tangents(&net, &dir, &saved, true)?;
-        match t.fdd {
-            Some(fdd) => obj.download_outputs(&fdd, out),
-            None => {
-                out.fill(0.0);
-            }
-        }
-        check_finite("second directional derivative", out)
+    fn ggn_vp(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
+        DfdxMlpObjective::ggn_vp(self, x, v, out)
+    }
+    fn outputs_second_directional(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
+        DfdxMlpObjective::outputs_second_directional(self, x, v, out)
+    }
+    fn predict(&self, param_sets: &[f64], inputs: &[f64], out: &mut [f64]) -> Result<()> {
+        DfdxMlpObjective::predict(self, param_sets, inputs, out)
     }
 }
 

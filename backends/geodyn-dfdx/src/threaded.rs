@@ -11,7 +11,7 @@
 use crate::{DfdxError, DfdxMlpObjective};
 use dfdx::prelude::Device;
 use geodyn_core::error::check_dim;
-use geodyn_core::{Error, Objective, Result};
+use geodyn_core::{Error, ModelObjective, Objective, Result};
 use std::sync::Mutex;
 use std::sync::mpsc::{Sender, channel};
 use std::thread::JoinHandle;
@@ -27,6 +27,9 @@ enum Job {
     Outputs(Vec<f64>, Reply<Vec<f64>>),
     Jvp(Vec<f64>, Vec<f64>, Reply<Vec<f64>>),
     GgnVp(Vec<f64>, Vec<f64>, Reply<Vec<f64>>),
+    Vjp(Vec<f64>, Vec<f64>, Reply<Vec<f64>>),
+    SecondDirectional(Vec<f64>, Vec<f64>, Reply<Vec<f64>>),
+    Predict(Vec<f64>, Vec<f64>, usize, Reply<Vec<f64>>),
 }
 
 /// An MLP objective confined to one worker thread (see the module docs).
@@ -105,27 +108,40 @@ impl ThreadConfined {
         }
         rx.recv().map_err(|_| worker_gone())?
     }
+}
 
-    /// The network outputs at the data, `[N, m]` (as [`DfdxMlpObjective::outputs`]).
-    pub fn outputs(&self, x: &[f64], out: &mut [f64]) -> Result<()> {
+/// Every call is forwarded to the worker thread and copies its inputs and result.
+impl ModelObjective for ThreadConfined {
+    fn num_outputs(&self) -> usize {
+        self.outputs_len
+    }
+    fn outputs(&self, x: &[f64], out: &mut [f64]) -> Result<()> {
         check_dim("out", self.outputs_len, out.len())?;
-        let r = self.call(|tx| Job::Outputs(x.to_vec(), tx))?;
-        out.copy_from_slice(&r);
+        out.copy_from_slice(&self.call(|tx| Job::Outputs(x.to_vec(), tx))?);
         Ok(())
     }
-
-    /// J v of the outputs at the data, `[N, m]` (as [`DfdxMlpObjective::jvp`]).
-    pub fn jvp(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
+    fn jvp(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
         check_dim("out", self.outputs_len, out.len())?;
-        let r = self.call(|tx| Job::Jvp(x.to_vec(), v.to_vec(), tx))?;
-        out.copy_from_slice(&r);
+        out.copy_from_slice(&self.call(|tx| Job::Jvp(x.to_vec(), v.to_vec(), tx))?);
         Ok(())
     }
-
-    /// (JᵀΛJ + λI) v (as [`DfdxMlpObjective::ggn_vp`]).
-    pub fn ggn_vp(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
+    fn vjp(&self, x: &[f64], u: &[f64], out: &mut [f64]) -> Result<()> {
         check_dim("out", self.dim, out.len())?;
-        let r = self.call(|tx| Job::GgnVp(x.to_vec(), v.to_vec(), tx))?;
+        out.copy_from_slice(&self.call(|tx| Job::Vjp(x.to_vec(), u.to_vec(), tx))?);
+        Ok(())
+    }
+    fn ggn_vp(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
+        check_dim("out", self.dim, out.len())?;
+        out.copy_from_slice(&self.call(|tx| Job::GgnVp(x.to_vec(), v.to_vec(), tx))?);
+        Ok(())
+    }
+    fn outputs_second_directional(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
+        check_dim("out", self.outputs_len, out.len())?;
+        out.copy_from_slice(&self.call(|tx| Job::SecondDirectional(x.to_vec(), v.to_vec(), tx))?);
+        Ok(())
+    }
+    fn predict(&self, param_sets: &[f64], inputs: &[f64], out: &mut [f64]) -> Result<()> {
+        let r = self.call(|tx| Job::Predict(param_sets.to_vec(), inputs.to_vec(), out.len(), tx))?;
         out.copy_from_slice(&r);
         Ok(())
     }
@@ -161,6 +177,18 @@ fn serve<D: Device<f64>>(obj: &DfdxMlpObjective<D>, job: Job, n_out: usize) {
         Job::GgnVp(x, v, tx) => {
             let mut out = vec![0.0; k];
             let _ = tx.send(obj.ggn_vp(&x, &v, &mut out).map(|()| out));
+        }
+        Job::Vjp(x, u, tx) => {
+            let mut out = vec![0.0; k];
+            let _ = tx.send(obj.vjp(&x, &u, &mut out).map(|()| out));
+        }
+        Job::SecondDirectional(x, v, tx) => {
+            let mut out = vec![0.0; n_out];
+            let _ = tx.send(obj.outputs_second_directional(&x, &v, &mut out).map(|()| out));
+        }
+        Job::Predict(p, inputs, len, tx) => {
+            let mut out = vec![0.0; len];
+            let _ = tx.send(obj.predict(&p, &inputs, &mut out).map(|()| out));
         }
     }
 }

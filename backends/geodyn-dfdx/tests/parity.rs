@@ -5,7 +5,7 @@
 
 mod common;
 use common::{Pair, classification, regression, rel, rel_err};
-use geodyn_core::{Embedding, Objective};
+use geodyn_core::{Embedding, ModelObjective, Objective};
 
 /// Runs every comparison on one problem and returns the worst relative errors
 /// (value, gradient, vᵀHv, Hv, GGN·v).

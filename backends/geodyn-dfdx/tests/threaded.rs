@@ -6,7 +6,7 @@
 
 mod common;
 use common::regression;
-use geodyn_core::Objective;
+use geodyn_core::{ModelObjective, Objective};
 use geodyn_dfdx::{DfdxMlpObjective, ThreadConfined};
 use geodyn_samplers::{Registry, SamplerConfig, run_samples};
 

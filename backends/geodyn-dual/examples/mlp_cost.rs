@@ -1,6 +1,6 @@
 //! Cost of the MLP objective's calls on the embedded Snelson-like set.
 //! `cargo run --release -p geodyn-dual --example mlp_cost [ARCH] [ITERS]`
-use geodyn_core::Objective;
+use geodyn_core::{ModelObjective, Objective};
 use geodyn_dual::MlpObjective;
 use geodyn_nn::{Loss, ModelSpec};
 use rand::SeedableRng;
@@ -35,14 +35,14 @@ fn main() {
     time("gradient", &mut || {
         obj.gradient(&theta, &mut g).unwrap();
     });
-    // gradient_near at a point 1e-9 away (a GraphRattle Newton iterate): the base is
+    // gradient_near at a point 1e-9 away (a LossGraphRattle Newton iterate): the base is
     // the gradient call just before it, as in the integrator.
     let theta_near: Vec<f64> = theta.iter().zip(&v).map(|(t, v)| t + 1e-9 * v).collect();
     time("gradient + near", &mut || {
         obj.gradient(&theta, &mut g).unwrap();
         obj.gradient_near(&theta_near, &mut g).unwrap();
     });
-    // gradient_near along a walk of steps of 1e-4 v (the next GraphRattle step's first
+    // gradient_near along a walk of steps of 1e-4 v (the next LossGraphRattle step's first
     // evaluation, which re-bases), each followed by an iterate 1e-9 away.
     let mut walk = theta.clone();
     let mut walk_near = theta.clone();

@@ -23,8 +23,9 @@
 //!
 //! The same dual forward pass gives Jacobian-vector products J v of the network
 //! outputs at the data, and with the f64 backward pass (vector-Jacobian products Jᵀu)
-//! the generalised Gauss–Newton product (JᵀΛJ + λI) v. [`MlpOutputs`] exposes the
-//! outputs as an [`Embedding`] (E''[v, v] from a `Dual2_64` forward pass).
+//! the generalised Gauss–Newton product (JᵀΛJ + λI) v: the [`ModelObjective`] surface;
+//! [`MlpObjective::outputs_embedding`] exposes the outputs as an
+//! [`Embedding`](geodyn_core::Embedding) (E''[v, v] from a `Dual2_64` forward pass).
 //!
 //! Scratch space is thread-local and grows to the largest size seen: after the first
 //! call on a thread no call allocates. Samples are processed in chunks of
@@ -32,7 +33,7 @@
 
 use crate::mlp_batched::Mode;
 use geodyn_core::error::{check_dim, check_finite};
-use geodyn_core::{Embedding, Objective, Result};
+use geodyn_core::{ModelObjective, ModelOutputs, Objective, Result};
 use geodyn_nn::{Activation, Dataset, GaussianPrior, Loss, ModelSpec, NnError, Target};
 use num_dual::{Dual2_64, Dual64};
 use std::cell::RefCell;
@@ -506,11 +507,6 @@ impl MlpObjective {
         Self::new(self.spec.clone(), self.data.clone(), loss, self.prior.precision)
     }
 
-    /// N · m, the number of network outputs at the data (length of [`jvp`](Self::jvp)).
-    pub fn num_outputs(&self) -> usize {
-        self.data.len() * self.spec.output_dim()
-    }
-
     fn check_x(&self, x: &[f64]) -> Result<()> {
         check_dim("x", self.spec.num_params(), x.len())?;
         check_finite("x", x)
@@ -539,13 +535,6 @@ impl MlpObjective {
         geodyn_core::error::finite("data loss", f)
     }
 
-    /// Writes the network outputs f_θ(xₙ) at the data, row-major `[N, m]`.
-    pub fn outputs(&self, x: &[f64], out: &mut [f64]) -> Result<()> {
-        self.check_x(x)?;
-        check_dim("out", self.num_outputs(), out.len())?;
-        self.outputs_at(x, self.data.inputs(), out)
-    }
-
     fn outputs_at(&self, x: &[f64], inputs: &[f64], out: &mut [f64]) -> Result<()> {
         let (d, m) = (self.spec.input_dim(), self.spec.output_dim());
         let n_all = inputs.len() / d;
@@ -560,16 +549,6 @@ impl MlpObjective {
             }
         });
         check_finite("network outputs", out)
-    }
-
-    /// Writes the Jacobian-vector product J(θ) v of the network outputs at the data
-    /// (`[N, m]`), J = ∂f_θ(x_{1..N})/∂θ, by one `Dual64` forward pass.
-    pub fn jvp(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
-        self.check_x(x)?;
-        check_dim("v", self.spec.num_params(), v.len())?;
-        check_finite("v", v)?;
-        check_dim("out", self.num_outputs(), out.len())?;
-        self.jvp_at(x, v, self.data.inputs(), out)
     }
 
     /// J v at arbitrary `inputs`.
@@ -594,16 +573,6 @@ impl MlpObjective {
         check_finite("jvp", out)
     }
 
-    /// Writes the vector-Jacobian product J(θ)ᵀ u (length K) for an output cotangent
-    /// u of shape `[N, m]` (the data term only, no prior).
-    pub fn vjp(&self, x: &[f64], u: &[f64], out: &mut [f64]) -> Result<()> {
-        self.check_x(x)?;
-        check_dim("u", self.num_outputs(), u.len())?;
-        check_finite("u", u)?;
-        check_dim("out", self.spec.num_params(), out.len())?;
-        self.vjp_at(x, u, self.data.inputs(), out)
-    }
-
     fn vjp_at(&self, x: &[f64], u: &[f64], inputs: &[f64], out: &mut [f64]) -> Result<()> {
         let (d, m, k) = (self.spec.input_dim(), self.spec.output_dim(), self.spec.num_params());
         let n_all = inputs.len() / d;
@@ -625,82 +594,10 @@ impl MlpObjective {
         check_finite("vjp", out)
     }
 
-    /// Writes the generalised Gauss–Newton product (JᵀΛJ + λI) v, with J the Jacobian
-    /// of the outputs at the data and Λ the block-diagonal Hessian of the loss with
-    /// respect to the outputs (I/σ² for the Gaussian, diag(p) − ppᵀ for softmax).
-    pub fn ggn_vp(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
-        self.check_x(x)?;
-        check_dim("v", self.spec.num_params(), v.len())?;
-        check_finite("v", v)?;
-        check_dim("out", self.spec.num_params(), out.len())?;
-        let (d, m, k) = (self.spec.input_dim(), self.spec.output_dim(), self.spec.num_params());
-        let n_all = self.data.len();
-        let inputs = self.data.inputs();
-        // Per chunk: u = J v and f by a dual forward pass; w = Λ(f) u; Jᵀw by the f64
-        // backward pass.
-        Dual64::with_work(|dw| {
-            dw.reserve(&self.spec);
-            for ((p, x), v) in dw.params[..k].iter_mut().zip(x).zip(v) {
-                *p = Dual64::new(*x, *v);
-            }
-            f64::with_work(|w| {
-                w.reserve(&self.spec);
-                let Work { acts, dacts, delta, delta2, grad, tmp, .. } = w;
-                let grad = &mut grad[..k];
-                grad.fill(0.0);
-                let mut start = 0;
-                while start < n_all {
-                    let n = CHUNK.min(n_all - start);
-                    let xin = &inputs[start * d..(start + n) * d];
-                    let o = forward_values(&self.spec, &dw.params[..k], xin, n, &mut dw.acts);
-                    for i in 0..n {
-                        let fo = &dw.acts[o + i * m..o + (i + 1) * m];
-                        let (f, u) = tmp[..2 * m].split_at_mut(m);
-                        for ((f, u), a) in f.iter_mut().zip(u.iter_mut()).zip(fo) {
-                            *f = a.re;
-                            *u = a.eps;
-                        }
-                        self.loss.hess_vec(f, u, &mut delta[i * m..(i + 1) * m]);
-                    }
-                    forward(&self.spec, x, xin, n, acts, dacts);
-                    backward(&self.spec, x, n, acts, dacts, delta, delta2, grad);
-                    start += n;
-                }
-                for ((o, g), v) in out.iter_mut().zip(grad.iter()).zip(v) {
-                    *o = g + self.prior.precision * v;
-                }
-            })
-        });
-        check_finite("GGN-vector product", out)
-    }
-
-    /// Batched predictions at arbitrary inputs: `param_sets` holds S parameter vectors
-    /// back to back (`[S, K]`), `inputs` is `[n, d]`, `out` receives `[S, n, m]`.
-    pub fn predict(&self, param_sets: &[f64], inputs: &[f64], out: &mut [f64]) -> Result<()> {
-        let (d, m, k) = (self.spec.input_dim(), self.spec.output_dim(), self.spec.num_params());
-        if !param_sets.len().is_multiple_of(k) {
-            return Err(NnError::shape("param_sets", format!("a multiple of K = {k}"), param_sets.len()).into());
-        }
-        if !inputs.len().is_multiple_of(d) {
-            return Err(NnError::shape("inputs", format!("a multiple of d = {d}"), inputs.len()).into());
-        }
-        check_finite("param_sets", param_sets)?;
-        check_finite("inputs", inputs)?;
-        let (s, n) = (param_sets.len() / k, inputs.len() / d);
-        check_dim("predictions [S, n, m]", s * n * m, out.len())?;
-        if n == 0 {
-            return Ok(());
-        }
-        for (p, o) in param_sets.chunks_exact(k).zip(out.chunks_exact_mut(n * m)) {
-            self.outputs_at(p, inputs, o)?;
-        }
-        Ok(())
-    }
-
     /// The network outputs at the data as an [`Embedding`] E: R^K → R^{N·m}
     /// (for [`Pullback`](geodyn_core::Pullback) metrics G = JᵀJ + λI).
-    pub fn outputs_embedding(&self) -> MlpOutputs<'_> {
-        MlpOutputs { objective: self }
+    pub fn outputs_embedding(&self) -> ModelOutputs<'_, Self> {
+        ModelOutputs::new(self)
     }
 
     /// The objective, its gradient and H v through the generic reverse pass over dual
@@ -809,8 +706,8 @@ impl Objective for MlpObjective {
     /// row moved by at most 1.5e-2/(1 + |z|) from it (truncation below 0.1 ulp; the
     /// results agree with `gradient(x)` to rounding), and from the full kernel
     /// otherwise. A call that moved further than its Newton-iterate neighbours (the
-    /// first evaluation of a GraphRattle step) also moves the base to its own values,
-    /// with a full evaluation of each row after 32 such moves. A GraphRattle step thus
+    /// first evaluation of a LossGraphRattle step) also moves the base to its own values,
+    /// with a full evaluation of each row after 32 such moves. A LossGraphRattle step thus
     /// skips most exp and erfc evaluations, its first evaluation included.
     fn gradient_near(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
         self.gradient_mode(x, g, Mode::Near { id: self.id })
@@ -858,37 +755,114 @@ impl Objective for MlpObjective {
     }
 }
 
-/// The network outputs at the training inputs of an [`MlpObjective`], as an
-/// [`Embedding`] E(θ) = (f_θ(x₁), …, f_θ(x_N)) ∈ R^{N·m}.
-#[derive(Debug, Clone, Copy)]
-pub struct MlpOutputs<'a> {
-    objective: &'a MlpObjective,
-}
-
-impl Embedding for MlpOutputs<'_> {
-    fn input_dim(&self) -> usize {
-        self.objective.spec.num_params()
+impl ModelObjective for MlpObjective {
+    /// N · m, the number of network outputs at the data (length of [`jvp`](Self::jvp)).
+    fn num_outputs(&self) -> usize {
+        self.data.len() * self.spec.output_dim()
     }
 
-    fn output_dim(&self) -> usize {
-        self.objective.num_outputs()
+    /// Writes the network outputs f_θ(xₙ) at the data, row-major `[N, m]`.
+    fn outputs(&self, x: &[f64], out: &mut [f64]) -> Result<()> {
+        self.check_x(x)?;
+        check_dim("out", self.num_outputs(), out.len())?;
+        self.outputs_at(x, self.data.inputs(), out)
     }
 
-    fn value(&self, x: &[f64], out: &mut [f64]) -> Result<()> {
-        self.objective.outputs(x, out)
-    }
-
+    /// Writes the Jacobian-vector product J(θ) v of the network outputs at the data
+    /// (`[N, m]`), J = ∂f_θ(x_{1..N})/∂θ, by one `Dual64` forward pass.
     fn jvp(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
-        self.objective.jvp(x, v, out)
+        self.check_x(x)?;
+        check_dim("v", self.spec.num_params(), v.len())?;
+        check_finite("v", v)?;
+        check_dim("out", self.num_outputs(), out.len())?;
+        self.jvp_at(x, v, self.data.inputs(), out)
     }
 
+    /// Writes the vector-Jacobian product J(θ)ᵀ u (length K) for an output cotangent
+    /// u of shape `[N, m]` (the data term only, no prior).
     fn vjp(&self, x: &[f64], u: &[f64], out: &mut [f64]) -> Result<()> {
-        self.objective.vjp(x, u, out)
+        self.check_x(x)?;
+        check_dim("u", self.num_outputs(), u.len())?;
+        check_finite("u", u)?;
+        check_dim("out", self.spec.num_params(), out.len())?;
+        self.vjp_at(x, u, self.data.inputs(), out)
+    }
+
+    /// Writes the generalised Gauss–Newton product (JᵀΛJ + λI) v, with J the Jacobian
+    /// of the outputs at the data and Λ the block-diagonal Hessian of the loss with
+    /// respect to the outputs (I/σ² for the Gaussian, diag(p) − ppᵀ for softmax).
+    fn ggn_vp(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
+        self.check_x(x)?;
+        check_dim("v", self.spec.num_params(), v.len())?;
+        check_finite("v", v)?;
+        check_dim("out", self.spec.num_params(), out.len())?;
+        let (d, m, k) = (self.spec.input_dim(), self.spec.output_dim(), self.spec.num_params());
+        let n_all = self.data.len();
+        let inputs = self.data.inputs();
+        // Per chunk: u = J v and f by a dual forward pass; w = Λ(f) u; Jᵀw by the f64
+        // backward pass.
+        Dual64::with_work(|dw| {
+            dw.reserve(&self.spec);
+            for ((p, x), v) in dw.params[..k].iter_mut().zip(x).zip(v) {
+                *p = Dual64::new(*x, *v);
+            }
+            f64::with_work(|w| {
+                w.reserve(&self.spec);
+                let Work { acts, dacts, delta, delta2, grad, tmp, .. } = w;
+                let grad = &mut grad[..k];
+                grad.fill(0.0);
+                let mut start = 0;
+                while start < n_all {
+                    let n = CHUNK.min(n_all - start);
+                    let xin = &inputs[start * d..(start + n) * d];
+                    let o = forward_values(&self.spec, &dw.params[..k], xin, n, &mut dw.acts);
+                    for i in 0..n {
+                        let fo = &dw.acts[o + i * m..o + (i + 1) * m];
+                        let (f, u) = tmp[..2 * m].split_at_mut(m);
+                        for ((f, u), a) in f.iter_mut().zip(u.iter_mut()).zip(fo) {
+                            *f = a.re;
+                            *u = a.eps;
+                        }
+                        self.loss.hess_vec(f, u, &mut delta[i * m..(i + 1) * m]);
+                    }
+                    forward(&self.spec, x, xin, n, acts, dacts);
+                    backward(&self.spec, x, n, acts, dacts, delta, delta2, grad);
+                    start += n;
+                }
+                for ((o, g), v) in out.iter_mut().zip(grad.iter()).zip(v) {
+                    *o = g + self.prior.precision * v;
+                }
+            })
+        });
+        check_finite("GGN-vector product", out)
+    }
+
+    /// Batched predictions at arbitrary inputs: `param_sets` holds S parameter vectors
+    /// back to back (`[S, K]`), `inputs` is `[n, d]`, `out` receives `[S, n, m]`.
+    fn predict(&self, param_sets: &[f64], inputs: &[f64], out: &mut [f64]) -> Result<()> {
+        let (d, m, k) = (self.spec.input_dim(), self.spec.output_dim(), self.spec.num_params());
+        if !param_sets.len().is_multiple_of(k) {
+            return Err(NnError::shape("param_sets", format!("a multiple of K = {k}"), param_sets.len()).into());
+        }
+        if !inputs.len().is_multiple_of(d) {
+            return Err(NnError::shape("inputs", format!("a multiple of d = {d}"), inputs.len()).into());
+        }
+        check_finite("param_sets", param_sets)?;
+        check_finite("inputs", inputs)?;
+        let (s, n) = (param_sets.len() / k, inputs.len() / d);
+        check_dim("predictions [S, n, m]", s * n * m, out.len())?;
+        if n == 0 {
+            return Ok(());
+        }
+        for (p, o) in param_sets.chunks_exact(k).zip(out.chunks_exact_mut(n * m)) {
+            self.outputs_at(p, inputs, o)?;
+        }
+        Ok(())
     }
 
     /// E''[v, v] = d²/dt² E(θ + tv) by one `Dual2_64` forward pass seeded (θ, v, 0).
-    fn second_directional(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
-        let obj = self.objective;
+    fn outputs_second_directional(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
+        let obj = self;
         obj.check_x(x)?;
         let (d, m, k) = (obj.spec.input_dim(), obj.spec.output_dim(), obj.spec.num_params());
         check_dim("v", k, v.len())?;

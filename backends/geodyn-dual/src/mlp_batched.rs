@@ -35,7 +35,7 @@
 //! [`SERIES_LIMITS`] = 5e-6 … 1.5e-2 relative to 1 + |Z|, and evaluates the segment in
 //! full otherwise. The order is picked from a prediction (the segment's last ratio of
 //! its move to the parameters' move) and checked in the same loop. A near pass that
-//! moved further than the lowest order covers (the first evaluation of a GraphRattle
+//! moved further than the lowest order covers (the first evaluation of a LossGraphRattle
 //! step, ~1e-4 … 1e-2 from the last step's) also *re-bases*: its values become the
 //! base, so the next step expands around this one; after [`MAX_AGE`] re-basings a
 //! segment is evaluated in full, which bounds the rounding carried along to a few ulp.
@@ -110,7 +110,7 @@ pub(crate) enum Mode {
 /// around the base with [`gelu_series`] of order 3, 4, 6 and 8 (see
 /// [`gelu_series_tier`]): the truncation, about φ·D^P/√(P!), stays below 0.1 ulp of φ
 /// there (at 3× these limits it shows as 13–250 ulp). On the Snelson workload the
-/// iterates of one GraphRattle step differ by D ≲ 1e-6 and consecutive steps' first
+/// iterates of one LossGraphRattle step differ by D ≲ 1e-6 and consecutive steps' first
 /// iterates by D ~ 1e-4 … 1e-2.
 pub(crate) const SERIES_LIMITS: [f64; 4] = [5e-6, 1e-4, 3e-3, 1.5e-2];
 

@@ -3,7 +3,7 @@
 //! GGN products, Jacobian products and second directional derivatives, each checked
 //! against an independent computation.
 
-use geodyn_core::{Embedding, Error, Objective};
+use geodyn_core::{Embedding, Error, ModelObjective, Objective};
 use geodyn_dual::mlp::{CHUNK, MlpObjective};
 use geodyn_nn::{Activation, Adam, Dataset, GaussianPrior, Loss, ModelSpec, data, negative_log_posterior};
 use nalgebra::DVector;
@@ -548,7 +548,7 @@ fn no_allocation_after_warm_up() {
 /// (one `grad_and_curvature`) allocates nothing after warm-up, and an integration
 /// allocates a fixed set of buffers per run: over [0, 50] it takes 60–114 more steps and
 /// 126–690 more evaluations than over [0, 0.02] (measured), with exactly as many
-/// allocations (9 for GraphRattle, 24–26 for the Runge–Kutta methods). Checked for every
+/// allocations (9 for LossGraphRattle, 24–26 for the Runge–Kutta methods). Checked for every
 /// method; with a per-step allocation the longer run would count more.
 #[test]
 fn integration_allocates_per_run_not_per_step() {
@@ -569,7 +569,7 @@ fn integration_allocates_per_run_not_per_step() {
         "RHS"
     );
 
-    for method in [Method::GraphRattle, Method::EnergyProjected, Method::EnergyProjectedDopri5, Method::Tsit45] {
+    for method in [Method::LossGraphRattle, Method::ProjectedTsit5, Method::ProjectedDopri5, Method::Tsit5] {
         let run = |t1: f64| {
             let opts = IntegrateOptions::new(t1).tolerances(1e-9, 1e-10).method(method);
             let mut sol = None;
@@ -631,7 +631,7 @@ fn gradient_near_agrees_with_gradient() {
         differs |= g != g_ref || l != l_ref;
     }
     assert!(differs, "the Taylor path never ran");
-    // A walk as a GraphRattle run makes it: steps of 1e-3 along fresh random directions
+    // A walk as a LossGraphRattle run makes it: steps of 1e-3 along fresh random directions
     // (each re-bases), each followed by a Newton-like iterate 1e-9 away, for 3 × 32
     // steps (more than the re-basings a segment may take before a full evaluation).
     // Every call agrees with `gradient` as above, and the last steps, ~0.03 from θ,
@@ -711,7 +711,7 @@ fn adam_fits_the_snelson_like_set() {
     assert!(rms < 0.3, "train residual rms {rms}");
 }
 
-/// The secant finish of GraphRattle's Newton solve (geodyn-core's `rattle` module docs)
+/// The secant finish of LossGraphRattle's Newton solve (geodyn-core's `integrate::loss_graph_rattle` module docs)
 /// on an MLP, DiMS from a point off the mode: to t = 5 at the default tolerances a step
 /// costs at most 2.1 loss gradients per attempt (measured 2.03; 2.55 with every solve
 /// ending on an evaluation), H never rises, and the endpoint is within 1e-2 of the
@@ -726,7 +726,7 @@ fn graph_rattle_secant_finish_saves_gradients_not_accuracy() {
     let v0 = normal_vec(&mut ChaCha8Rng::seed_from_u64(27), k, 0.3);
     let l_star = o.value(&theta).unwrap();
     let dims = Mechanics::dims(&o, 1.0, l_star, SpeedDependent(0.1)).unwrap();
-    let sol = integrate(&dims, &theta, &v0, &IntegrateOptions::new(5.0).method(Method::GraphRattle)).unwrap();
+    let sol = integrate(&dims, &theta, &v0, &IntegrateOptions::new(5.0).method(Method::LossGraphRattle)).unwrap();
     let s = sol.stats;
     let per_attempt = s.rhs_evaluations as f64 / (s.accepted_steps + s.rejected_steps) as f64;
     let reference = integrate(&dims, &theta, &v0, &IntegrateOptions::new(5.0).tolerances(1e-12, 1e-12)).unwrap();
@@ -736,7 +736,7 @@ fn graph_rattle_secant_finish_saves_gradients_not_accuracy() {
     assert!(err <= 1e-2, "θ error {err:e} against the reference");
 }
 
-/// A GraphRattle run's bits depend only on its own inputs, not on what ran on the thread
+/// A LossGraphRattle run's bits depend only on its own inputs, not on what ran on the thread
 /// before, although every evaluation after its first expands around a thread-local base
 /// that earlier runs moved: the run's first `gradient` records a fresh base and resets
 /// the backend's predictions. DiMS on a GELU network to t = 2 from one velocity, then a
@@ -751,7 +751,7 @@ fn graph_rattle_runs_do_not_depend_on_earlier_runs() {
     let vb = normal_vec(&mut ChaCha8Rng::seed_from_u64(38), k, 0.3);
     let l_star = o.value(&theta).unwrap();
     let dims = Mechanics::dims(&o, 1.0, l_star, SpeedDependent(0.1)).unwrap();
-    let opts = IntegrateOptions::new(2.0).method(Method::GraphRattle);
+    let opts = IntegrateOptions::new(2.0).method(Method::LossGraphRattle);
     let run = |v: &[f64]| {
         let sol = integrate(&dims, &theta, v, &opts).unwrap();
         (sol.x.iter().chain(&sol.v).map(|x| x.to_bits()).collect::<Vec<_>>(), sol.stats.rhs_evaluations)

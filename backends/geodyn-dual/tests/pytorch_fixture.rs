@@ -3,7 +3,7 @@
 //! MLP in float64 with the negative log posterior Σ(f−y)²/(2σ²) + ½λ|θ|². Its
 //! parameters in parameters_to_vector order, outputs, value, gradient, double-backward
 //! Hessian-vector product and vᵀHv agree to 1e-10 relative.
-use geodyn_core::Objective;
+use geodyn_core::{ModelObjective, Objective};
 use geodyn_dual::MlpObjective;
 use geodyn_nn::{CsvSpec, Loss, ModelSpec};
 use std::path::Path;

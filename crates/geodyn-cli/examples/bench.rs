@@ -6,8 +6,8 @@
 //! 2. DiMS samples (κ = 1, η0 = 0.1, t1 = 50) and RLA samples (t = 1) on the Snelson
 //!    workload of the issues (real data with the gap held out if
 //!    ../shared/data/snelson_train.csv exists, else the embedded set; 1-16-16-1 GELU;
-//!    atol 1e-6, rtol 1e-7) from the same four initial velocities, with Tsit45,
-//!    energy-projected and GraphRattle (the default): wall time, steps and RHS per sample, the largest step-to-step rise of
+//!    atol 1e-6, rtol 1e-7) from the same four initial velocities, with Tsit5,
+//!    projected Tsit5 and LossGraphRattle (the default): wall time, steps and RHS per sample, the largest step-to-step rise of
 //!    H and for RLA the relative drift of the conserved kinetic energy.
 //! 3. Samples per second with 1 and 2 threads (RLA, the default integrator).
 //! 4. Per-RHS cost (`grad_and_curvature`) of the dfdx backend (CPU, f64) against the dual
@@ -16,10 +16,10 @@
 //!    this table.
 //!
 //! `--quick` shrinks everything for a smoke run.
-use geodyn_core::Objective;
+use geodyn_core::{Method, ModelObjective, Objective};
 use geodyn_dual::MlpObjective;
 use geodyn_nn::{Dataset, Loss, ModelSpec};
-use geodyn_samplers::{Integrator, LaplacePosterior, Registry, SamplerConfig, initial_velocity, run_samples};
+use geodyn_samplers::{LaplacePosterior, Registry, SamplerConfig, initial_velocity, run_samples};
 use rand::SeedableRng;
 use std::time::Instant;
 
@@ -179,7 +179,7 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let reg = Registry::with_builtin();
     for sampler in ["rla", "dims"] {
-        for integ in [Integrator::Tsit45, Integrator::EnergyProjected, Integrator::GraphRattle] {
+        for integ in [Method::Tsit5, Method::ProjectedTsit5, Method::LossGraphRattle] {
             let t1 = if sampler == "dims" && quick { Some(5.0) } else { None };
             let cfg = SamplerConfig { integrator: integ, t1, ..SamplerConfig::default() };
             let s = reg.create(sampler, cfg).expect("sampler");
@@ -208,7 +208,9 @@ fn main() {
         }
     }
 
-    println!("\n¹ For GraphRattle: loss gradients (no curvature term), not right-hand sides of the Runge–Kutta pairs.");
+    println!(
+        "\n¹ For LossGraphRattle: loss gradients (no curvature term), not right-hand sides of the Runge–Kutta pairs."
+    );
 
     println!("\n## Parallel samples (RLA, {:?})\n", SamplerConfig::default().integrator);
     println!("| threads | samples | wall s | samples/s |");

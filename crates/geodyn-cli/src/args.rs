@@ -1,7 +1,9 @@
 //! Command-line arguments.
 
 pub use crate::backend::BackendArg;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use geodyn_core::Method;
 use std::path::PathBuf;
 
 /// Geometric samplers for neural networks: DiMS, the Riemannian Laplace approximation
@@ -34,28 +36,12 @@ pub enum PrecisionKind {
     Hessian,
 }
 
-/// The `--integrator` choices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-pub enum IntegratorArg {
-    /// Tsitouras 5(4) with an energy projection after each step.
-    EnergyProjected,
-    /// Plain Tsitouras 5(4) (diffsol).
-    Tsit45,
-    /// Dormand–Prince 5(4) with the same energy projection (cheaper on long runs).
-    EnergyProjectedDopri5,
-    /// RATTLE on the graph of the loss with exact friction half-steps (dims and rla).
-    GraphRattle,
-}
-
-impl From<IntegratorArg> for geodyn_samplers::Integrator {
-    fn from(a: IntegratorArg) -> Self {
-        match a {
-            IntegratorArg::EnergyProjected => geodyn_samplers::Integrator::EnergyProjected,
-            IntegratorArg::Tsit45 => geodyn_samplers::Integrator::Tsit45,
-            IntegratorArg::EnergyProjectedDopri5 => geodyn_samplers::Integrator::EnergyProjectedDopri5,
-            IntegratorArg::GraphRattle => geodyn_samplers::Integrator::GraphRattle,
-        }
-    }
+/// The `--integrator` parser: the canonical names of [`Method`] with its older spellings
+/// as aliases, each listed with its one-line summary in `--help`.
+fn method_parser() -> impl clap::builder::TypedValueParser<Value = Method> {
+    let values =
+        Method::ALL.map(|m| PossibleValue::new(m.name()).help(m.summary()).aliases(m.aliases().iter().copied()));
+    PossibleValuesParser::new(values).try_map(|s| s.parse::<Method>())
 }
 
 /// `geodyn sample` arguments.
@@ -167,16 +153,16 @@ pub struct SampleArgs {
     /// Step limit per trajectory.
     #[arg(long, default_value_t = 10_000_000)]
     pub max_steps: usize,
-    /// ODE integrator of dims and rla trajectories: graph-rattle integrates the particle on
-    /// the graph of the loss (RATTLE, exact friction, about two loss gradients and no
-    /// curvature term per step), with rtol/100 as its energy tolerance per step; the
-    /// energy never rises and geodesics conserve T. energy-projected keeps the same
-    /// invariants around Tsitouras 5(4)
-    /// (cheaper when user velocities put much energy into stiff directions);
-    /// energy-projected-dopri5 does so around Dormand–Prince 5(4); tsit45 is the plain
-    /// Runge–Kutta 5(4) pair.
-    #[arg(long, value_enum, default_value_t = IntegratorArg::GraphRattle)]
-    pub integrator: IntegratorArg,
+    /// ODE integrator of dims and rla trajectories: loss-graph-rattle integrates the
+    /// particle on the graph of the loss (RATTLE, exact friction, about two loss gradients
+    /// and no curvature term per step), with rtol/100 as its energy tolerance per step;
+    /// the energy never rises and geodesics conserve T. projected-tsit5 keeps the same
+    /// invariants around Tsitouras 5(4) (cheaper when user velocities put much energy into
+    /// stiff directions); projected-dopri5 does so around Dormand–Prince 5(4); tsit5 is
+    /// the plain Runge–Kutta 5(4) pair. The older spellings graph-rattle,
+    /// energy-projected, energy-projected-dopri5 and tsit45 are accepted.
+    #[arg(long, default_value = "loss-graph-rattle", value_parser = method_parser())]
+    pub integrator: Method,
     /// laplace: use the linearised predictive f* + J v.
     #[arg(long)]
     pub linearised: bool,

@@ -1,13 +1,13 @@
 //! `--backend`: which autodiff backend evaluates the network objective.
 //!
-//! [`NetObjective`] is the MLP negative log posterior on the chosen backend, with the
-//! calls the pipeline needs beyond [`Objective`] (outputs, J v, GGN products). Backends
+//! [`NetObjective`] is the MLP negative log posterior on the chosen backend, a
+//! [`ModelObjective`] (outputs, J v, Jᵀu, GGN products, predictions). Backends
 //! are cargo features of this crate: `dual` is always built, `dfdx` by default, `cuda`
 //! only with `--features cuda`. Choosing one that was not compiled in is a one-line
 //! error.
 
 use crate::error::CliError;
-use geodyn_core::{Objective, Result};
+use geodyn_core::{ModelObjective, Objective, Result};
 use geodyn_dual::MlpObjective;
 use geodyn_nn::{Dataset, Loss, ModelSpec};
 
@@ -116,20 +116,27 @@ macro_rules! each {
     };
 }
 
-impl NetObjective {
-    /// The network outputs at the data, `[N, m]`.
-    pub fn outputs(&self, x: &[f64], out: &mut [f64]) -> Result<()> {
+impl ModelObjective for NetObjective {
+    fn num_outputs(&self) -> usize {
+        each!(self, o => o.num_outputs())
+    }
+    fn outputs(&self, x: &[f64], out: &mut [f64]) -> Result<()> {
         each!(self, o => o.outputs(x, out))
     }
-
-    /// J v of the outputs at the data, `[N, m]`.
-    pub fn jvp(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
+    fn jvp(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
         each!(self, o => o.jvp(x, v, out))
     }
-
-    /// (JᵀΛJ + λI) v.
-    pub fn ggn_vp(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
+    fn vjp(&self, x: &[f64], u: &[f64], out: &mut [f64]) -> Result<()> {
+        each!(self, o => o.vjp(x, u, out))
+    }
+    fn ggn_vp(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
         each!(self, o => o.ggn_vp(x, v, out))
+    }
+    fn outputs_second_directional(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
+        each!(self, o => o.outputs_second_directional(x, v, out))
+    }
+    fn predict(&self, param_sets: &[f64], inputs: &[f64], out: &mut [f64]) -> Result<()> {
+        each!(self, o => o.predict(param_sets, inputs, out))
     }
 }
 

@@ -397,10 +397,10 @@ pub fn check_integrate(data: &[u8]) {
         .tolerances(atol, rtol)
         .max_steps(FUZZ_MAX_STEPS)
         .method(match (projected, (flags2 / 3) % 3) {
-            (false, _) => Method::Tsit45,
-            (true, 0) => Method::EnergyProjected,
-            (true, 1) => Method::EnergyProjectedDopri5,
-            (true, _) => Method::GraphRattle,
+            (false, _) => Method::Tsit5,
+            (true, 0) => Method::ProjectedTsit5,
+            (true, 1) => Method::ProjectedDopri5,
+            (true, _) => Method::LossGraphRattle,
         })
         .energy_monitor(monitor);
     if stop_event {

@@ -408,3 +408,33 @@ fn dopri5_integrator_is_selectable_and_keeps_the_invariants() {
         assert!(drift <= 1e-6, "T drift {drift:e}");
     }
 }
+
+/// `--integrator` takes the canonical names and the 0.1 spellings, which name the same
+/// method; an unknown name is one clear line that lists the valid ones; run.json files
+/// written by geodyn 0.1 (variant names such as "GraphRattle") still deserialise.
+#[test]
+fn integrator_names_and_old_spellings_parse_to_one_method() {
+    use clap::Parser;
+    use geodyn_cli::{Cli, Command as Sub};
+    use geodyn_core::Method;
+    let parse = |name: &str| match Cli::try_parse_from(["geodyn", "sample", "dims", "--integrator", name]) {
+        Ok(Cli { command: Sub::Sample(a) }) => Ok(a.integrator),
+        Ok(_) => panic!("not a sample command"),
+        Err(e) => Err(e.to_string()),
+    };
+    for (new, old, method) in [
+        ("tsit5", "tsit45", Method::Tsit5),
+        ("projected-tsit5", "energy-projected", Method::ProjectedTsit5),
+        ("projected-dopri5", "energy-projected-dopri5", Method::ProjectedDopri5),
+        ("loss-graph-rattle", "graph-rattle", Method::LossGraphRattle),
+    ] {
+        assert_eq!(parse(new), Ok(method), "{new}");
+        assert_eq!(parse(old), Ok(method), "{old}");
+    }
+    let err = parse("rk4").unwrap_err();
+    assert!(err.contains("rk4") && err.contains("loss-graph-rattle"), "{err}");
+    for (json, method) in [("\"GraphRattle\"", Method::LossGraphRattle), ("\"Tsit45\"", Method::Tsit5)] {
+        assert_eq!(serde_json::from_str::<Method>(json).unwrap(), method);
+    }
+    assert_eq!(serde_json::to_string(&Method::ProjectedDopri5).unwrap(), "\"projected-dopri5\"");
+}

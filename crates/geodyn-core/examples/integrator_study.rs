@@ -1,6 +1,6 @@
 //! Measurements behind the `stable` module docs. Run with
 //! `cargo run --release -p geodyn-core --example integrator_study`.
-//! They print right-hand-side counts and energy behaviour of Tsit45 and the
+//! They print right-hand-side counts and energy behaviour of Tsit5 and the
 //! energy-projected method at equal tolerances; nothing is timed.
 #[path = "../tests/stable_support/mod.rs"]
 mod stable_support;
@@ -16,7 +16,7 @@ fn increases<S: SecondOrderSystem>(sys: &S, sol: &Solution) -> (usize, f64) {
 }
 
 fn both(o: &IntegrateOptions) -> [IntegrateOptions; 2] {
-    [o.clone(), o.clone().method(Method::EnergyProjected)]
+    [o.clone(), o.clone().method(Method::ProjectedTsit5)]
 }
 
 /// Stiff DiMS (R^8, curvatures 1e-2 … 1e4) over [0, 1000] at the paper's tolerances,

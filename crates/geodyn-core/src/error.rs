@@ -55,7 +55,7 @@ pub enum Error {
         detail: String,
     },
     /// The chosen method cannot integrate this system (for example
-    /// [`Method::GraphRattle`](crate::Method::GraphRattle) on a system that is not a
+    /// [`Method::LossGraphRattle`](crate::Method::LossGraphRattle) on a system that is not a
     /// particle on a loss graph).
     #[error("{method} cannot integrate this system: {reason}")]
     Unsupported {
@@ -120,4 +120,9 @@ pub fn check_finite(what: &'static str, x: &[f64]) -> Result<()> {
 #[inline]
 pub fn finite(what: &'static str, x: f64) -> Result<f64> {
     if x.is_finite() { Ok(x) } else { Err(Error::NonFinite { what }) }
+}
+
+/// An evaluation failure `e` inside an integration, reported at the time `t` reached.
+pub(crate) fn evaluation_error(t: f64, e: Error) -> Error {
+    Error::Integration { t, reason: FailureReason::Evaluation(Box::new(e)) }
 }

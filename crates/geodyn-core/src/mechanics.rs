@@ -39,7 +39,7 @@ pub trait SecondOrderSystem: Sync {
     /// about the energy: always T, and V(x) and the dissipated power when they come
     /// at no extra cost.
     ///
-    /// The energy-projected integrator ([`Method::EnergyProjected`](crate::Method))
+    /// The energy-projected integrator ([`Method::ProjectedTsit5`](crate::Method))
     /// and the energy monitor of [`integrate`](crate::integrate()) use it to watch H
     /// without extra evaluations. The default calls
     /// [`acceleration`](SecondOrderSystem::acceleration) and reports neither V nor the
@@ -65,7 +65,7 @@ pub trait SecondOrderSystem: Sync {
         false
     }
     /// The system as a particle on the graph of a loss, if it is one: what
-    /// [`Method::GraphRattle`](crate::Method::GraphRattle) integrates (default: `None`).
+    /// [`Method::LossGraphRattle`](crate::Method::LossGraphRattle) integrates (default: `None`).
     ///
     /// [`Mechanics`] on a [`LossGraph`] metric with no potential or the intrinsic one,
     /// and a friction law with a closed-form flow ([`Frictionless`], [`Constant`],
@@ -175,7 +175,7 @@ pub trait Dissipation: Sync {
     /// η(t, x, v) ≥ 0, given the kinetic energy `kinetic` = T(x, v).
     fn coefficient(&self, t: f64, x: &[f64], v: &[f64], kinetic: f64) -> f64;
     /// The law's flow in closed form, if it has one (default `None`): used by
-    /// [`Method::GraphRattle`](crate::Method::GraphRattle), which solves the friction
+    /// [`Method::LossGraphRattle`](crate::Method::LossGraphRattle), which solves the friction
     /// part of the dynamics exactly. The built-in laws return `Some`; user laws such as
     /// [`FnDissipation`] keep the default and work with the other methods.
     fn exact_flow(&self) -> Option<FrictionFlow> {

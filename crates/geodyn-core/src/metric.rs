@@ -52,7 +52,7 @@ pub trait Metric: Sync {
         ))
     }
     /// For the loss-graph metric G = I + ∇L∇Lᵀ: the loss L (default `None`). Lets
-    /// [`Method::GraphRattle`](crate::Method::GraphRattle) integrate on the graph of L.
+    /// [`Method::LossGraphRattle`](crate::Method::LossGraphRattle) integrate on the graph of L.
     fn graph_loss(&self) -> Option<&dyn Objective> {
         None
     }

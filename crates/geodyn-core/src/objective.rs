@@ -62,7 +62,7 @@ pub trait Objective: Sync {
     /// [`gradient`](Objective::gradient) at a point `x` that the caller expects to lie
     /// close to the points of this thread's recent `gradient` and `gradient_near` calls
     /// on this objective, as an integrator's evaluations along one trajectory do
-    /// ([`Method::GraphRattle`](crate::Method::GraphRattle) calls it for every
+    /// ([`Method::LossGraphRattle`](crate::Method::LossGraphRattle) calls it for every
     /// evaluation after a run's first: a step's first iterate lies about h|v| from the
     /// last step's, its Newton iterates within ~1e-6 of the first). A backend may reuse
     /// earlier calls' elementwise work where `x` is close enough and must fall back to a

@@ -126,7 +126,7 @@ fn outputs_match_closed_form_at_requested_times() {
     let tr = sol.trajectory.unwrap();
     assert_eq!(tr.len(), sol.stats.accepted_steps + 1);
     assert!(tr.windows(2).all(|w| w[1].t > w[0].t));
-    // Tsit45 is FSAL: 6 evaluations per attempted step, plus start-up.
+    // Tsit5 is FSAL: 6 evaluations per attempted step, plus start-up.
     let attempts = sol.stats.accepted_steps + sol.stats.rejected_steps;
     assert!(
         sol.stats.rhs_evaluations >= 6 * attempts && sol.stats.rhs_evaluations <= 6 * attempts + 4,

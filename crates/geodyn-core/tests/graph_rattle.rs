@@ -1,6 +1,6 @@
-//! `Method::GraphRattle` (RATTLE on the loss graph with exact friction half-steps and an
+//! `Method::LossGraphRattle` (RATTLE on the loss graph with exact friction half-steps and an
 //! energy projection) against the invariants of dissipative mechanics (dH/dt = −2ηT ≤ 0,
-//! T conserved along geodesics), DiMS Theorem 2, a tight Tsit45 reference (order 2) and
+//! T conserved along geodesics), DiMS Theorem 2, a tight Tsit5 reference (order 2) and
 //! the integration API's contract.
 mod stable_support;
 
@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 const K: usize = 8;
 
 fn rattle(t1: f64) -> IntegrateOptions {
-    IntegrateOptions::new(t1).method(Method::GraphRattle)
+    IntegrateOptions::new(t1).method(Method::LossGraphRattle)
 }
 
 /// A Laplace-like initial velocity at the minimum: v = Q diag(c)^{−1/2} z for a
@@ -37,7 +37,7 @@ fn dist(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// Stiff DiMS (η0 = 0.1) from the minimum with a Laplace-like velocity over [0, 1000] at
-/// the paper's tolerances, with trajectories: GraphRattle and the energy-projected
+/// the paper's tolerances, with trajectories: LossGraphRattle and the energy-projected
 /// Tsitouras pair. Computed once, shared by two tests.
 fn long_runs() -> &'static (Solution, Solution) {
     static RUNS: std::sync::OnceLock<(Solution, Solution)> = std::sync::OnceLock::new();
@@ -45,7 +45,7 @@ fn long_runs() -> &'static (Solution, Solution) {
         let sys = stiff_dims(0.1);
         let (x0, v0) = (vec![0.0; K], laplace_velocity(1));
         let r = integrate(&sys, &x0, &v0, &rattle(1000.0).with_trajectory()).unwrap();
-        let p = integrate(&sys, &x0, &v0, &IntegrateOptions::new(1000.0).method(Method::EnergyProjected)).unwrap();
+        let p = integrate(&sys, &x0, &v0, &IntegrateOptions::new(1000.0).method(Method::ProjectedTsit5)).unwrap();
         (r, p)
     })
 }
@@ -79,7 +79,7 @@ fn fewer_gradients_than_projected_runge_kutta_right_hand_sides() {
     let (r, p) = long_runs();
     assert!(
         (r.stats.rhs_evaluations as f64) < 0.8 * p.stats.rhs_evaluations as f64,
-        "GraphRattle {:?} vs EnergyProjected {:?}",
+        "LossGraphRattle {:?} vs ProjectedTsit5 {:?}",
         r.stats,
         p.stats
     );
@@ -119,7 +119,7 @@ fn conservative_dims_conserves_total_energy() {
     assert!(sol.energy.unwrap().relative_drift.unwrap() <= 1e-12);
 }
 
-/// Order 2: against a Tsit45 reference at atol = rtol = 1e-13 (stiff DiMS from the
+/// Order 2: against a Tsit5 reference at atol = rtol = 1e-13 (stiff DiMS from the
 /// minimum to t = 5), the error falls like the step size squared, i.e. like
 /// ε_E^{2/3} = (rtol/100)^{2/3}: 21.5× per 100× in rtol (measured 5.5e-5, 2.7e-6,
 /// 1.5e-7 at rtol 1e-5, 1e-7, 1e-9). At the paper's tolerances it is also far more
@@ -136,12 +136,12 @@ fn converges_with_order_two_to_a_tight_reference() {
     let e: Vec<f64> = [1e-5, 1e-7, 1e-9].iter().map(|&r| err(r)).collect();
     assert!(e[0] / e[1] > 8.0 && e[1] / e[2] > 8.0, "errors {e:?}");
     assert!(e[1] < 2e-5, "error at the paper's tolerance {:e}", e[1]);
-    let p = integrate(&sys, &x0, &v0, &IntegrateOptions::new(5.0).method(Method::EnergyProjected)).unwrap();
+    let p = integrate(&sys, &x0, &v0, &IntegrateOptions::new(5.0).method(Method::ProjectedTsit5)).unwrap();
     assert!(e[1] < 0.2 * dist(&p.x, &reference.x), "{:e} vs projected RK", e[1]);
 }
 
 /// Constant friction (η = 0.3, exact flow e^{−ηt}) on the loss graph: H never rises and
-/// the endpoint at t = 5 agrees with the Tsit45 reference at atol = rtol = 1e-13 to
+/// the endpoint at t = 5 agrees with the Tsit5 reference at atol = rtol = 1e-13 to
 /// 1e-5 at rtol 1e-9 (measured 1.0e-7).
 #[test]
 fn constant_friction_dissipates_and_converges() {
@@ -167,7 +167,7 @@ fn first_time_kinetic_below_eps_respects_theorem_2() {
 }
 
 /// Output times are interpolated (cubic Hermite) to the accuracy of the run: against
-/// Tsit45's outputs at atol = rtol = 1e-13, at rtol 1e-9, within 1e-5 in x and 1e-4 in v
+/// Tsit5's outputs at atol = rtol = 1e-13, at rtol 1e-9, within 1e-5 in x and 1e-4 in v
 /// (measured ≤ 3.5e-7 and ≤ 3.2e-5); the trajectory starts at t0 and ends at t1, one
 /// state per accepted step.
 #[test]
@@ -194,7 +194,7 @@ fn outputs_trajectory_and_statistics_follow_the_contract() {
 #[test]
 fn unsupported_systems_are_typed_errors() {
     let opts = rattle(1.0);
-    let unsupported = |r: Result<Solution>| matches!(r, Err(Error::Unsupported { method: "GraphRattle", .. }));
+    let unsupported = |r: Result<Solution>| matches!(r, Err(Error::Unsupported { method: "LossGraphRattle", .. }));
     let flat = Mechanics::new(Euclidean::new(K), Constant(0.1));
     assert!(unsupported(integrate(&flat, &[0.0; K], &[1.0; K], &opts)));
     let user_friction = Mechanics::new(
@@ -207,7 +207,7 @@ fn unsupported_systems_are_typed_errors() {
         .unwrap();
     assert!(unsupported(integrate(&external, &[0.0; K], &[1.0; K], &opts)));
     let msg = integrate(&flat, &[0.0; K], &[1.0; K], &opts).unwrap_err().to_string();
-    assert!(msg.contains("GraphRattle") && msg.contains("loss-graph"), "{msg}");
+    assert!(msg.contains("LossGraphRattle") && msg.contains("loss-graph"), "{msg}");
 }
 
 /// L(x) = ½x² in one dimension whose every `every`-th gradient call fails with

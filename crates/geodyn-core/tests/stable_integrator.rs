@@ -1,4 +1,4 @@
-//! The energy-projected integrator (`Method::EnergyProjected`) against the invariants of
+//! The energy-projected integrator (`Method::ProjectedTsit5`) against the invariants of
 //! dissipative mechanics (dH/dt = −2ηT ≤ 0, T conserved along geodesics), DiMS
 //! Theorem 2, closed forms, and diffsol's Tsit45 at equal tolerances.
 mod stable_support;
@@ -15,10 +15,10 @@ use std::sync::{Arc, OnceLock};
 const K: usize = 8;
 
 fn projected(t1: f64) -> IntegrateOptions {
-    IntegrateOptions::new(t1).method(Method::EnergyProjected)
+    IntegrateOptions::new(t1).method(Method::ProjectedTsit5)
 }
 
-/// Tsit45 and the projected method on stiff DiMS (η0 = 0.1) from the minimum θ = 0 with
+/// Tsit5 and the projected method on stiff DiMS (η0 = 0.1) from the minimum θ = 0 with
 /// |v0| = 1, over [0, 1000] at the paper's tolerances (atol 1e-6, rtol 1e-7, the
 /// defaults), with trajectories. Computed once, shared by two tests.
 fn long_runs() -> &'static (Solution, Solution) {
@@ -28,16 +28,16 @@ fn long_runs() -> &'static (Solution, Solution) {
         let (x0, v0) = (vec![0.0; K], unit_velocity(K, 1));
         let o = IntegrateOptions::new(1000.0).with_trajectory();
         let tsit = integrate(&sys, &x0, &v0, &o).unwrap();
-        let proj = integrate(&sys, &x0, &v0, &o.method(Method::EnergyProjected)).unwrap();
+        let proj = integrate(&sys, &x0, &v0, &o.method(Method::ProjectedTsit5)).unwrap();
         (tsit, proj)
     })
 }
 
 /// Lemma 1 discretely: on stiff DiMS over t ∈ [0, 1000] at the paper's tolerances the
 /// projected method's H_{n+1} ≤ H_n at every accepted step (recomputed independently,
-/// up to rounding), while Tsit45 at the same tolerances raises H at many steps
+/// up to rounding), while Tsit5 at the same tolerances raises H at many steps
 /// (measured: 28 733 of 166 747, by up to 4.0e-6). H(1000) stays near the reference
-/// 7.0378e-4 (both methods at atol 1e-12 agree on it to 6 digits; Tsit45 at the paper's
+/// 7.0378e-4 (both methods at atol 1e-12 agree on it to 6 digits; Tsit5 at the paper's
 /// tolerance gives 1.54e-3).
 #[test]
 fn dims_energy_never_increases_where_tsit45_injects_energy() {
@@ -59,14 +59,14 @@ fn dims_energy_never_increases_where_tsit45_injects_energy() {
 
     let h: Vec<f64> = energies(&sys, tsit).iter().map(Energy::total).collect();
     let rises = h.windows(2).filter(|w| w[1] > w[0]).count();
-    assert!(rises > 1000, "Tsit45 raised H at {rises} steps");
-    let monitored = tsit.energy.expect("Mechanics reports V for free: Tsit45 is monitored by default");
+    assert!(rises > 1000, "Tsit5 raised H at {rises} steps");
+    let monitored = tsit.energy.expect("Mechanics reports V for free: Tsit5 is monitored by default");
     assert!(monitored.max_increase > 1e-6, "{monitored:?}");
     assert!((monitored.last - h[h.len() - 1]).abs() <= 1e-12, "the monitor's H agrees with a recount");
 }
 
 /// Cost: on the same stiff DiMS run the projected method needs no more right-hand-side
-/// evaluations than Tsit45 at equal tolerances (the `integrator_study` example: 1 387 856
+/// evaluations than Tsit5 at equal tolerances (the `integrator_study` example: 1 387 856
 /// vs 1 472 409 on this problem and seed): the
 /// projection costs no evaluation, since Mechanics returns V and 2ηT with the
 /// acceleration.
@@ -75,7 +75,7 @@ fn rhs_evaluations_at_most_tsit45_on_stiff_dims() {
     let (tsit, proj) = long_runs();
     assert!(
         proj.stats.rhs_evaluations <= tsit.stats.rhs_evaluations,
-        "projected {:?} vs Tsit45 {:?}",
+        "projected {:?} vs Tsit5 {:?}",
         proj.stats,
         tsit.stats
     );
@@ -94,7 +94,7 @@ fn first_time_kinetic_below_eps_respects_theorem_2() {
 
 /// RLA: geodesics of the loss-graph metric (κ = η = 0) conserve T = ½ẋᵀGẋ. On the stiff
 /// loss over [0, 1] at the paper's tolerances the projected method keeps every accepted
-/// state's T within 1e-6 relative (measured ~1e-14); Tsit45 drifts by 4e-5 … 4e-4
+/// state's T within 1e-6 relative (measured ~1e-14); Tsit5 drifts by 4e-5 … 4e-4
 /// on the same geodesics.
 #[test]
 fn geodesics_conserve_kinetic_energy_to_1e_minus_6() {
@@ -112,7 +112,7 @@ fn geodesics_conserve_kinetic_energy_to_1e_minus_6() {
 
         let tsit = integrate(&sys, &x0, &v0, &IntegrateOptions::new(1.0)).unwrap();
         let kin1 = sys.energy(&tsit.x, &tsit.v).unwrap().kinetic;
-        assert!((kin1 - kin0).abs() > 1e-5 * kin0, "seed {seed}: Tsit45 drift {:e}", (kin1 - kin0) / kin0);
+        assert!((kin1 - kin0).abs() > 1e-5 * kin0, "seed {seed}: Tsit5 drift {:e}", (kin1 - kin0) / kin0);
     }
 }
 
@@ -206,7 +206,7 @@ fn outputs_trajectory_and_statistics_follow_the_contract() {
     assert_eq!(sol.stats.rhs_evaluations, 6 * attempts + 2, "{:?}", sol.stats);
 }
 
-/// Failures are the same typed errors as with Tsit45: the step limit, and an objective
+/// Failures are the same typed errors as with Tsit5: the step limit, and an objective
 /// that fails beyond x > 2, both naming the time reached.
 #[test]
 fn failures_are_typed_errors_with_time() {
@@ -302,12 +302,12 @@ fn lagrangian_systems_use_the_generic_projection() {
     assert!(sol.stats.energy_evaluations > 0, "{:?}", sol.stats);
 }
 
-/// Tsit45 stays the default. Its energy monitor is free for Mechanics (V and 2ηT come
+/// Tsit5 stays the default. Its energy monitor is free for Mechanics (V and 2ηT come
 /// with the acceleration), off for systems without fused energies unless asked for,
 /// and never costs right-hand sides.
 #[test]
 fn tsit45_energy_monitor_modes() {
-    assert_eq!(IntegrateOptions::default().method, Method::Tsit45);
+    assert_eq!(IntegrateOptions::default().method, Method::Tsit5);
     assert_eq!(IntegrateOptions::default().energy_monitor, EnergyMonitor::WhenFree);
 
     let mech = Mechanics::new(Euclidean::new(1), Constant(0.3)).with_potential(HalfSquare, 4.0, 0.0).unwrap();
@@ -330,7 +330,7 @@ fn tsit45_energy_monitor_modes() {
     assert_eq!(always.stats.rhs_evaluations, base.stats.rhs_evaluations);
 }
 
-/// `Method::EnergyProjectedDopri5` (Dormand–Prince 5(4) with the same projection) keeps
+/// `Method::ProjectedDopri5` (Dormand–Prince 5(4) with the same projection) keeps
 /// the same invariants: on stiff DiMS over [0, 200] H_{n+1} ≤ H_n at every accepted step
 /// (recomputed independently); geodesics conserve T to 1e-6 relative; and on the damped
 /// oscillator's closed form the error at t = 20 and at interpolated output times (the
@@ -338,7 +338,7 @@ fn tsit45_energy_monitor_modes() {
 /// dense-output coefficient breaks the order and this bound.
 #[test]
 fn dopri5_variant_keeps_the_invariants_and_converges() {
-    let dp5 = |t1: f64| IntegrateOptions::new(t1).method(Method::EnergyProjectedDopri5);
+    let dp5 = |t1: f64| IntegrateOptions::new(t1).method(Method::ProjectedDopri5);
 
     let sys = stiff_dims(0.1);
     let (x0, v0) = (vec![0.0; K], unit_velocity(K, 1));
@@ -419,7 +419,7 @@ impl Objective for Walled {
 #[test]
 fn non_finite_stages_reject_the_step() {
     let k = 4.0;
-    for method in [Method::EnergyProjected, Method::EnergyProjectedDopri5] {
+    for method in [Method::ProjectedTsit5, Method::ProjectedDopri5] {
         let failures = Arc::new(AtomicUsize::new(0));
         let walled = Walled { wall: 1.0 + 1e-4, failures: Arc::clone(&failures) };
         let osc = Mechanics::new(Euclidean::new(1), Frictionless).with_potential(walled, k, 0.0).unwrap();
@@ -435,12 +435,12 @@ fn non_finite_stages_reject_the_step() {
     }
 }
 
-/// The plain Tsit45 path (diffsol) recovers from a non-finite stage too: the step is
+/// The plain Tsit5 path (diffsol) recovers from a non-finite stage too: the step is
 /// undone, retried with half the step size and counted as rejected. Same undamped
 /// ẍ = −kx as above (x(t) = cos √k t) with the loss unavailable beyond |x| = 1 + 1e-3:
 /// stages overshoot the turning points, accepted states do not, so the run finishes and
 /// matches the closed form to the tolerance's order. With the wall at 1 + 1e-4 and the
-/// same tolerance, Tsit45's own amplitude growth (it does not conserve H) carries the
+/// same tolerance, Tsit5's own amplitude growth (it does not conserve H) carries the
 /// accepted states to the wall; then h cannot recover and the run fails with the
 /// evaluation's error, not a panic.
 #[test]
@@ -451,7 +451,7 @@ fn tsit45_retries_non_finite_stages() {
         let failures = Arc::new(AtomicUsize::new(0));
         let walled = Walled { wall, failures: Arc::clone(&failures) };
         let osc = Mechanics::new(Euclidean::new(1), Frictionless).with_potential(walled, k, 0.0).unwrap();
-        let opts = IntegrateOptions::new(30.0).method(Method::Tsit45).tolerances(tol, tol);
+        let opts = IntegrateOptions::new(30.0).method(Method::Tsit5).tolerances(tol, tol);
         (integrate(&osc, &[1.0], &[0.0], &opts), failures.load(Ordering::Relaxed))
     };
     let (sol, failures) = run(1.0 + 1e-3);

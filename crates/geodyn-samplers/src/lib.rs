@@ -19,7 +19,9 @@ pub mod sampler;
 
 pub use driver::{initial_velocity, run_samples, run_selected};
 pub use error::{Result, SamplerError};
-pub use laplace::{EvidenceInputs, GgnSpectrum, LaplacePosterior, log_evidence, tune_hyperparameters};
+pub use laplace::{
+    EvidenceInputs, GgnSpectrum, LaplacePosterior, log_evidence, regression_laplace_at, tune_hyperparameters,
+};
 pub use mode::{ModeReport, ModeSearch, find_mode};
 pub use registry::Registry;
-pub use sampler::{Dims, Integrator, Laplace, Rla, SampleRecord, Sampler, SamplerConfig};
+pub use sampler::{Dims, Laplace, Rla, SampleRecord, Sampler, SamplerConfig};

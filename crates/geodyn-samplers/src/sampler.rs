@@ -2,7 +2,8 @@
 
 use crate::error::{Result, SamplerError};
 use geodyn_core::{
-    IntegrateOptions, LossGraph, Mechanics, Metric, Objective, SecondOrderSystem, SpeedDependent, StopReason, integrate,
+    IntegrateOptions, LossGraph, Mechanics, Method, Metric, Objective, SecondOrderSystem, SpeedDependent, StopReason,
+    integrate,
 };
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -26,55 +27,11 @@ pub struct SamplerConfig {
     pub max_steps: usize,
     /// Laplace: report the linearised predictive f* + Jv instead of f(θ* + v).
     pub linearised: bool,
-    /// The ODE integrator of DiMS and RLA trajectories.
-    pub integrator: Integrator,
-}
-
-/// The ODE integrator of a trajectory (see `geodyn_core::Method`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Integrator {
-    /// diffsol's Tsitouras 5(4), the explicit Runge–Kutta pair of the DiMS paper's class.
-    Tsit45,
-    /// Tsitouras 5(4) with an energy projection after every step: the energy H never
-    /// increases at an accepted step and geodesics conserve T to rounding, at the
-    /// right-hand-side cost of Tsit45. The default before GraphRattle.
-    EnergyProjected,
-    /// The same energy projection around Dormand–Prince 5(4) (the DiMS paper's solver):
-    /// fewer right-hand sides on long DiMS runs (t1 = 1000: 35% fewer over four samples),
-    /// sometimes more on short ones (see `geodyn_core::stable`). The projection holds
-    /// the energy whatever the tolerance, so long runs can loosen it: at atol 3e-4,
-    /// rtol 3e-5, 16 Snelson samples to t1 = 1000 took 4.5× fewer right-hand sides
-    /// than at the paper's 1e-6 / 1e-7 (and fewer than plain Dormand–Prince there), with
-    /// H still never rising and 14 of 16 losses within 1% of the mode's. Not at t1 = 50,
-    /// where it leaves samples far above the mode's loss (BENCHMARKS.md).
-    EnergyProjectedDopri5,
-    /// The default: RATTLE on the graph of the loss with exact friction half-steps and an
-    /// energy projection (`geodyn_core::rattle`): H never rises, T is conserved to
-    /// rounding on geodesics, and a step costs about two loss gradients, no curvature term.
-    /// Its tolerance is the energy error per step, rtol/100. On the Snelson network it took
-    /// 2.5× less time than energy-projected for 16 DiMS samples to t1 = 50 (2.8× for RLA),
-    /// with smaller errors against a tight reference (2.7–2000× on the samples measured).
-    /// It wins where the loss is stiff (trained networks: Hessian eigenvalues up to ~1e6)
-    /// and the initial velocity puts little energy into the stiff directions
-    /// (Laplace-posterior draws, as the samplers make). For velocities of your own with
-    /// much energy there, or for small well-conditioned models (a 13-parameter network:
-    /// 17× more evaluations), energy-projected needs fewer evaluations
-    /// (`geodyn_core::rattle`, "When not to use it").
-    #[default]
-    GraphRattle,
-}
-
-impl Integrator {
-    /// The core integration method.
-    pub fn method(self) -> geodyn_core::Method {
-        match self {
-            Integrator::Tsit45 => geodyn_core::Method::Tsit45,
-            Integrator::EnergyProjected => geodyn_core::Method::EnergyProjected,
-            Integrator::EnergyProjectedDopri5 => geodyn_core::Method::EnergyProjectedDopri5,
-            Integrator::GraphRattle => geodyn_core::Method::GraphRattle,
-        }
-    }
+    /// The integrator of DiMS and RLA trajectories (default
+    /// [`Method::LossGraphRattle`]: H never rises, T is conserved to rounding on geodesics,
+    /// and a step costs about two loss gradients; see `geodyn_core::integrate` for when
+    /// another method is cheaper).
+    pub integrator: Method,
 }
 
 impl Default for SamplerConfig {
@@ -88,7 +45,7 @@ impl Default for SamplerConfig {
             rtol: 1e-7,
             max_steps: 10_000_000,
             linearised: false,
-            integrator: Integrator::default(),
+            integrator: Method::LossGraphRattle,
         }
     }
 }
@@ -248,7 +205,7 @@ fn options(c: &SamplerConfig, default_t1: f64) -> IntegrateOptions {
     let mut o = IntegrateOptions::new(c.t1.unwrap_or(default_t1))
         .tolerances(c.atol, c.rtol)
         .max_steps(c.max_steps)
-        .method(c.integrator.method());
+        .method(c.integrator);
     o.stop_below_kinetic = c.stop_below_kinetic;
     o
 }

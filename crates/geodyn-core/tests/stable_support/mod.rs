@@ -1,4 +1,4 @@
-//! Test problems for the energy-projected and GraphRattle integrators (hand-derived
+//! Test problems for the energy-projected and LossGraphRattle integrators (hand-derived
 //! derivatives, no autodiff) and the checks both are held to, shared by
 //! `stable_integrator`, `graph_rattle` and the `integrator_study` example.
 #![allow(dead_code)]

@@ -1,0 +1,584 @@
+//! Energy-projected Runge–Kutta integration for dissipative mechanics
+//! ([`Method::ProjectedTsit5`] and [`Method::ProjectedDopri5`]).
+//!
+//! # The problem
+//!
+//! DiMS dissipates energy exactly, dH/dt = −2ηT ≤ 0 (Lemma 1), and geodesics (RLA)
+//! conserve T. An explicit Runge–Kutta pair under atol/rtol controls the local error in
+//! the state, not in H. On stiff losses (Hessian eigenvalues up to 1e4 … 1e6) its steps
+//! are stability-limited: the controller keeps hλ near the edge of the stability region,
+//! where stiff components are amplified between rejections, and at the DiMS paper's
+//! tolerances (atol 1e-6, rtol 1e-7) H rises again and again — energy injected by the
+//! integrator — and geodesics lose or gain T.
+//!
+//! # The method
+//!
+//! Each step is one step of Tsitouras' 5(4) pair (the tableau of diffsol's Tsit45,
+//! module [`tableau`](super::tableau);
+//! 7 stages, first-same-as-last, 6 right-hand sides per step) from (x_n, v_n) to
+//! (x̃, ṽ) — or of Dormand and Prince's 5(4) pair with
+//! [`Method::ProjectedDopri5`], same shape, see [below](#the-pair) —
+//! followed by an energy projection:
+//!
+//! 1. **Energy target.** The stages already know the dissipated power P_i = 2η_iT_i
+//!    ([`Mechanics`](crate::Mechanics) returns it with the acceleration, see
+//!    [`SecondOrderSystem::evaluate`]). The step's dissipated energy is estimated by the
+//!    Runge–Kutta quadrature ΔE = h Σ b_i P_i (5th order; the entropy estimate of
+//!    relaxation Runge–Kutta methods, Ketcheson 2019, Ranocha et al. 2020), clipped at
+//!    ΔE ≥ 0 when every P_i ≥ 0 (both pairs have a negative weight). Target:
+//!    H* = H_n − ΔE.
+//! 2. **Velocity scaling.** x_{n+1} = x̃ and v_{n+1} = αṽ with H(x̃, αṽ) = H*. For
+//!    quadratic kinetic energies T(x, αv) = α²T(x, v)
+//!    ([`SecondOrderSystem::quadratic_kinetic`]), α = √((H* − V(x̃)) / T(x̃, ṽ)) in closed
+//!    form; T(x̃, ṽ) and V(x̃) come from the FSAL stage's evaluation, so the projection
+//!    costs no evaluation at all. Other systems get a few secant iterations on
+//!    [`SecondOrderSystem::energy`].
+//! 3. **Acceptance.** A step is rejected (and h reduced) if the embedded error estimate
+//!    exceeds the tolerance, if no α reaches H* (V(x̃) > H*: h is halved), or if the
+//!    velocity correction (α − 1)ṽ exceeds ten times the tolerance in the same norm — a
+//!    consistency check: the correction is normally far below the error estimate. A
+//!    stage whose state or evaluation is NaN or infinite (an evaluation failing with
+//!    [`Error::NonFinite`]: a step so large that a stage overflows) also rejects the step
+//!    and halves h; only if h cannot recover (step-size underflow, or more than 40
+//!    consecutive rejections) does the run fail, with that evaluation's error.
+//! 4. **Step size.** Hairer's initial step (one extra right-hand side, as diffsol) and
+//!    Hairer's DOPRI5 PI controller h ← h·s·err_n^{−0.14}·err_{n−1}^{0.08} (β = 0.08;
+//!    Gustafsson's k_I = 0.3/k, k_P = 0.4/k for k = 5), with the safety factor s chosen
+//!    to aim at the same error level as diffsol's P controller. The err_{n−1} term damps
+//!    the step-size oscillation at the stability boundary, where the DiMS and RLA
+//!    trajectories of neural networks spend most of their steps. No growth right after
+//!    a rejection (as DOPRI5), and growth of at most 1.2× per step over the next 10
+//!    accepted steps: near that boundary the error estimate is far from the h⁵ law, so
+//!    the usual growth of up to 5× lands beyond it and wastes six right-hand sides.
+//!
+//! The next step's first stage reuses the FSAL acceleration a(x̃, ṽ) although the state
+//! is (x̃, αṽ). The mismatch (α − 1)∂a/∂v·ṽ is of the size of the local error and enters
+//! the next step multiplied by h, so the order is kept.
+//!
+//! Dense output (for output times and the stop event) is Tsit5's free 4th-order
+//! interpolant with the velocity correction blended in linearly in θ, so it is
+//! continuous and ends at the projected state. The stop event T < ε is located on it
+//! by Illinois regula falsi (5–10 kinetic-energy evaluations).
+//!
+//! # Guarantees
+//!
+//! For systems whose energy balance is dH/dt = −P with P = `dissipated_power` (true for
+//! [`Mechanics`](crate::Mechanics) and [`LagrangianSystem`](crate::LagrangianSystem)):
+//!
+//! - **Dissipative systems** (P ≥ 0): H_{n+1} ≤ H_n at every accepted step, up to
+//!   rounding in evaluating H; the state returned at a stop event also has H ≤ H_n (its
+//!   velocity is scaled down if the interpolant overshoots, which keeps T < ε).
+//! - **No dissipation** (P ≡ 0): H_{n+1} = H_n up to rounding, so H (and T along
+//!   geodesics) drifts only by accumulated rounding, ~1e-15 relative over [0, 1].
+//! - **Accuracy**: the projection moves the state by the size of the local error, so the
+//!   method keeps order 5 and converges as the tolerance tightens; errors are comparable
+//!   to [`Method::Tsit5`]'s at equal tolerance.
+//! - Not guaranteed: states at requested output times are interpolated, not projected,
+//!   so H there can exceed H at the preceding step by the interpolation error. If a
+//!   velocity scaling cannot reach the target even after step reductions, the run fails
+//!   with [`FailureReason::TooManyRejections`] or [`FailureReason::StepSizeUnderflow`].
+//!
+//! # Cost
+//!
+//! Right-hand sides: 6 per attempted step + 2 (the initial evaluation and the initial
+//! step-size guess), exactly like [`Method::Tsit5`]. For [`Mechanics`](crate::Mechanics) that is
+//! all ([`SolveStats::energy_evaluations`] = 0 without a stop event). Systems whose
+//! [`SecondOrderSystem::evaluate`] does not report V or P pay one
+//! [`energy`](SecondOrderSystem::energy) call per attempted step, one
+//! [`dissipated_power`](SecondOrderSystem::dissipated_power) call per stage, and up to 8
+//! secant `energy` calls per step unless they declare
+//! [`quadratic_kinetic`](SecondOrderSystem::quadratic_kinetic).
+//!
+//!
+//!
+//! # The pair
+//!
+//! Near rest a DiMS particle still oscillates in the stiff directions of the loss, and
+//! the steps are limited by how fast those modes grow under the method's stability
+//! function R on the imaginary axis. Tsit5's |R(iy)| exceeds 1 for every y > 0
+//! (1 + 1.3e-4 at y = 1); Dormand–Prince's stays within 1.4e-6 of 1 up to y = 1 (both
+//! computed from the tableaus). The projection keeps H from rising but cannot stop a
+//! mode from growing at the expense of the others, so [`Method::ProjectedDopri5`] is the
+//! pair for long runs (t1 ≫ 50) and [`Method::ProjectedTsit5`] for short ones. With the
+//! projection the tolerance no longer has to hold the energy down, only the trajectory,
+//! so long runs can loosen it (BENCHMARKS.md, "Long runs").
+//!
+//! # When not to use it
+//!
+//! - Particles on a loss graph (DiMS, RLA) from a mode with Laplace-posterior velocities:
+//!   [`Method::LossGraphRattle`] needs far fewer evaluations there, because the stiff
+//!   directions carry little energy.
+//! - Non-dissipative problems where the energy is not an invariant you need: plain
+//!   [`Method::Tsit5`] costs the same and skips the projection's bookkeeping.
+//! - Splitting, discrete-gradient (AVF) and relaxation Runge–Kutta alternatives were
+//!   weighed: splitting needs a closed-form friction flow and its steps are not
+//!   controlled by the splitting error; discrete gradients need third derivatives of the
+//!   loss through the Christoffel term; relaxation needs several energy evaluations per
+//!   step (each a loss gradient on the loss graph), against none here.
+
+use super::controller::{MAX_REJECTIONS, RkPiController, StepController, begin_step};
+use super::counted::{Counted, stage_result};
+use super::method::Method;
+use super::options::IntegrateOptions;
+use super::save::initial_records;
+use super::solution::{EnergyTracker, Solution, SolveStats, StatePoint, StopReason};
+use super::tableau::{STAGES, Tableau};
+use crate::error::{Error, FailureReason, Result, evaluation_error};
+use crate::mechanics::SecondOrderSystem;
+
+/// The velocity correction of the projection may be up to 1/PROJECTION_WEIGHT times the
+/// tolerance before a step is rejected.
+const PROJECTION_WEIGHT: f64 = 0.1;
+
+/// Work buffers of one step: stage derivatives (kx = stage velocities, kv = stage
+/// accelerations), the stage state, the RK solution (x̃, ṽ) and scratch.
+struct Work {
+    n: usize,
+    kx: Vec<Vec<f64>>,
+    kv: Vec<Vec<f64>>,
+    xs: Vec<f64>,
+    vs: Vec<f64>,
+    xt: Vec<f64>,
+    vt: Vec<f64>,
+    ex: Vec<f64>,
+    /// After an accepted step: v_{n+1} − ṽ, blended into the dense output.
+    dv: Vec<f64>,
+    /// The Runge–Kutta pair.
+    tab: Tableau,
+}
+
+impl Work {
+    fn new(n: usize, tab: Tableau) -> Self {
+        let z = || vec![0.0; n];
+        Self {
+            n,
+            kx: vec![z(); STAGES],
+            kv: vec![z(); STAGES],
+            xs: z(),
+            vs: z(),
+            xt: z(),
+            vt: z(),
+            ex: z(),
+            dv: z(),
+            tab,
+        }
+    }
+}
+
+/// RMS over the 2n state components of `e_i / (atol + rtol·max(|a_i|, |b_i|))`, with
+/// e = (ex, ev) and the states a = (xa, va), b = (xb, vb).
+fn rms_norm(e: (&[f64], &[f64]), ya: (&[f64], &[f64]), yb: (&[f64], &[f64]), atol: f64, rtol: f64) -> f64 {
+    // Eight interleaved partial sums (see `dot`): no serial chain of divisions and adds.
+    let mut acc = [0.0; 8];
+    let mut rest = 0.0;
+    let mut add = |e: &[f64], a: &[f64], b: &[f64]| {
+        let term = |e: f64, a: f64, b: f64| (e / (atol + rtol * a.abs().max(b.abs()))).powi(2);
+        let n = e.len();
+        let (a, b) = (&a[..n], &b[..n]);
+        let (ce, ca, cb) = (e.chunks_exact(8), a.chunks_exact(8), b.chunks_exact(8));
+        for ((e, a), b) in ce.remainder().iter().zip(ca.remainder()).zip(cb.remainder()) {
+            rest += term(*e, *a, *b);
+        }
+        for ((e, a), b) in ce.zip(ca).zip(cb) {
+            for k in 0..8 {
+                acc[k] += term(e[k], a[k], b[k]);
+            }
+        }
+    };
+    add(e.0, ya.0, yb.0);
+    add(e.1, ya.1, yb.1);
+    let s = crate::objective::combine8(acc) + rest;
+    (s / (e.0.len() + e.1.len()).max(1) as f64).sqrt()
+}
+
+/// The energy-projected integrator behind [`integrate`](crate::integrate()) with
+/// [`Method::ProjectedTsit5`] or [`Method::ProjectedDopri5`]; `opts` is validated and
+/// (x0, v0) checked by the caller.
+#[allow(clippy::too_many_lines)]
+pub(crate) fn solve<Sy: SecondOrderSystem + ?Sized>(
+    system: &Sy,
+    x0: &[f64],
+    v0: &[f64],
+    opts: &IntegrateOptions,
+) -> Result<Solution> {
+    let n = system.dim();
+    let tab = match opts.method {
+        Method::ProjectedDopri5 => Tableau::dopri5(),
+        _ => Tableau::tsit5(),
+    };
+    let (atol, rtol) = (opts.atol, opts.rtol);
+    let mut ev = Counted { system, rhs: 0, energy_calls: 0 };
+    let mut w = Work::new(n, tab);
+
+    let mut t = opts.t0;
+    let mut x = x0.to_vec();
+    let mut v = v0.to_vec();
+    // The first stage at t0; afterwards the first stage of a step is the last (FSAL)
+    // stage of the previous one.
+    let e0 = ev.eval(t, &x, &v, &mut w.kv[0], t)?;
+    if !(w.kv[0].iter().all(|z| z.is_finite()) && e0.kinetic.is_finite()) {
+        return Err(evaluation_error(t, Error::NonFinite { what: "initial acceleration" }));
+    }
+    let mut p1 = ev.power(&e0, t, &x, &v, t)?; // dissipated power at the first stage
+    let mut kin_n = e0.kinetic; // T at (x_n, v_n)
+    let mut h_n = kin_n + ev.potential(&e0, &x, &v, t)?; // H at (x_n, v_n)
+    let mut tracker = EnergyTracker::new(h_n, p1);
+
+    let (mut outputs, mut out_idx, mut trajectory) = initial_records(opts, x0, v0);
+    let (mut accepted, mut rejected) = (0usize, 0usize);
+    let solution =
+        |t, x, v, stop, ev: &Counted<'_, Sy>, accepted, rejected, outputs, trajectory, tracker: &EnergyTracker| {
+            Solution {
+                t,
+                x,
+                v,
+                stop,
+                stats: SolveStats {
+                    rhs_evaluations: ev.rhs,
+                    accepted_steps: accepted,
+                    rejected_steps: rejected,
+                    energy_evaluations: ev.energy_calls,
+                },
+                outputs,
+                trajectory,
+                energy: Some(tracker.report()),
+            }
+        };
+    if let Some(eps) = opts.stop_below_kinetic
+        && kin_n < eps
+    {
+        let stop = StopReason::KineticBelow { threshold: eps };
+        return Ok(solution(t, x, v, stop, &ev, 0, 0, outputs, trajectory, &tracker));
+    }
+
+    // Initial step size: Hairer, Nørsett & Wanner, Solving ODEs I, §II.4 (as diffsol);
+    // one extra right-hand side.
+    let mut h = {
+        let d0 = rms_norm((&x, &v), (&x, &v), (&x, &v), atol, rtol);
+        let d1 = rms_norm((&v, &w.kv[0]), (&x, &v), (&x, &v), atol, rtol);
+        let h0 = if d0 < 1e-5 || d1 < 1e-5 { 1e-6 } else { 0.01 * d0 / d1 };
+        let h0 = h0.min(opts.t1 - t);
+        for i in 0..n {
+            w.xs[i] = x[i] + h0 * v[i];
+            w.vs[i] = v[i] + h0 * w.kv[0][i];
+        }
+        ev.eval(t + h0, &w.xs, &w.vs, &mut w.kv[1], t)?;
+        for i in 0..n {
+            w.ex[i] = w.vs[i] - v[i];
+            w.dv[i] = w.kv[1][i] - w.kv[0][i];
+        }
+        let d2 = rms_norm((&w.ex, &w.dv), (&x, &v), (&x, &v), atol, rtol) / h0;
+        let dm = d1.max(d2);
+        let h1 = if dm <= 1e-15 { (h0 * 1e-3).max(1e-6) } else { (0.01 / dm).powf(0.2) };
+        let h = (100.0 * h0).min(h1).min(opts.t1 - t);
+        if h.is_finite() && h > 0.0 { h } else { h0 }
+    };
+
+    let mut control = RkPiController::new();
+    let mut consecutive_rejections = 0usize;
+    // The last stage evaluation that failed with a non-finite value since the last
+    // accepted step: reported if the step size cannot recover.
+    let mut stage_failure: Option<Error> = None;
+    let mut power = [0.0f64; STAGES]; // dissipated power at the stages
+    loop {
+        let last = begin_step(t, &mut h, accepted, opts, &mut stage_failure)?;
+
+        // Stages 2..7; the 7th is evaluated at (t + h, x̃, ṽ) (FSAL).
+        w.kx[0].copy_from_slice(&v);
+        power[0] = p1;
+        let mut e7 = None;
+        for i in 1..STAGES {
+            combine(&mut w.xs, &x, h, &w.tab.a[i][..i], &w.kx);
+            combine(&mut w.vs, &v, h, &w.tab.a[i][..i], &w.kv);
+            let ti = t + w.tab.c[i] * h;
+            // A stage state that overflows (NaN or infinite values: a step far too
+            // large) rejects the step like a non-finite stage below; other errors end
+            // the run.
+            let Some(ei) = stage_result(ev.eval(ti, &w.xs, &w.vs, &mut w.kv[i], t), &mut stage_failure)? else {
+                break;
+            };
+            w.kx[i].copy_from_slice(&w.vs);
+            let finite = w.kv[i].iter().chain(&w.vs).chain(&w.xs).fold(true, |ok, z| ok & z.is_finite())
+                && ei.kinetic.is_finite();
+            if !finite {
+                break;
+            }
+            if i < STAGES - 1 {
+                let Some(p) = stage_result(ev.power(&ei, ti, &w.xs, &w.vs, t), &mut stage_failure)? else {
+                    break;
+                };
+                power[i] = p;
+            } else {
+                w.xt.copy_from_slice(&w.xs);
+                w.vt.copy_from_slice(&w.vs);
+                e7 = Some(ei);
+            }
+        }
+
+        // Error estimate, energy target and velocity scaling. A rejection's error norm
+        // stays NaN when the step was rejected for another cause (then h halves).
+        let mut accept = None;
+        let mut reject_err = f64::NAN;
+        if let Some(e7) = e7 {
+            weighted_sum(&mut w.ex, &w.tab.d, &w.kx);
+            weighted_sum(&mut w.dv, &w.tab.d, &w.kv);
+            for (ex, dv) in w.ex.iter_mut().zip(w.dv.iter_mut()) {
+                *ex *= h;
+                *dv *= h;
+            }
+            let mut err = rms_norm((&w.ex, &w.dv), (&x, &v), (&w.xt, &w.vt), atol, rtol);
+            if err.is_nan() || err > 1.0 {
+                reject_err = err;
+            } else {
+                let pot = ev.potential(&e7, &w.xt, &w.vt, t)?;
+                let p7 = ev.power(&e7, t + h, &w.xt, &w.vt, t)?;
+                // Dissipated energy over the step by the RK quadrature h Σ b_i P_i;
+                // clipped at 0 for dissipative systems (both pairs have a negative weight).
+                let mut de: f64 = h * w.tab.b.iter().zip(&power).map(|(b, p)| b * p).sum::<f64>();
+                if power[..STAGES - 1].iter().all(|&p| p >= 0.0) {
+                    de = de.max(0.0);
+                }
+                let target = h_n - de;
+                if let Some(alpha) = solve_alpha(system, &mut ev, &w.xt, &w.vt, e7.kinetic, pot, target, t)? {
+                    for j in 0..n {
+                        w.dv[j] = (alpha - 1.0) * w.vt[j];
+                    }
+                    w.ex.fill(0.0);
+                    let moved = rms_norm((&w.ex, &w.dv), (&x, &v), (&w.xt, &w.vt), atol, rtol);
+                    err = err.max(PROJECTION_WEIGHT * moved);
+                    if err <= 1.0 {
+                        let power_seen = power[..STAGES - 1].iter().any(|&p| p != 0.0) || p7 != 0.0;
+                        accept = Some((err, alpha, e7.kinetic, pot, p7, power_seen));
+                    } else {
+                        reject_err = err;
+                    }
+                }
+                // Else no velocity reaches the energy target (V(x̃) exceeds it): halve.
+            }
+        }
+        // Else a non-finite stage: the step was too large; halve.
+        let Some((err, alpha, kin7, pot, p7, power_seen)) = accept else {
+            h = control.rejected(h, reject_err);
+            rejected += 1;
+            consecutive_rejections += 1;
+            if consecutive_rejections > MAX_REJECTIONS {
+                return Err(stage_failure.unwrap_or(Error::Integration { t, reason: FailureReason::TooManyRejections }));
+            }
+            continue;
+        };
+
+        // Accepted: x_{n+1} = x̃, v_{n+1} = αṽ (w.dv holds v_{n+1} − ṽ).
+        consecutive_rejections = 0;
+        stage_failure = None;
+        accepted += 1;
+        let t_new = if last { opts.t1 } else { t + h };
+        let kin_new = alpha * alpha * kin7;
+        let h_new = kin_new + pot;
+
+        // Stop event: the first time T < ε, located on the dense output.
+        let mut t_end = t_new;
+        let mut event = None;
+        if let Some(eps) = opts.stop_below_kinetic
+            && kin_new < eps
+        {
+            let (te, xe, ve) = locate_event(&mut ev, &w, &x, &v, t, h, t_new, eps, (kin_n, kin_new))?;
+            t_end = te;
+            event = Some((xe, ve, eps));
+        }
+
+        // Outputs in (t, t_end].
+        while out_idx < opts.output_times.len() && opts.output_times[out_idx] <= t_end {
+            let to = opts.output_times[out_idx];
+            let (xo, vo) = match &event {
+                Some((xe, ve, _)) if to == t_end => (xe.clone(), ve.clone()),
+                None if to == t_end => (w.xt.clone(), w.vt.iter().map(|z| alpha * z).collect()),
+                _ => dense(&w, &x, &v, h, ((to - t) / h).clamp(0.0, 1.0)),
+            };
+            outputs.push(StatePoint { t: to, x: xo, v: vo });
+            out_idx += 1;
+        }
+
+        if let Some((xe, mut ve, eps)) = event {
+            // Keep the guarantee at the returned state: H(event) ≤ H_n (scaling v down
+            // keeps T < ε).
+            let mut h_event = ev.total(&xe, &ve, t)?;
+            if h_event > h_n {
+                let kin_e = ev.kinetic(&xe, &ve, t)?;
+                if let Some(s) = solve_alpha(system, &mut ev, &xe, &ve, kin_e, h_event - kin_e, h_n, t)?
+                    && s < 1.0
+                {
+                    ve.iter_mut().for_each(|z| *z *= s);
+                    h_event = ev.total(&xe, &ve, t)?;
+                }
+            }
+            tracker.record(h_event, power_seen);
+            if let Some(tr) = trajectory.as_mut() {
+                tr.push(StatePoint { t: t_end, x: xe.clone(), v: ve.clone() });
+            }
+            let stop = StopReason::KineticBelow { threshold: eps };
+            return Ok(solution(t_end, xe, ve, stop, &ev, accepted, rejected, outputs, trajectory, &tracker));
+        }
+
+        // Advance; the FSAL stage a(x̃, ṽ) becomes the next first stage (see the
+        // module docs for why the unscaled velocity is harmless there).
+        x.copy_from_slice(&w.xt);
+        for j in 0..n {
+            v[j] = alpha * w.vt[j];
+        }
+        t = t_new;
+        kin_n = kin_new;
+        h_n = h_new;
+        p1 = p7;
+        tracker.record(h_new, power_seen);
+        w.kv.swap(0, STAGES - 1);
+        if let Some(tr) = trajectory.as_mut() {
+            tr.push(StatePoint { t, x: x.clone(), v: v.clone() });
+        }
+        if last {
+            break;
+        }
+
+        h = control.accepted(h, err);
+    }
+    Ok(solution(t, x, v, StopReason::FinalTime, &ev, accepted, rejected, outputs, trajectory, &tracker))
+}
+
+/// The velocity scaling α with H(x̃, αṽ) = `target`, or `None` if no α ≥ 0 reaches it
+/// (the potential alone exceeds the target).
+#[allow(clippy::too_many_arguments)]
+fn solve_alpha<Sy: SecondOrderSystem + ?Sized>(
+    system: &Sy,
+    ev: &mut Counted<'_, Sy>,
+    x: &[f64],
+    v: &[f64],
+    kinetic: f64,
+    potential: f64,
+    target: f64,
+    t_fail: f64,
+) -> Result<Option<f64>> {
+    let t_target = target - potential;
+    if t_target < 0.0 {
+        return Ok(None);
+    }
+    if kinetic <= 0.0 {
+        // At rest: the energy cannot be raised by scaling; it is already ≤ target.
+        return Ok(Some(1.0));
+    }
+    let alpha = (t_target / kinetic).sqrt();
+    if system.quadratic_kinetic() {
+        return Ok(Some(alpha));
+    }
+    // General H(x, v): secant iterations on α ↦ H(x, αv) − target from α = 1 and the
+    // quadratic guess.
+    let scale = target.abs().max(kinetic).max(f64::MIN_POSITIVE);
+    let mut vb = v.to_vec();
+    let (mut a0, mut f0) = (1.0, kinetic + potential - target);
+    let mut a1 = alpha;
+    for _ in 0..8 {
+        vb.iter_mut().zip(v).for_each(|(b, z)| *b = a1 * z);
+        let f1 = ev.total(x, &vb, t_fail)? - target;
+        if f1.abs() <= 1e-14 * scale {
+            return Ok(Some(a1));
+        }
+        if f1 == f0 {
+            break;
+        }
+        let a2 = a1 - f1 * (a1 - a0) / (f1 - f0);
+        (a0, f0, a1) = (a1, f1, a2.max(0.0));
+    }
+    Ok(None)
+}
+
+/// out = Σ_l a_l k_l, accumulated in the order of l from 0 (the loop over the
+/// components is innermost, so it vectorises and has no dependency chain through l).
+#[inline]
+fn weighted_sum(out: &mut [f64], a: &[f64], k: &[Vec<f64>]) {
+    out.fill(0.0);
+    for (&al, kl) in a.iter().zip(k) {
+        for (o, &kj) in out.iter_mut().zip(kl) {
+            *o += al * kj;
+        }
+    }
+}
+
+/// out = base + h Σ_l a_l k_l (the Runge–Kutta stage state), with the sum formed as in
+/// [`weighted_sum`].
+#[inline]
+fn combine(out: &mut [f64], base: &[f64], h: f64, a: &[f64], k: &[Vec<f64>]) {
+    weighted_sum(out, a, k);
+    for (o, &b) in out.iter_mut().zip(base) {
+        *o = b + h * *o;
+    }
+}
+
+/// The dense output at θ ∈ [0, 1] of the last step, including the projection's
+/// velocity change blended in linearly (`w.dv` holds v_{n+1} − ṽ).
+fn dense(w: &Work, x: &[f64], v: &[f64], h: f64, theta: f64) -> (Vec<f64>, Vec<f64>) {
+    let n = w.n;
+    let b = w.tab.dense_weights(theta);
+    let (mut xo, mut vo) = (vec![0.0; n], vec![0.0; n]);
+    combine(&mut xo, x, h, &b, &w.kx);
+    weighted_sum(&mut vo, &b, &w.kv);
+    for ((o, &vj), &dvj) in vo.iter_mut().zip(v).zip(&w.dv) {
+        *o = vj + (h * *o + theta * dvj);
+    }
+    (xo, vo)
+}
+
+/// Locates the first time in (t, t + h] where T < ε on the dense output (Illinois
+/// regula falsi; T(t) ≥ ε > T(t + h)), returning (time, x, v) with T(time) < ε.
+#[allow(clippy::too_many_arguments)]
+fn locate_event<Sy: SecondOrderSystem + ?Sized>(
+    ev: &mut Counted<'_, Sy>,
+    w: &Work,
+    x: &[f64],
+    v: &[f64],
+    t: f64,
+    h: f64,
+    t_new: f64,
+    eps: f64,
+    (kin_start, kin_end): (f64, f64),
+) -> Result<(f64, Vec<f64>, Vec<f64>)> {
+    let n = w.n;
+    let x1 = w.xt.clone();
+    let mut v1 = w.vt.clone();
+    for j in 0..n {
+        v1[j] += w.dv[j];
+    }
+    let (mut lo, mut hi) = (0.0f64, 1.0f64);
+    let (mut f_lo, mut f_hi) = (kin_start - eps, kin_end - eps);
+    let mut best = (1.0, x1, v1);
+    let mut side = 0i8;
+    for _ in 0..100 {
+        if (hi - lo) * h <= 4.0 * f64::EPSILON * t_new.abs().max(1.0) {
+            break;
+        }
+        let mut m = (lo * f_hi - hi * f_lo) / (f_hi - f_lo);
+        if !(m > lo && m < hi) {
+            m = 0.5 * (lo + hi);
+        }
+        let (xm, vm) = dense(w, x, v, h, m);
+        let fm = ev.kinetic(&xm, &vm, t)? - eps;
+        if fm < 0.0 {
+            hi = m;
+            f_hi = fm;
+            best = (m, xm, vm);
+            if side == -1 {
+                f_lo *= 0.5;
+            }
+            side = -1;
+            if fm > -1e-12 * eps {
+                break;
+            }
+        } else {
+            lo = m;
+            f_lo = fm;
+            if side == 1 {
+                f_hi *= 0.5;
+            }
+            side = 1;
+        }
+    }
+    let te = if best.0 >= 1.0 { t_new } else { t + best.0 * h };
+    Ok((te, best.1, best.2))
+}
