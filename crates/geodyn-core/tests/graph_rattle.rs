@@ -70,20 +70,18 @@ fn dims_energy_never_increases_over_a_long_horizon() {
     assert!((h_end - h_ref).abs() <= 0.02 * h_ref, "H(1000) = {h_end:e} vs projected RK {h_ref:e}");
 }
 
-/// The cost that motivates the method: with the stiff directions carrying little energy
-/// (as after a Laplace draw) the steps are not stability-limited, and the run needs
-/// fewer loss gradients than the projected Runge–Kutta method needs right-hand sides
-/// (each a gradient plus a curvature term): measured about 358 000 against 647 000.
+/// The work of LossGraphRattle on the long stiff DiMS run, as a snapshot (a change of the
+/// method's arithmetic or controller shows up as a changed count; the cost against the
+/// Runge–Kutta methods is in BENCHMARKS.md, not raced here): every gradient is spent
+/// inside the steps, at least one per attempted step plus the one at t0 (most steps take
+/// two: the warm start and one Newton correction, or two iterates for a secant finish).
 #[test]
-fn fewer_gradients_than_projected_runge_kutta_right_hand_sides() {
-    let (r, p) = long_runs();
-    assert!(
-        (r.stats.rhs_evaluations as f64) < 0.8 * p.stats.rhs_evaluations as f64,
-        "LossGraphRattle {:?} vs ProjectedTsit5 {:?}",
-        r.stats,
-        p.stats
-    );
+fn loss_graph_rattle_solve_statistics_on_stiff_dims() {
+    let (r, _) = long_runs();
     assert_eq!(r.stats.energy_evaluations, 0, "no evaluations outside the steps without a stop event");
+    let attempts = r.stats.accepted_steps + r.stats.rejected_steps;
+    assert!(r.stats.rhs_evaluations > attempts && r.stats.rhs_evaluations < 3 * attempts, "{:?}", r.stats);
+    insta::assert_debug_snapshot!(r.stats);
 }
 
 /// RLA: geodesics of the loss-graph metric (κ = η = 0) conserve T = ½ẋᵀGẋ; the
@@ -122,7 +120,7 @@ fn conservative_dims_conserves_total_energy() {
 /// Order 2: against a Tsit5 reference at atol = rtol = 1e-13 (stiff DiMS from the
 /// minimum to t = 5), the error falls like the step size squared, i.e. like
 /// ε_E^{2/3} = (rtol/100)^{2/3}: 21.5× per 100× in rtol (measured 5.5e-5, 2.7e-6,
-/// 1.5e-7 at rtol 1e-5, 1e-7, 1e-9). At the paper's tolerances it is also far more
+/// 1.5e-7 at rtol 1e-5, 1e-7, 1e-9: a fitted order of 1.92). At the paper's tolerances it is also far more
 /// accurate than the projected Runge–Kutta method (measured 2.7e-6 against 1.0e-4).
 #[test]
 fn converges_with_order_two_to_a_tight_reference() {
@@ -133,8 +131,16 @@ fn converges_with_order_two_to_a_tight_reference() {
         let s = integrate(&sys, &x0, &v0, &rattle(5.0).tolerances(1e-6, rtol)).unwrap();
         dist(&s.x, &reference.x)
     };
-    let e: Vec<f64> = [1e-5, 1e-7, 1e-9].iter().map(|&r| err(r)).collect();
-    assert!(e[0] / e[1] > 8.0 && e[1] / e[2] > 8.0, "errors {e:?}");
+    let rtols = [1e-5, 1e-7, 1e-9];
+    let e: Vec<f64> = rtols.iter().map(|&r| err(r)).collect();
+    // Least-squares slope of log e against log rtol; h ∝ ε_E^{1/3}, so the order in h is
+    // three times the slope, and it must be 2 ± 0.3 (order 1 would give a slope of 1/3).
+    let (lx, ly): (Vec<f64>, Vec<f64>) = rtols.iter().zip(&e).map(|(r, e)| (r.ln(), e.ln())).unzip();
+    let (mx, my) = (lx.iter().sum::<f64>() / 3.0, ly.iter().sum::<f64>() / 3.0);
+    let slope = lx.iter().zip(&ly).map(|(x, y)| (x - mx) * (y - my)).sum::<f64>()
+        / lx.iter().map(|x| (x - mx) * (x - mx)).sum::<f64>();
+    let order = 3.0 * slope;
+    assert!((order - 2.0).abs() <= 0.3, "fitted order {order} from errors {e:?}");
     assert!(e[1] < 2e-5, "error at the paper's tolerance {:e}", e[1]);
     let p = integrate(&sys, &x0, &v0, &IntegrateOptions::new(5.0).method(Method::ProjectedTsit5)).unwrap();
     assert!(e[1] < 0.2 * dist(&p.x, &reference.x), "{:e} vs projected RK", e[1]);

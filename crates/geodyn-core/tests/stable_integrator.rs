@@ -65,23 +65,19 @@ fn dims_energy_never_increases_where_tsit45_injects_energy() {
     assert!((monitored.last - h[h.len() - 1]).abs() <= 1e-12, "the monitor's H agrees with a recount");
 }
 
-/// Cost: on the same stiff DiMS run the projected method needs no more right-hand-side
-/// evaluations than Tsit5 at equal tolerances (the `integrator_study` example: 1 387 856
-/// vs 1 472 409 on this problem and seed): the
-/// projection costs no evaluation, since Mechanics returns V and 2ηT with the
-/// acceleration.
+/// The work of the projected method on the stiff DiMS run, as a snapshot: a change of the
+/// method's arithmetic or controller shows up as a changed count (the trajectories are
+/// chaotic, so counts are compared with the same build's, not raced against another
+/// method; BENCHMARKS.md has the comparison with Tsit5). The projection costs no
+/// evaluation, since Mechanics returns V and 2ηT with the acceleration: FSAL, 6 right-hand
+/// sides per attempt plus the start and the step-size guess.
 #[test]
-fn rhs_evaluations_at_most_tsit45_on_stiff_dims() {
-    let (tsit, proj) = long_runs();
-    assert!(
-        proj.stats.rhs_evaluations <= tsit.stats.rhs_evaluations,
-        "projected {:?} vs Tsit5 {:?}",
-        proj.stats,
-        tsit.stats
-    );
+fn projected_solve_statistics_on_stiff_dims() {
+    let (_, proj) = long_runs();
     assert_eq!(proj.stats.energy_evaluations, 0, "no energy calls outside the right-hand side");
     let attempts = proj.stats.accepted_steps + proj.stats.rejected_steps;
     assert_eq!(proj.stats.rhs_evaluations, 6 * attempts + 2, "FSAL: 6 per attempt + start + step-size guess");
+    insta::assert_debug_snapshot!(proj.stats);
 }
 
 /// DiMS Theorem 2: with η = η0√T the first time T < ε is at most

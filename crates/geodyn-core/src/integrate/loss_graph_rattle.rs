@@ -114,9 +114,10 @@
 //! together: a step's Newton iterates within (h²/2)|Δλ||g_n| of its first, and its first
 //! about h|v| from the last step's. Results of such evaluations may differ from a full
 //! evaluation's in the last bits. [`SolveStats::rhs_evaluations`] counts these gradient
-//! calls (plus one at t0); a secant finish is not an evaluation and is not counted. An
-//! attempted step costs at least two gradients (the warm start and one Newton
-//! correction, or two iterates for a secant finish). Tolerances much tighter than
+//! calls (plus one at t0); a secant finish is not an evaluation and is not counted.  Most
+//! attempted steps cost two gradients (the warm start and one Newton correction, or two
+//! iterates for a secant finish); a warm start that already solves the constraint, or a
+//! rejected first iterate, costs one. Tolerances much tighter than
 //! rtol = 1e-9 reach the rounding floor of the energy error (V = κ(L − L*) carries the
 //! rounding of a sum over the data) and cost far more steps.
 //! [`SolveStats::energy_evaluations`] counts the one gradient at a stop event.
