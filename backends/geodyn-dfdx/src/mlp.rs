@@ -491,17 +491,10 @@ impl<D: Device<f64>> DfdxMlpObjective<D> {
     /// Batched predictions at arbitrary inputs: `param_sets` holds S parameter vectors
     /// back to back (`[S, K]`), `inputs` is `[n, d]`, `out` receives `[S, n, m]`.
     pub fn predict(&self, param_sets: &[f64], inputs: &[f64], out: &mut [f64]) -> Result<()> {
-        let (d, m, k) = (self.spec.input_dim(), self.spec.output_dim(), self.spec.num_params());
-        if !param_sets.len().is_multiple_of(k) {
-            return Err(NnError::shape("param_sets", format!("a multiple of K = {k}"), param_sets.len()).into());
-        }
-        if !inputs.len().is_multiple_of(d) {
-            return Err(NnError::shape("inputs", format!("a multiple of d = {d}"), inputs.len()).into());
-        }
+        let (m, k) = (self.spec.output_dim(), self.spec.num_params());
+        let (_, n) = self.spec.predict_shape(param_sets.len(), inputs.len(), out.len())?;
         check_finite("param_sets", param_sets)?;
         check_finite("inputs", inputs)?;
-        let (s, n) = (param_sets.len() / k, inputs.len() / d);
-        check_dim("predictions [S, n, m]", s * n * m, out.len())?;
         if n == 0 {
             return Ok(());
         }

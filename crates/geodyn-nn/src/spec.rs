@@ -260,19 +260,27 @@ impl ModelSpec {
         }
     }
 
+    /// The shape (S, n) of a batched prediction: `param_sets_len` = S·K parameters,
+    /// `inputs_len` = n·d inputs and `out_len` = S·n·m outputs, or an error naming the
+    /// argument whose length does not fit. Every backend's `predict` checks with it.
+    pub fn predict_shape(&self, param_sets_len: usize, inputs_len: usize, out_len: usize) -> Result<(usize, usize)> {
+        let (k, d) = (self.num_params, self.input_dim());
+        if !param_sets_len.is_multiple_of(k) {
+            return Err(NnError::shape("param_sets", format!("a multiple of K = {k}"), param_sets_len));
+        }
+        if !inputs_len.is_multiple_of(d) {
+            return Err(NnError::shape("inputs", format!("a multiple of d = {d}"), inputs_len));
+        }
+        let (s, n) = (param_sets_len / k, inputs_len / d);
+        check_len("predictions [S, n, m]", s * n * self.output_dim(), out_len)?;
+        Ok((s, n))
+    }
+
     /// Batched predictions: `param_sets` holds S parameter vectors back to back
     /// (`[S, K]`), `inputs` is `[n, d]`, and `out` receives `[S, n, m]` (sample-major).
     pub fn predict(&self, param_sets: &[f64], inputs: &[f64], out: &mut [f64]) -> Result<()> {
-        let k = self.num_params;
-        if !param_sets.len().is_multiple_of(k) {
-            return Err(NnError::shape("param_sets", format!("a multiple of K = {k}"), param_sets.len()));
-        }
-        let d = self.input_dim();
-        if !inputs.len().is_multiple_of(d) {
-            return Err(NnError::shape("inputs", format!("a multiple of d = {d}"), inputs.len()));
-        }
-        let (s, n, m) = (param_sets.len() / k, inputs.len() / d, self.output_dim());
-        check_len("predictions [S, n, m]", s * n * m, out.len())?;
+        let (k, m) = (self.num_params, self.output_dim());
+        let (_, n) = self.predict_shape(param_sets.len(), inputs.len(), out.len())?;
         let mut scratch = vec![0.0; 2 * self.max_width()];
         for (p, o) in param_sets.chunks_exact(k).zip(out.chunks_exact_mut(n * m)) {
             self.forward(p, inputs, o, &mut scratch)?;
