@@ -25,8 +25,8 @@
 //! | `cli`         | [`check_cli`]: argv (NUL/newline-separated) → `geodyn_cli::Cli::try_parse_from`; a parsed `--arch` → `ModelSpec` |
 //! | `integrate`   | [`check_integrate`]: `geodyn_core::integrate` of small DiMS / geodesic / Euclidean systems from decoded states, parameters and options |
 //!
-//! Modules: [`mod@formats`] and [`mod@integrate`] hold the properties, [`mutate`] the
-//! mutator and the generated-input loop, [`corpus`] corpus I/O and the seed inputs.
+//! Modules: [`mod@formats`] and [`mod@integrate`] hold the properties, [`mod@mutate`] the
+//! mutator and the generated-input loop, [`mod@corpus`] corpus I/O and the seed inputs.
 #![deny(missing_docs)]
 
 pub mod corpus;
