@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| geodyn_cli::fuzzing::check_csv(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| geodyn_fuzz_props::check_csv(data));

@@ -2,7 +2,7 @@
 //!
 //! - `test`: every test of the workspace, doctests included (the README's and CI's test command).
 //! - `snap`: review pending insta snapshots (`cargo insta review`; installs cargo-insta if missing).
-//! - `fuzz [TARGET] [--seconds N]`: run fuzz targets (see `fuzz/README.md`).
+//! - `fuzz [TARGET] [--seconds N] [--fallback]`: run fuzz targets, libFuzzer or the stable fallback (see `fuzz/README.md`).
 //! - `bench`: run the benchmarks and print their tables.
 //! - `lint`: clippy (when installed) and rustdoc over the workspace, warnings as errors.
 //! - `check-cuda`: type-check the `cuda` feature (dfdx's CUDA device) without a CUDA toolkit.
@@ -71,9 +71,13 @@ fn snap() -> Result<(), DynError> {
 /// if missing) this is libFuzzer on stable: `cargo +stable fuzz run --sanitizer none
 /// --debug-assertions TARGET fuzz/target/xtask-corpus/TARGET fuzz/corpus/TARGET --
 /// -max_total_time=N`, where new inputs go to the ignored work corpus and the committed
-/// one is read only. Otherwise (or with `--fallback`) the stable fallback replays the
-/// committed corpus and runs deterministic mutations of it for N seconds per target
-/// (`crates/geodyn-cli/tests/fuzz_corpus.rs` with `GEODYN_FUZZ_SECONDS=N`). Either way it
+/// one is read only. Otherwise (or with `--fallback`) the stable fallback runs the corpus
+/// test of `geodyn-fuzz-props` (`fuzz/props/tests/fuzz_corpus.rs`) for each target with
+/// `GEODYN_FUZZ_SECONDS=N`: it replays the committed corpus and then runs deterministic
+/// mutations of it for N seconds of wall-clock time per target (a smoke run, so the
+/// number of executions depends on the machine; plain `cargo test` runs a fixed count
+/// instead), and `GEODYN_FUZZ_SAVE=fuzz/artifacts`, so a crashing input lands where
+/// libFuzzer puts its crashes (git-ignored) and is replayed by later runs. Either way it
 /// prints the mode and the executions per target, and fails if a target crashed.
 fn fuzz(args: &[String]) -> Result<(), DynError> {
     let usage = "usage: cargo xtask fuzz [TARGET] [--seconds N] [--fallback]";
@@ -161,8 +165,8 @@ fn fuzz(args: &[String]) -> Result<(), DynError> {
         }
     } else {
         eprintln!(
-            "xtask fuzz: mode = stable fallback (corpus replay + deterministic xorshift mutations, \
-             crates/geodyn-cli/tests/fuzz_corpus.rs), {seconds} s per target"
+            "xtask fuzz: mode = stable fallback (corpus replay + deterministic ChaCha8 mutations, \
+             fuzz/props/tests/fuzz_corpus.rs), {seconds} s per target"
         );
         let cargo_bin = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         for t in &targets {
@@ -172,7 +176,8 @@ fn fuzz(args: &[String]) -> Result<(), DynError> {
             cmd.current_dir(&root)
                 .args(["test", "--workspace", "--test", "fuzz_corpus", "--", "--nocapture", "--exact"])
                 .arg(format!("fuzz_{t}"))
-                .env("GEODYN_FUZZ_SECONDS", seconds.to_string());
+                .env("GEODYN_FUZZ_SECONDS", seconds.to_string())
+                .env("GEODYN_FUZZ_SAVE", fuzz_dir.join("artifacts"));
             let (status, lines) = run_tee(cmd, true)?;
             let prefix = format!("fuzz {t}: ");
             let execs = lines.iter().find_map(|l| {

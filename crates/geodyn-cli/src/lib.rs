@@ -6,7 +6,6 @@
 pub mod args;
 pub mod backend;
 pub mod error;
-pub mod fuzzing;
 pub mod pipeline;
 pub mod report;
 mod svg;

@@ -227,6 +227,10 @@ fn samples_are_identical_for_any_thread_count() {
     let vs: Vec<Vec<f64>> = (0..6).map(|i| initial_velocity(&post, 42, i, 1.0)).collect();
     let a = run_samples(&dims, &Ring, &MAP, &vs, 1, &|_| Ok(())).unwrap();
     let b = run_samples(&dims, &Ring, &MAP, &vs, 2, &|_| Ok(())).unwrap();
+    // Every sample comes back from both runs; only then is the element-wise comparison
+    // complete (zip would stop at the shorter one).
+    assert_eq!(a.len(), vs.len(), "one thread: one sample per velocity");
+    assert_eq!(b.len(), vs.len(), "two threads: one sample per velocity");
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(x.theta, y.theta);
         assert_eq!(x.index, y.index);
