@@ -24,4 +24,6 @@ pub use laplace::{
 };
 pub use mode::{ModeReport, ModeSearch, find_mode};
 pub use registry::Registry;
-pub use sampler::{Dims, Laplace, Rla, SampleRecord, Sampler, SamplerConfig};
+pub use sampler::{
+    Dims, DimsConfig, Integration, Laplace, LaplaceConfig, Rla, RlaConfig, SampleRecord, Sampler, SamplerConfig,
+};

@@ -43,17 +43,26 @@ impl Registry {
         r.register(
             "dims",
             "DiMS: dissipative mechanics on the loss graph (κ, η0·√T friction) from the MAP to t1 or T < ε",
-            |c| Ok(Box::new(Dims::new(c)?)),
+            |c| {
+                c.validate()?;
+                Ok(Box::new(Dims::new(c.dims())?))
+            },
         );
         r.register(
             "rla",
             "Riemannian Laplace: geodesic of the loss-graph metric from the MAP to t = 1 (exponential map)",
-            |c| Ok(Box::new(Rla::new(c)?)),
+            |c| {
+                c.validate()?;
+                Ok(Box::new(Rla::new(c.rla())?))
+            },
         );
         r.register(
             "laplace",
             "sampled Laplace: θ* + v with v ~ N(0, P⁻¹) (--linearised: predictive f* + J v)",
-            |c| Ok(Box::new(Laplace::new(c)?)),
+            |c| {
+                c.validate()?;
+                Ok(Box::new(Laplace::new(c.laplace())?))
+            },
         );
         r
     }

@@ -8,7 +8,11 @@ use geodyn_core::{
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
-/// Settings shared by the built-in samplers; each plugin reads the ones it uses.
+/// The union of the built-in samplers' settings, as the command line and `summary.json`
+/// carry them and [`Registry::create`](crate::Registry::create) takes them; each plugin
+/// has its own configuration type ([`DimsConfig`], [`RlaConfig`], [`LaplaceConfig`]),
+/// obtained with [`SamplerConfig::dims`], [`rla`](SamplerConfig::rla) and
+/// [`laplace`](SamplerConfig::laplace).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SamplerConfig {
     /// Potential strength κ in V = κ(L − L*) (DiMS; paper: 1).
@@ -51,7 +55,8 @@ impl Default for SamplerConfig {
 }
 
 impl SamplerConfig {
-    /// Checks ranges; every plugin calls it on construction.
+    /// Checks every field's range, whichever plugin reads it (the registry checks the
+    /// union before building a plugin, so that a bad setting is reported for any sampler).
     pub fn validate(&self) -> Result<()> {
         let bad = |s: String| Err(SamplerError::InvalidSetting(s));
         if !(self.kappa.is_finite() && self.kappa >= 0.0) {
@@ -75,6 +80,195 @@ impl SamplerConfig {
         }
         Ok(())
     }
+}
+
+impl SamplerConfig {
+    /// The DiMS settings of this union.
+    pub fn dims(&self) -> DimsConfig {
+        DimsConfig {
+            kappa: self.kappa,
+            eta0: self.eta0,
+            t1: self.t1.unwrap_or(DimsConfig::DEFAULT_T1),
+            stop_below_kinetic: self.stop_below_kinetic,
+            integration: self.integration(),
+        }
+    }
+    /// The RLA settings of this union (κ, η0 and the stop event do not apply).
+    pub fn rla(&self) -> RlaConfig {
+        RlaConfig { t1: self.t1.unwrap_or(RlaConfig::DEFAULT_T1), integration: self.integration() }
+    }
+    /// The Laplace settings of this union.
+    pub fn laplace(&self) -> LaplaceConfig {
+        LaplaceConfig { linearised: self.linearised }
+    }
+    fn integration(&self) -> Integration {
+        Integration { atol: self.atol, rtol: self.rtol, max_steps: self.max_steps, method: self.integrator }
+    }
+}
+
+/// How a trajectory sampler integrates: tolerances, step limit and [`Method`].
+///
+/// Defaults: the DiMS paper's atol 1e-6 and rtol 1e-7, 10 million steps,
+/// [`Method::LossGraphRattle`] (its tolerance is the energy error per step, rtol/100).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Integration {
+    /// Absolute tolerance (> 0).
+    pub atol: f64,
+    /// Relative tolerance (> 0).
+    pub rtol: f64,
+    /// Step limit per trajectory.
+    pub max_steps: usize,
+    /// The integrator.
+    pub method: Method,
+}
+
+impl Default for Integration {
+    fn default() -> Self {
+        Self { atol: 1e-6, rtol: 1e-7, max_steps: 10_000_000, method: Method::LossGraphRattle }
+    }
+}
+
+impl Integration {
+    fn validate(&self) -> Result<()> {
+        if !(self.atol.is_finite() && self.atol > 0.0 && self.rtol.is_finite() && self.rtol > 0.0) {
+            return Err(SamplerError::InvalidSetting(format!(
+                "tolerances must be finite and > 0, got atol {} rtol {}",
+                self.atol, self.rtol
+            )));
+        }
+        Ok(())
+    }
+
+    fn options(&self, t1: f64, stop_below_kinetic: Option<f64>) -> IntegrateOptions {
+        let mut o =
+            IntegrateOptions::new(t1).tolerances(self.atol, self.rtol).max_steps(self.max_steps).method(self.method);
+        o.stop_below_kinetic = stop_below_kinetic;
+        o
+    }
+}
+
+fn check_t1(t1: f64) -> Result<()> {
+    if !(t1.is_finite() && t1 > 0.0) {
+        return Err(SamplerError::InvalidSetting(format!("t1 must be finite and > 0, got {t1}")));
+    }
+    Ok(())
+}
+
+/// The settings of [`Dims`], built argmin-style:
+///
+/// ```
+/// use geodyn_samplers::{Dims, DimsConfig};
+/// let dims = Dims::new(DimsConfig::default().eta0(0.5).t1(100.0)).unwrap();
+/// assert_eq!(dims.config().eta0, 0.5);
+/// assert!(Dims::new(DimsConfig::default().eta0(-1.0)).is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DimsConfig {
+    /// Potential strength κ in V = κ(L − L*) (paper: 1).
+    pub kappa: f64,
+    /// Friction coefficient η0 in η = η0·√T (the authors' Snelson setting: 0.1).
+    pub eta0: f64,
+    /// Final time (default [`DimsConfig::DEFAULT_T1`]).
+    pub t1: f64,
+    /// Stop when the kinetic energy first drops below this ε.
+    pub stop_below_kinetic: Option<f64>,
+    /// Tolerances, step limit and integrator.
+    pub integration: Integration,
+}
+
+impl DimsConfig {
+    /// The default final time, 50.
+    pub const DEFAULT_T1: f64 = 50.0;
+    /// Sets κ.
+    pub fn kappa(mut self, kappa: f64) -> Self {
+        self.kappa = kappa;
+        self
+    }
+    /// Sets η0.
+    pub fn eta0(mut self, eta0: f64) -> Self {
+        self.eta0 = eta0;
+        self
+    }
+    /// Sets the final time.
+    pub fn t1(mut self, t1: f64) -> Self {
+        self.t1 = t1;
+        self
+    }
+    /// Stops each trajectory when T first drops below `eps`.
+    pub fn stop_below_kinetic(mut self, eps: f64) -> Self {
+        self.stop_below_kinetic = Some(eps);
+        self
+    }
+    /// Sets the integration settings.
+    pub fn integration(mut self, integration: Integration) -> Self {
+        self.integration = integration;
+        self
+    }
+    fn validate(&self) -> Result<()> {
+        let bad = |s: String| Err(SamplerError::InvalidSetting(s));
+        if !(self.kappa.is_finite() && self.kappa >= 0.0) {
+            return bad(format!("kappa must be finite and >= 0, got {}", self.kappa));
+        }
+        if !(self.eta0.is_finite() && self.eta0 >= 0.0) {
+            return bad(format!("eta0 must be finite and >= 0, got {}", self.eta0));
+        }
+        check_t1(self.t1)?;
+        if let Some(e) = self.stop_below_kinetic
+            && !(e.is_finite() && e > 0.0)
+        {
+            return bad(format!("the kinetic-energy threshold must be finite and > 0, got {e}"));
+        }
+        self.integration.validate()
+    }
+}
+
+impl Default for DimsConfig {
+    fn default() -> Self {
+        SamplerConfig::default().dims()
+    }
+}
+
+/// The settings of [`Rla`]: the geodesic's end time (the exponential map at t = 1) and
+/// the integration settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RlaConfig {
+    /// Final time (default [`RlaConfig::DEFAULT_T1`]).
+    pub t1: f64,
+    /// Tolerances, step limit and integrator.
+    pub integration: Integration,
+}
+
+impl RlaConfig {
+    /// The default final time, 1 (Exp_θ*(v)).
+    pub const DEFAULT_T1: f64 = 1.0;
+    /// Sets the final time.
+    pub fn t1(mut self, t1: f64) -> Self {
+        self.t1 = t1;
+        self
+    }
+    /// Sets the integration settings.
+    pub fn integration(mut self, integration: Integration) -> Self {
+        self.integration = integration;
+        self
+    }
+    fn validate(&self) -> Result<()> {
+        check_t1(self.t1)?;
+        self.integration.validate()
+    }
+}
+
+impl Default for RlaConfig {
+    fn default() -> Self {
+        SamplerConfig::default().rla()
+    }
+}
+
+/// The settings of [`Laplace`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaplaceConfig {
+    /// Report the linearised predictive f* + J v instead of f(θ* + v) (read by the
+    /// caller that forms the predictive; the samples are θ* + v either way).
+    pub linearised: bool,
 }
 
 /// One sample and how it was obtained.
@@ -109,15 +303,17 @@ pub struct SampleRecord {
     pub kinetic_drift: Option<f64>,
 }
 
-/// A sampler plugin: maps the MAP θ* and an initial velocity v ~ N(0, P⁻¹) to a sample.
+/// A sampler plugin: maps the MAP θ* and an initial velocity v ~ N(0, P⁻¹) to sample
+/// `index`.
 ///
-/// Plugins are pure functions of (θ*, v): randomness lives in the velocities, which the
-/// driver draws from (seed, sample index), so results do not depend on thread count.
+/// Plugins are pure functions of (θ*, v, index): the driver draws the velocities from
+/// (seed, sample index), so results do not depend on the thread count. A plugin that
+/// draws noise of its own (a Markov chain such as a Langevin sampler) keys its stream by
+/// its configured seed and `index` (the chain), and may use `velocity` as its initial
+/// momentum or ignore it; the record reports what it did.
 pub trait Sampler: Send + Sync {
     /// The registry name.
     fn name(&self) -> &'static str;
-    /// The settings in force.
-    fn config(&self) -> &SamplerConfig;
     /// One sample from θ* with initial velocity `velocity`.
     fn sample_one(
         &self,
@@ -132,14 +328,18 @@ pub trait Sampler: Send + Sync {
 /// on the loss-graph metric from (θ*, v) to t1 (default 50), or until T < ε.
 #[derive(Debug, Clone)]
 pub struct Dims {
-    config: SamplerConfig,
+    config: DimsConfig,
 }
 
 impl Dims {
-    /// A DiMS sampler with `config`.
-    pub fn new(config: SamplerConfig) -> Result<Self> {
+    /// A DiMS sampler with `config` (checked).
+    pub fn new(config: DimsConfig) -> Result<Self> {
         config.validate()?;
         Ok(Self { config })
+    }
+    /// The settings in force.
+    pub fn config(&self) -> &DimsConfig {
+        &self.config
     }
 }
 
@@ -147,28 +347,35 @@ impl Dims {
 /// loss-graph metric from (θ*, v) to t = 1 — the exponential map Exp_θ*(v).
 #[derive(Debug, Clone)]
 pub struct Rla {
-    config: SamplerConfig,
+    config: RlaConfig,
 }
 
 impl Rla {
-    /// An RLA sampler with `config` (κ and η0 are ignored).
-    pub fn new(config: SamplerConfig) -> Result<Self> {
+    /// An RLA sampler with `config` (checked).
+    pub fn new(config: RlaConfig) -> Result<Self> {
         config.validate()?;
         Ok(Self { config })
+    }
+    /// The settings in force.
+    pub fn config(&self) -> &RlaConfig {
+        &self.config
     }
 }
 
 /// The sampled Laplace approximation: θ = θ* + v.
 #[derive(Debug, Clone)]
 pub struct Laplace {
-    config: SamplerConfig,
+    config: LaplaceConfig,
 }
 
 impl Laplace {
     /// A Laplace sampler with `config` (`linearised` selects the linearised predictive).
-    pub fn new(config: SamplerConfig) -> Result<Self> {
-        config.validate()?;
+    pub fn new(config: LaplaceConfig) -> Result<Self> {
         Ok(Self { config })
+    }
+    /// The settings in force.
+    pub fn config(&self) -> &LaplaceConfig {
+        &self.config
     }
 }
 
@@ -201,21 +408,9 @@ fn run_dynamics<S: SecondOrderSystem>(
     })
 }
 
-fn options(c: &SamplerConfig, default_t1: f64) -> IntegrateOptions {
-    let mut o = IntegrateOptions::new(c.t1.unwrap_or(default_t1))
-        .tolerances(c.atol, c.rtol)
-        .max_steps(c.max_steps)
-        .method(c.integrator);
-    o.stop_below_kinetic = c.stop_below_kinetic;
-    o
-}
-
 impl Sampler for Dims {
     fn name(&self) -> &'static str {
         "dims"
-    }
-    fn config(&self) -> &SamplerConfig {
-        &self.config
     }
     fn sample_one(
         &self,
@@ -226,16 +421,14 @@ impl Sampler for Dims {
     ) -> Result<SampleRecord> {
         let l_star = objective.value(theta_map)?;
         let sys = Mechanics::dims(objective, self.config.kappa, l_star, SpeedDependent(self.config.eta0))?;
-        run_dynamics(&sys, objective, theta_map, velocity, index, &options(&self.config, 50.0))
+        let c = &self.config;
+        run_dynamics(&sys, objective, theta_map, velocity, index, &c.integration.options(c.t1, c.stop_below_kinetic))
     }
 }
 
 impl Sampler for Rla {
     fn name(&self) -> &'static str {
         "rla"
-    }
-    fn config(&self) -> &SamplerConfig {
-        &self.config
     }
     fn sample_one(
         &self,
@@ -245,8 +438,7 @@ impl Sampler for Rla {
         index: usize,
     ) -> Result<SampleRecord> {
         let sys = Mechanics::geodesic(LossGraph::new(objective));
-        let mut opts = options(&self.config, 1.0);
-        opts.stop_below_kinetic = None;
+        let opts = self.config.integration.options(self.config.t1, None);
         run_dynamics(&sys, objective, theta_map, velocity, index, &opts)
     }
 }
@@ -254,9 +446,6 @@ impl Sampler for Rla {
 impl Sampler for Laplace {
     fn name(&self) -> &'static str {
         "laplace"
-    }
-    fn config(&self) -> &SamplerConfig {
-        &self.config
     }
     fn sample_one(
         &self,

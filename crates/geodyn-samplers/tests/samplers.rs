@@ -192,7 +192,8 @@ fn hessian_posterior_drops_non_positive_curvature() {
 #[test]
 fn rla_endpoint_no_farther_than_laplace_sample() {
     let post = posterior();
-    let rla = Rla::new(SamplerConfig { atol: 1e-9, rtol: 1e-9, ..Default::default() }).unwrap();
+    let rla = Rla::new(RlaConfig::default().integration(Integration { atol: 1e-9, rtol: 1e-9, ..Default::default() }))
+        .unwrap();
     for i in 0..8 {
         let v = initial_velocity(&post, 3, i, 1.0);
         let r = rla.sample_one(&Ring, &MAP, &v, i).unwrap();
@@ -208,7 +209,7 @@ fn rla_endpoint_no_farther_than_laplace_sample() {
 #[test]
 fn dims_samples_return_to_minimum_set() {
     let post = posterior();
-    let dims = Dims::new(SamplerConfig { eta0: 1.0, t1: Some(100.0), ..Default::default() }).unwrap();
+    let dims = Dims::new(DimsConfig::default().eta0(1.0).t1(100.0)).unwrap();
     for i in 0..6 {
         let v = initial_velocity(&post, 11, i, 1.0);
         let r = dims.sample_one(&Ring, &MAP, &v, i).unwrap();
@@ -223,7 +224,7 @@ fn dims_samples_return_to_minimum_set() {
 #[test]
 fn samples_are_identical_for_any_thread_count() {
     let post = posterior();
-    let dims = Dims::new(SamplerConfig { t1: Some(5.0), ..Default::default() }).unwrap();
+    let dims = Dims::new(DimsConfig::default().t1(5.0)).unwrap();
     let vs: Vec<Vec<f64>> = (0..6).map(|i| initial_velocity(&post, 42, i, 1.0)).collect();
     let a = run_samples(&dims, &Ring, &MAP, &vs, 1, &|_| Ok(())).unwrap();
     let b = run_samples(&dims, &Ring, &MAP, &vs, 2, &|_| Ok(())).unwrap();
@@ -245,5 +246,21 @@ fn registry_lists_and_rejects() {
     let e = reg.create("hmc", SamplerConfig::default()).err().unwrap();
     assert_eq!(e.to_string(), "unknown sampler `hmc` (registered: dims, laplace, rla)");
     let bad = SamplerConfig { eta0: -1.0, ..Default::default() };
-    assert!(matches!(reg.create("dims", bad), Err(SamplerError::InvalidSetting(_))));
+    assert!(matches!(reg.create("dims", bad.clone()), Err(SamplerError::InvalidSetting(_))));
+    // The union is checked whichever plugin is built from it.
+    assert!(matches!(reg.create("laplace", bad), Err(SamplerError::InvalidSetting(_))));
+}
+
+/// Each plugin's configuration is the union's fields it reads, with the plugin's own
+/// default final time, and a plugin checks its own configuration.
+#[test]
+fn plugin_configurations_come_from_the_union() {
+    let u = SamplerConfig { eta0: 0.3, t1: None, atol: 1e-8, linearised: true, ..Default::default() };
+    let d = u.dims();
+    assert_eq!((d.eta0, d.t1, d.integration.atol), (0.3, DimsConfig::DEFAULT_T1, 1e-8));
+    assert_eq!(u.rla().t1, RlaConfig::DEFAULT_T1);
+    assert!(u.laplace().linearised);
+    assert_eq!(DimsConfig::default().integration.method, geodyn_core::Method::LossGraphRattle);
+    assert!(Dims::new(DimsConfig::default().t1(f64::NAN)).is_err());
+    assert!(Rla::new(RlaConfig::default().t1(-1.0)).is_err());
 }
