@@ -194,7 +194,6 @@ fn rms_norm(e: (&[f64], &[f64]), ya: (&[f64], &[f64]), yb: (&[f64], &[f64]), ato
 /// The energy-projected integrator behind [`integrate`](crate::integrate()) with
 /// [`Method::ProjectedTsit5`] or [`Method::ProjectedDopri5`]; `opts` is validated and
 /// (x0, v0) checked by the caller.
-#[allow(clippy::too_many_lines)]
 pub(crate) fn solve<Sy: SecondOrderSystem + ?Sized>(
     system: &Sy,
     x0: &[f64],
@@ -206,7 +205,6 @@ pub(crate) fn solve<Sy: SecondOrderSystem + ?Sized>(
         Method::ProjectedDopri5 => Tableau::dopri5(),
         _ => Tableau::tsit5(),
     };
-    let (atol, rtol) = (opts.atol, opts.rtol);
     let mut ev = Counted { system, rhs: 0, energy_calls: 0 };
     let mut w = Work::new(n, tab);
 
@@ -219,158 +217,51 @@ pub(crate) fn solve<Sy: SecondOrderSystem + ?Sized>(
     if !(w.kv[0].iter().all(|z| z.is_finite()) && e0.kinetic.is_finite()) {
         return Err(evaluation_error(t, Error::NonFinite { what: "initial acceleration" }));
     }
-    let mut p1 = ev.power(&e0, t, &x, &v, t)?; // dissipated power at the first stage
-    let mut kin_n = e0.kinetic; // T at (x_n, v_n)
-    let mut h_n = kin_n + ev.potential(&e0, &x, &v, t)?; // H at (x_n, v_n)
-    let mut tracker = EnergyTracker::new(h_n, p1);
-
-    let (mut outputs, mut out_idx, mut trajectory) = initial_records(opts, x0, v0);
-    let (mut accepted, mut rejected) = (0usize, 0usize);
-    let solution =
-        |t, x, v, stop, ev: &Counted<'_, Sy>, accepted, rejected, outputs, trajectory, tracker: &EnergyTracker| {
-            Solution {
-                t,
-                x,
-                v,
-                stop,
-                stats: SolveStats {
-                    rhs_evaluations: ev.rhs,
-                    accepted_steps: accepted,
-                    rejected_steps: rejected,
-                    energy_evaluations: ev.energy_calls,
-                },
-                outputs,
-                trajectory,
-                energy: Some(tracker.report()),
-            }
-        };
+    let mut step = StepStart {
+        power: ev.power(&e0, t, &x, &v, t)?,
+        kinetic: e0.kinetic,
+        energy: e0.kinetic + ev.potential(&e0, &x, &v, t)?,
+    };
+    let mut run = Run {
+        tracker: EnergyTracker::new(step.energy, step.power),
+        records: initial_records(opts, x0, v0),
+        accepted: 0,
+        rejected: 0,
+    };
     if let Some(eps) = opts.stop_below_kinetic
-        && kin_n < eps
+        && step.kinetic < eps
     {
-        let stop = StopReason::KineticBelow { threshold: eps };
-        return Ok(solution(t, x, v, stop, &ev, 0, 0, outputs, trajectory, &tracker));
+        return Ok(run.solution(t, x, v, StopReason::KineticBelow { threshold: eps }, &ev));
     }
 
-    // Initial step size: Hairer, Nørsett & Wanner, Solving ODEs I, §II.4 (as diffsol);
-    // one extra right-hand side.
-    let mut h = {
-        let d0 = rms_norm((&x, &v), (&x, &v), (&x, &v), atol, rtol);
-        let d1 = rms_norm((&v, &w.kv[0]), (&x, &v), (&x, &v), atol, rtol);
-        let h0 = if d0 < 1e-5 || d1 < 1e-5 { 1e-6 } else { 0.01 * d0 / d1 };
-        let h0 = h0.min(opts.t1 - t);
-        for i in 0..n {
-            w.xs[i] = x[i] + h0 * v[i];
-            w.vs[i] = v[i] + h0 * w.kv[0][i];
-        }
-        ev.eval(t + h0, &w.xs, &w.vs, &mut w.kv[1], t)?;
-        for i in 0..n {
-            w.ex[i] = w.vs[i] - v[i];
-            w.dv[i] = w.kv[1][i] - w.kv[0][i];
-        }
-        let d2 = rms_norm((&w.ex, &w.dv), (&x, &v), (&x, &v), atol, rtol) / h0;
-        let dm = d1.max(d2);
-        let h1 = if dm <= 1e-15 { (h0 * 1e-3).max(1e-6) } else { (0.01 / dm).powf(0.2) };
-        let h = (100.0 * h0).min(h1).min(opts.t1 - t);
-        if h.is_finite() && h > 0.0 { h } else { h0 }
-    };
-
+    let mut h = initial_step(&mut ev, &mut w, &x, &v, t, opts)?;
     let mut control = RkPiController::new();
     let mut consecutive_rejections = 0usize;
     // The last stage evaluation that failed with a non-finite value since the last
     // accepted step: reported if the step size cannot recover.
     let mut stage_failure: Option<Error> = None;
-    let mut power = [0.0f64; STAGES]; // dissipated power at the stages
     loop {
-        let last = begin_step(t, &mut h, accepted, opts, &mut stage_failure)?;
-
-        // Stages 2..7; the 7th is evaluated at (t + h, x̃, ṽ) (FSAL).
-        w.kx[0].copy_from_slice(&v);
-        power[0] = p1;
-        let mut e7 = None;
-        for i in 1..STAGES {
-            combine(&mut w.xs, &x, h, &w.tab.a[i][..i], &w.kx);
-            combine(&mut w.vs, &v, h, &w.tab.a[i][..i], &w.kv);
-            let ti = t + w.tab.c[i] * h;
-            // A stage state that overflows (NaN or infinite values: a step far too
-            // large) rejects the step like a non-finite stage below; other errors end
-            // the run.
-            let Some(ei) = stage_result(ev.eval(ti, &w.xs, &w.vs, &mut w.kv[i], t), &mut stage_failure)? else {
-                break;
+        let last = begin_step(t, &mut h, run.accepted, opts, &mut stage_failure)?;
+        let (err, alpha, kin7, pot, p7, power_seen) =
+            match attempt(system, &mut ev, &mut w, (&x, &v), t, h, &step, opts, &mut stage_failure)? {
+                Attempt::Accepted { err, alpha, kin7, pot, p7, power_seen } => (err, alpha, kin7, pot, p7, power_seen),
+                Attempt::Rejected { err } => {
+                    h = control.rejected(h, err);
+                    run.rejected += 1;
+                    consecutive_rejections += 1;
+                    if consecutive_rejections > MAX_REJECTIONS {
+                        return Err(
+                            stage_failure.unwrap_or(Error::Integration { t, reason: FailureReason::TooManyRejections })
+                        );
+                    }
+                    continue;
+                }
             };
-            w.kx[i].copy_from_slice(&w.vs);
-            let finite = w.kv[i].iter().chain(&w.vs).chain(&w.xs).fold(true, |ok, z| ok & z.is_finite())
-                && ei.kinetic.is_finite();
-            if !finite {
-                break;
-            }
-            if i < STAGES - 1 {
-                let Some(p) = stage_result(ev.power(&ei, ti, &w.xs, &w.vs, t), &mut stage_failure)? else {
-                    break;
-                };
-                power[i] = p;
-            } else {
-                w.xt.copy_from_slice(&w.xs);
-                w.vt.copy_from_slice(&w.vs);
-                e7 = Some(ei);
-            }
-        }
-
-        // Error estimate, energy target and velocity scaling. A rejection's error norm
-        // stays NaN when the step was rejected for another cause (then h halves).
-        let mut accept = None;
-        let mut reject_err = f64::NAN;
-        if let Some(e7) = e7 {
-            weighted_sum(&mut w.ex, &w.tab.d, &w.kx);
-            weighted_sum(&mut w.dv, &w.tab.d, &w.kv);
-            for (ex, dv) in w.ex.iter_mut().zip(w.dv.iter_mut()) {
-                *ex *= h;
-                *dv *= h;
-            }
-            let mut err = rms_norm((&w.ex, &w.dv), (&x, &v), (&w.xt, &w.vt), atol, rtol);
-            if err.is_nan() || err > 1.0 {
-                reject_err = err;
-            } else {
-                let pot = ev.potential(&e7, &w.xt, &w.vt, t)?;
-                let p7 = ev.power(&e7, t + h, &w.xt, &w.vt, t)?;
-                // Dissipated energy over the step by the RK quadrature h Σ b_i P_i;
-                // clipped at 0 for dissipative systems (both pairs have a negative weight).
-                let mut de: f64 = h * w.tab.b.iter().zip(&power).map(|(b, p)| b * p).sum::<f64>();
-                if power[..STAGES - 1].iter().all(|&p| p >= 0.0) {
-                    de = de.max(0.0);
-                }
-                let target = h_n - de;
-                if let Some(alpha) = solve_alpha(system, &mut ev, &w.xt, &w.vt, e7.kinetic, pot, target, t)? {
-                    for j in 0..n {
-                        w.dv[j] = (alpha - 1.0) * w.vt[j];
-                    }
-                    w.ex.fill(0.0);
-                    let moved = rms_norm((&w.ex, &w.dv), (&x, &v), (&w.xt, &w.vt), atol, rtol);
-                    err = err.max(PROJECTION_WEIGHT * moved);
-                    if err <= 1.0 {
-                        let power_seen = power[..STAGES - 1].iter().any(|&p| p != 0.0) || p7 != 0.0;
-                        accept = Some((err, alpha, e7.kinetic, pot, p7, power_seen));
-                    } else {
-                        reject_err = err;
-                    }
-                }
-                // Else no velocity reaches the energy target (V(x̃) exceeds it): halve.
-            }
-        }
-        // Else a non-finite stage: the step was too large; halve.
-        let Some((err, alpha, kin7, pot, p7, power_seen)) = accept else {
-            h = control.rejected(h, reject_err);
-            rejected += 1;
-            consecutive_rejections += 1;
-            if consecutive_rejections > MAX_REJECTIONS {
-                return Err(stage_failure.unwrap_or(Error::Integration { t, reason: FailureReason::TooManyRejections }));
-            }
-            continue;
-        };
 
         // Accepted: x_{n+1} = x̃, v_{n+1} = αṽ (w.dv holds v_{n+1} − ṽ).
         consecutive_rejections = 0;
         stage_failure = None;
-        accepted += 1;
+        run.accepted += 1;
         let t_new = if last { opts.t1 } else { t + h };
         let kin_new = alpha * alpha * kin7;
         let h_new = kin_new + pot;
@@ -381,42 +272,19 @@ pub(crate) fn solve<Sy: SecondOrderSystem + ?Sized>(
         if let Some(eps) = opts.stop_below_kinetic
             && kin_new < eps
         {
-            let (te, xe, ve) = locate_event(&mut ev, &w, &x, &v, t, h, t_new, eps, (kin_n, kin_new))?;
+            let (te, xe, ve) = locate_event(&mut ev, &w, &x, &v, t, h, t_new, eps, (step.kinetic, kin_new))?;
             t_end = te;
             event = Some((xe, ve, eps));
         }
+        push_outputs(&mut run.records, opts, &w, (&x, &v), t, h, t_end, alpha, event.as_ref());
 
-        // Outputs in (t, t_end].
-        while out_idx < opts.output_times.len() && opts.output_times[out_idx] <= t_end {
-            let to = opts.output_times[out_idx];
-            let (xo, vo) = match &event {
-                Some((xe, ve, _)) if to == t_end => (xe.clone(), ve.clone()),
-                None if to == t_end => (w.xt.clone(), w.vt.iter().map(|z| alpha * z).collect()),
-                _ => dense(&w, &x, &v, h, ((to - t) / h).clamp(0.0, 1.0)),
-            };
-            outputs.push(StatePoint { t: to, x: xo, v: vo });
-            out_idx += 1;
-        }
-
-        if let Some((xe, mut ve, eps)) = event {
-            // Keep the guarantee at the returned state: H(event) ≤ H_n (scaling v down
-            // keeps T < ε).
-            let mut h_event = ev.total(&xe, &ve, t)?;
-            if h_event > h_n {
-                let kin_e = ev.kinetic(&xe, &ve, t)?;
-                if let Some(s) = solve_alpha(system, &mut ev, &xe, &ve, kin_e, h_event - kin_e, h_n, t)?
-                    && s < 1.0
-                {
-                    ve.iter_mut().for_each(|z| *z *= s);
-                    h_event = ev.total(&xe, &ve, t)?;
-                }
-            }
-            tracker.record(h_event, power_seen);
-            if let Some(tr) = trajectory.as_mut() {
+        if let Some((xe, ve, eps)) = event {
+            let (ve, h_event) = cap_event_energy(system, &mut ev, &xe, ve, step.energy, t)?;
+            run.tracker.record(h_event, power_seen);
+            if let Some(tr) = run.records.2.as_mut() {
                 tr.push(StatePoint { t: t_end, x: xe.clone(), v: ve.clone() });
             }
-            let stop = StopReason::KineticBelow { threshold: eps };
-            return Ok(solution(t_end, xe, ve, stop, &ev, accepted, rejected, outputs, trajectory, &tracker));
+            return Ok(run.solution(t_end, xe, ve, StopReason::KineticBelow { threshold: eps }, &ev));
         }
 
         // Advance; the FSAL stage a(x̃, ṽ) becomes the next first stage (see the
@@ -426,12 +294,10 @@ pub(crate) fn solve<Sy: SecondOrderSystem + ?Sized>(
             v[j] = alpha * w.vt[j];
         }
         t = t_new;
-        kin_n = kin_new;
-        h_n = h_new;
-        p1 = p7;
-        tracker.record(h_new, power_seen);
+        step = StepStart { power: p7, kinetic: kin_new, energy: h_new };
+        run.tracker.record(h_new, power_seen);
         w.kv.swap(0, STAGES - 1);
-        if let Some(tr) = trajectory.as_mut() {
+        if let Some(tr) = run.records.2.as_mut() {
             tr.push(StatePoint { t, x: x.clone(), v: v.clone() });
         }
         if last {
@@ -440,7 +306,228 @@ pub(crate) fn solve<Sy: SecondOrderSystem + ?Sized>(
 
         h = control.accepted(h, err);
     }
-    Ok(solution(t, x, v, StopReason::FinalTime, &ev, accepted, rejected, outputs, trajectory, &tracker))
+    Ok(run.solution(t, x, v, StopReason::FinalTime, &ev))
+}
+
+/// What a step starts from besides the state: the dissipated power at its first stage,
+/// T and H at (x_n, v_n).
+struct StepStart {
+    power: f64,
+    kinetic: f64,
+    energy: f64,
+}
+
+/// The bookkeeping of a run: the energy tracker, the output and trajectory records, and
+/// the step counts.
+struct Run {
+    tracker: EnergyTracker,
+    records: (Vec<StatePoint>, usize, Option<Vec<StatePoint>>),
+    accepted: usize,
+    rejected: usize,
+}
+
+impl Run {
+    fn solution<Sy: SecondOrderSystem + ?Sized>(
+        self,
+        t: f64,
+        x: Vec<f64>,
+        v: Vec<f64>,
+        stop: StopReason,
+        ev: &Counted<'_, Sy>,
+    ) -> Solution {
+        Solution {
+            t,
+            x,
+            v,
+            stop,
+            stats: SolveStats {
+                rhs_evaluations: ev.rhs,
+                accepted_steps: self.accepted,
+                rejected_steps: self.rejected,
+                energy_evaluations: ev.energy_calls,
+            },
+            outputs: self.records.0,
+            trajectory: self.records.2,
+            energy: Some(self.tracker.report()),
+        }
+    }
+}
+
+/// The initial step size: Hairer, Nørsett & Wanner, Solving ODEs I, §II.4 (as diffsol);
+/// one extra right-hand side (into `w.kv[1]`).
+fn initial_step<Sy: SecondOrderSystem + ?Sized>(
+    ev: &mut Counted<'_, Sy>,
+    w: &mut Work,
+    x: &[f64],
+    v: &[f64],
+    t: f64,
+    opts: &IntegrateOptions,
+) -> Result<f64> {
+    let (atol, rtol, n) = (opts.atol, opts.rtol, w.n);
+    let d0 = rms_norm((x, v), (x, v), (x, v), atol, rtol);
+    let d1 = rms_norm((v, &w.kv[0]), (x, v), (x, v), atol, rtol);
+    let h0 = if d0 < 1e-5 || d1 < 1e-5 { 1e-6 } else { 0.01 * d0 / d1 };
+    let h0 = h0.min(opts.t1 - t);
+    for i in 0..n {
+        w.xs[i] = x[i] + h0 * v[i];
+        w.vs[i] = v[i] + h0 * w.kv[0][i];
+    }
+    ev.eval(t + h0, &w.xs, &w.vs, &mut w.kv[1], t)?;
+    for i in 0..n {
+        w.ex[i] = w.vs[i] - v[i];
+        w.dv[i] = w.kv[1][i] - w.kv[0][i];
+    }
+    let d2 = rms_norm((&w.ex, &w.dv), (x, v), (x, v), atol, rtol) / h0;
+    let dm = d1.max(d2);
+    let h1 = if dm <= 1e-15 { (h0 * 1e-3).max(1e-6) } else { (0.01 / dm).powf(0.2) };
+    let h = (100.0 * h0).min(h1).min(opts.t1 - t);
+    Ok(if h.is_finite() && h > 0.0 { h } else { h0 })
+}
+
+/// The outcome of one attempted step.
+enum Attempt {
+    /// Accepted with error norm `err`, velocity scaling `alpha`, T, V and the dissipated
+    /// power at (x̃, ṽ), and whether any stage dissipated.
+    Accepted { err: f64, alpha: f64, kin7: f64, pot: f64, p7: f64, power_seen: bool },
+    /// Rejected with error norm `err` (NaN when the rejection had another cause: a
+    /// non-finite stage, or no velocity reaching the energy target; then h halves).
+    Rejected { err: f64 },
+}
+
+/// One attempted step of size `h` from (x, v) at `t`: stages 2..7 (the 7th at
+/// (t + h, x̃, ṽ), FSAL), the error estimate, the energy target and the velocity scaling.
+/// On acceptance `w.xt`, `w.vt` hold (x̃, ṽ) and `w.dv` holds v_{n+1} − ṽ.
+#[allow(clippy::too_many_arguments)]
+fn attempt<Sy: SecondOrderSystem + ?Sized>(
+    system: &Sy,
+    ev: &mut Counted<'_, Sy>,
+    w: &mut Work,
+    (x, v): (&[f64], &[f64]),
+    t: f64,
+    h: f64,
+    start: &StepStart,
+    opts: &IntegrateOptions,
+    stage_failure: &mut Option<Error>,
+) -> Result<Attempt> {
+    let (atol, rtol, n) = (opts.atol, opts.rtol, w.n);
+    let mut power = [0.0f64; STAGES]; // dissipated power at the stages
+    w.kx[0].copy_from_slice(v);
+    power[0] = start.power;
+    let mut e7 = None;
+    for i in 1..STAGES {
+        combine(&mut w.xs, x, h, &w.tab.a[i][..i], &w.kx);
+        combine(&mut w.vs, v, h, &w.tab.a[i][..i], &w.kv);
+        let ti = t + w.tab.c[i] * h;
+        // A stage state that overflows (NaN or infinite values: a step far too large)
+        // rejects the step like a non-finite stage below; other errors end the run.
+        let Some(ei) = stage_result(ev.eval(ti, &w.xs, &w.vs, &mut w.kv[i], t), stage_failure)? else {
+            break;
+        };
+        w.kx[i].copy_from_slice(&w.vs);
+        let finite =
+            w.kv[i].iter().chain(&w.vs).chain(&w.xs).fold(true, |ok, z| ok & z.is_finite()) && ei.kinetic.is_finite();
+        if !finite {
+            break;
+        }
+        if i < STAGES - 1 {
+            let Some(p) = stage_result(ev.power(&ei, ti, &w.xs, &w.vs, t), stage_failure)? else {
+                break;
+            };
+            power[i] = p;
+        } else {
+            w.xt.copy_from_slice(&w.xs);
+            w.vt.copy_from_slice(&w.vs);
+            e7 = Some(ei);
+        }
+    }
+    // Else a non-finite stage: the step was too large; halve.
+    let Some(e7) = e7 else { return Ok(Attempt::Rejected { err: f64::NAN }) };
+
+    // Error estimate, energy target and velocity scaling.
+    weighted_sum(&mut w.ex, &w.tab.d, &w.kx);
+    weighted_sum(&mut w.dv, &w.tab.d, &w.kv);
+    for (ex, dv) in w.ex.iter_mut().zip(w.dv.iter_mut()) {
+        *ex *= h;
+        *dv *= h;
+    }
+    let mut err = rms_norm((&w.ex, &w.dv), (x, v), (&w.xt, &w.vt), atol, rtol);
+    if err.is_nan() || err > 1.0 {
+        return Ok(Attempt::Rejected { err });
+    }
+    let pot = ev.potential(&e7, &w.xt, &w.vt, t)?;
+    let p7 = ev.power(&e7, t + h, &w.xt, &w.vt, t)?;
+    // Dissipated energy over the step by the RK quadrature h Σ b_i P_i; clipped at 0 for
+    // dissipative systems (both pairs have a negative weight).
+    let mut de: f64 = h * w.tab.b.iter().zip(&power).map(|(b, p)| b * p).sum::<f64>();
+    if power[..STAGES - 1].iter().all(|&p| p >= 0.0) {
+        de = de.max(0.0);
+    }
+    let target = start.energy - de;
+    // No velocity reaches the energy target (V(x̃) exceeds it): halve.
+    let Some(alpha) = solve_alpha(system, ev, &w.xt, &w.vt, e7.kinetic, pot, target, t)? else {
+        return Ok(Attempt::Rejected { err: f64::NAN });
+    };
+    for j in 0..n {
+        w.dv[j] = (alpha - 1.0) * w.vt[j];
+    }
+    w.ex.fill(0.0);
+    let moved = rms_norm((&w.ex, &w.dv), (x, v), (&w.xt, &w.vt), atol, rtol);
+    err = err.max(PROJECTION_WEIGHT * moved);
+    if err > 1.0 {
+        return Ok(Attempt::Rejected { err });
+    }
+    let power_seen = power[..STAGES - 1].iter().any(|&p| p != 0.0) || p7 != 0.0;
+    Ok(Attempt::Accepted { err, alpha, kin7: e7.kinetic, pot, p7, power_seen })
+}
+
+/// The outputs requested in (t, t_end] after an accepted step of size `h` from (x, v):
+/// the step's end state, the event state, or the dense output.
+#[allow(clippy::too_many_arguments)]
+fn push_outputs(
+    (outputs, out_idx, _): &mut (Vec<StatePoint>, usize, Option<Vec<StatePoint>>),
+    opts: &IntegrateOptions,
+    w: &Work,
+    (x, v): (&[f64], &[f64]),
+    t: f64,
+    h: f64,
+    t_end: f64,
+    alpha: f64,
+    event: Option<&(Vec<f64>, Vec<f64>, f64)>,
+) {
+    while *out_idx < opts.output_times.len() && opts.output_times[*out_idx] <= t_end {
+        let to = opts.output_times[*out_idx];
+        let (xo, vo) = match event {
+            Some((xe, ve, _)) if to == t_end => (xe.clone(), ve.clone()),
+            None if to == t_end => (w.xt.clone(), w.vt.iter().map(|z| alpha * z).collect()),
+            _ => dense(w, x, v, h, ((to - t) / h).clamp(0.0, 1.0)),
+        };
+        outputs.push(StatePoint { t: to, x: xo, v: vo });
+        *out_idx += 1;
+    }
+}
+
+/// Keeps the guarantee at a stop-event state: H(event) ≤ `h_start` (H at the step's
+/// start), by scaling the velocity down, which keeps T < ε. Returns the velocity and H
+/// there.
+fn cap_event_energy<Sy: SecondOrderSystem + ?Sized>(
+    system: &Sy,
+    ev: &mut Counted<'_, Sy>,
+    xe: &[f64],
+    mut ve: Vec<f64>,
+    h_start: f64,
+    t: f64,
+) -> Result<(Vec<f64>, f64)> {
+    let mut h_event = ev.total(xe, &ve, t)?;
+    if h_event > h_start {
+        let kin_e = ev.kinetic(xe, &ve, t)?;
+        if let Some(s) = solve_alpha(system, ev, xe, &ve, kin_e, h_event - kin_e, h_start, t)?
+            && s < 1.0
+        {
+            ve.iter_mut().for_each(|z| *z *= s);
+            h_event = ev.total(xe, &ve, t)?;
+        }
+    }
+    Ok((ve, h_event))
 }
 
 /// The velocity scaling α with H(x̃, αṽ) = `target`, or `None` if no α ≥ 0 reaches it
