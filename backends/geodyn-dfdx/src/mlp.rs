@@ -667,7 +667,7 @@ impl<D: Device<f64>> DfdxMlpObjective<D> {
 }
 
 impl<D: Device<f64> + Send + Sync> DfdxMlpObjective<D> {
-    /// The network outputs at the data as an [`Embedding`] E: R^K → R^{N·m}
+    /// The network outputs at the data as an [`Embedding`](geodyn_core::Embedding) E: R^K → R^{N·m}
     /// (for [`Pullback`](geodyn_core::Pullback) metrics G = JᵀJ + λI).
     pub fn outputs_embedding(&self) -> ModelOutputs<'_, Self> {
         ModelOutputs::new(self)

@@ -594,7 +594,7 @@ impl MlpObjective {
         check_finite("vjp", out)
     }
 
-    /// The network outputs at the data as an [`Embedding`] E: R^K → R^{N·m}
+    /// The network outputs at the data as an [`Embedding`](geodyn_core::Embedding) E: R^K → R^{N·m}
     /// (for [`Pullback`](geodyn_core::Pullback) metrics G = JᵀJ + λI).
     pub fn outputs_embedding(&self) -> ModelOutputs<'_, Self> {
         ModelOutputs::new(self)

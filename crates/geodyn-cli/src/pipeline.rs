@@ -20,10 +20,10 @@ use std::time::Instant;
 /// function_space.svg into `args.out`, and returns the summary's path and contents.
 ///
 /// The stages, each a function below: resolve the arguments (`--resume` reads them
-/// back) → check the settings and load the data ([`Run::prepare`]) → the MAP
-/// ([`fit_map`]) → the Laplace posterior at it ([`laplace_stage`]) → the initial
-/// velocities ([`draw_velocities`]) → the samples ([`run_sampler`]) → the outputs
-/// ([`write_outputs`]). faer runs sequentially for the duration of the call (results
+/// back) → check the settings and load the data (`Run::prepare`) → the MAP
+/// (`fit_map`) → the Laplace posterior at it (`laplace_stage`) → the initial
+/// velocities (`draw_velocities`) → the samples (`run_sampler`) → the outputs
+/// (`write_outputs`). faer runs sequentially for the duration of the call (results
 /// must not depend on the core count); its global setting is restored afterwards.
 pub fn sample(args: &SampleArgs) -> Result<(PathBuf, Summary), CliError> {
     let t_start = Instant::now();

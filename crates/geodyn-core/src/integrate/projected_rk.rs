@@ -14,7 +14,7 @@
 //! # The method
 //!
 //! Each step is one step of Tsitouras' 5(4) pair (the tableau of diffsol's Tsit45,
-//! module [`tableau`](super::tableau);
+//! module `integrate::tableau`;
 //! 7 stages, first-same-as-last, 6 right-hand sides per step) from (x_n, v_n) to
 //! (x̃, ṽ) — or of Dormand and Prince's 5(4) pair with
 //! [`Method::ProjectedDopri5`], same shape, see [below](#the-pair) —
@@ -115,6 +115,9 @@
 //!   controlled by the splitting error; discrete gradients need third derivatives of the
 //!   loss through the Christoffel term; relaxation needs several energy evaluations per
 //!   step (each a loss gradient on the loss graph), against none here.
+
+// The stage loops index several arrays of the tableau and the state at once.
+#![allow(clippy::needless_range_loop)]
 
 use super::controller::{MAX_REJECTIONS, RkPiController, StepController, begin_step};
 use super::counted::{Counted, stage_result};

@@ -1,6 +1,9 @@
 //! Butcher tableaus of the explicit 7-stage first-same-as-last Runge–Kutta 5(4) pairs
 //! (Tsitouras; Dormand–Prince), each with its free 4th-order dense output.
 
+// The stage loops index several arrays of the tableau and the state at once.
+#![allow(clippy::needless_range_loop)]
+
 /// Stages of the 5(4) pairs (7, the last first-same-as-last).
 pub(crate) const STAGES: usize = 7;
 
