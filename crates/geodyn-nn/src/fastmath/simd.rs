@@ -8,6 +8,10 @@
 //! targets only the baseline copy exists.
 
 /// The widest vector extension whose copies of the hot loops may run on this CPU.
+///
+/// Ordered by width (`Baseline < Avx2 < Avx512`), so `best_isa().min(Isa::Avx2)` caps
+/// a choice. A copy compiled for one of these may run only where [`best_isa`] returns
+/// it or a wider one.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub enum Isa {
     /// Neither of the below: the baseline copies.
