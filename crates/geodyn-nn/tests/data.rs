@@ -103,34 +103,6 @@ fn committed_data_fixtures_load() {
     assert!((0..3).all(|c| labels.iter().filter(|&&l| l == c).count() == 50));
 }
 
-/// Where the project's shared data folder exists (`GEODYN_SHARED_DATA`, else
-/// `shared/data` beside the repository), the fixtures equal its files byte for byte
-/// and its banana set (not committed: no licence is stated for it) loads with 5300 rows,
-/// 2 inputs and labels {0, 1}. Fails, naming the folder, when the files are missing.
-#[test]
-#[ignore = "needs the shared data folder; run with --ignored where it exists"]
-fn shared_data_files_match_the_fixtures() {
-    let dir = std::env::var_os("GEODYN_SHARED_DATA").map_or_else(
-        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-        std::path::PathBuf::from,
-    );
-    let read = |name: &str| {
-        let p = dir.join(name);
-        std::fs::read(&p)
-            .unwrap_or_else(|e| panic!("{}: {e} (set GEODYN_SHARED_DATA to the shared data folder)", p.display()))
-    };
-    for name in ["snelson_train.csv", "sklearn_iris.csv"] {
-        assert!(
-            read(name) == std::fs::read(fixture(name)).unwrap(),
-            "tests/fixtures/{name} differs from {}",
-            dir.display()
-        );
-    }
-    read("banana.csv");
-    let s = CsvSpec::classification("label").load(dir.join("banana.csv")).unwrap();
-    assert_eq!((s.train.len(), s.train.input_dim(), s.train.num_classes()), (5300, 2, Some(2)));
-}
-
 fn csv_line(e: NnError) -> (usize, String) {
     match &e {
         NnError::Csv { line, .. } => (*line, e.to_string()),
