@@ -100,13 +100,13 @@ pub trait SecondOrderSystem: Sync {
 /// Mechanics that are not such a particle have no [`Mechanics::particle`]; asking for one
 /// does not compile:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0599
 /// use geodyn_core::{Euclidean, Frictionless, Mechanics};
 /// let flat = Mechanics::new(Euclidean::new(2), Frictionless);
 /// let _ = flat.particle(); // no `particle` on a flat metric
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0599
 /// use geodyn_core::{Euclidean, Frictionless, Mechanics};
 /// // the intrinsic potential needs a loss-graph metric
 /// let _ = Mechanics::new(Euclidean::new(2), Frictionless).with_intrinsic_potential(1.0, 0.0);

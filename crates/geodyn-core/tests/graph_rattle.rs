@@ -226,7 +226,7 @@ fn unsupported_systems_are_typed_errors() {
 #[test]
 fn integrate_particle_equals_runtime_selected_rattle() {
     let (x0, v0) = (vec![0.0; K], laplace_velocity(3));
-    let opts = rattle(20.0).tolerances(1e-6, 1e-8).uniform_outputs(5).with_trajectory().stop_below_kinetic(1e-3);
+    let opts = rattle(100.0).tolerances(1e-6, 1e-8).uniform_outputs(5).with_trajectory().stop_below_kinetic(0.05);
     let dims = stiff_dims(0.5);
     let particle: LossGraphParticle<'_> = dims.particle().unwrap();
     assert_eq!(
