@@ -4,7 +4,7 @@
 //! seam that backends implement, Riemannian [`Metric`]s induced by functions
 //! ([`Euclidean`], [`LossGraph`], [`Pullback`]), second-order dissipative
 //! [`Mechanics`] (DiMS, geodesics / RLA), [`LagrangianSystem`]s (Finsler metrics as
-//! L = ½F²) and adaptive integration ([`integrate()`], module [`integrate`]): diffsol's
+//! L = ½F²) and adaptive integration ([`integrate()`], module [`integrate`](mod@integrate)): diffsol's
 //! Tsitouras 5(4), the same pair or Dormand–Prince 5(4) with an energy projection that
 //! keeps the discrete energy of dissipative systems non-increasing, and RATTLE on the
 //! graph of the loss with exact friction half-steps for DiMS and RLA (one [`Method`]

@@ -221,7 +221,7 @@ struct Previous {
 /// passed, obtained from DiMS or RLA mechanics with
 /// [`Mechanics::particle`](crate::Mechanics::particle). It validates its input as
 /// [`integrate`](crate::integrate()) does: the dimensions of `x0` and `v0`, their
-/// finiteness and [`IntegrateOptions::validate`]. `integrate` with
+/// finiteness and the options (tolerances, times, outputs). `integrate` with
 /// [`Method::LossGraphRattle`] gives the same [`Solution`] for the mechanics the particle
 /// came from.
 ///

@@ -28,7 +28,7 @@ pub struct IntegrateOptions {
     pub atol: f64,
     /// Relative tolerance (> 0).
     pub rtol: f64,
-    /// Largest number of accepted steps before [`FailureReason::StepLimit`].
+    /// Largest number of accepted steps before [`FailureReason::StepLimit`](crate::FailureReason::StepLimit).
     pub max_steps: usize,
     /// Stop at the first time the kinetic energy T drops below this ε (> 0). If
     /// T(t0) < ε already, the run stops at t0.

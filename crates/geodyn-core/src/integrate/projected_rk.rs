@@ -14,7 +14,7 @@
 //! # The method
 //!
 //! Each step is one step of Tsitouras' 5(4) pair (the tableau of diffsol's Tsit45,
-//! module [`tableau`](super::tableau);
+//! module `integrate::tableau`;
 //! 7 stages, first-same-as-last, 6 right-hand sides per step) from (x_n, v_n) to
 //! (x̃, ṽ) — or of Dormand and Prince's 5(4) pair with
 //! [`Method::ProjectedDopri5`], same shape, see [below](#the-pair) —

@@ -48,7 +48,7 @@ pub struct SolveStats {
     pub energy_evaluations: usize,
 }
 
-/// The result of [`integrate`].
+/// The result of [`integrate`](crate::integrate()).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Solution {
     /// The time the run ended (t1, or the stop-event time).
