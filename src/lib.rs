@@ -50,9 +50,10 @@ pub use geodyn_dfdx as dfdx;
 
 /// The items most programs need: `use geodyn::prelude::*;`.
 pub mod prelude {
+    pub use geodyn_core::integrate::loss_graph_rattle::integrate_particle;
     pub use geodyn_core::{
         Constant, Dissipation, Embedding, Energy, Error, Euclidean, FnDissipation, Frictionless, IntegrateOptions,
-        Lagrangian, LagrangianSystem, LossGraph, Mechanics, Metric, Objective, Pullback, Rayleigh, Result,
-        SecondOrderSystem, Solution, SpeedDependent, StopReason, integrate,
+        Lagrangian, LagrangianSystem, LossGraph, LossGraphParticle, Mechanics, Metric, Objective, Pullback, Rayleigh,
+        Result, SecondOrderSystem, Solution, SpeedDependent, StopReason, integrate,
     };
 }

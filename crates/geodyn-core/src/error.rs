@@ -64,6 +64,14 @@ pub enum Error {
         /// What it needs.
         reason: &'static str,
     },
+    /// A friction law has no closed-form flow ([`Dissipation::exact_flow`](crate::Dissipation::exact_flow)
+    /// is `None`), which [`Method::LossGraphRattle`](crate::Method::LossGraphRattle) needs;
+    /// returned by [`Mechanics::particle`](crate::Mechanics::particle).
+    #[error("LossGraphRattle needs a friction law with a closed-form flow, and {friction} has none")]
+    NoExactFlow {
+        /// The friction law's type name.
+        friction: &'static str,
+    },
     /// An error reported by a backend or a user-supplied function.
     #[error("{0}")]
     Backend(String),

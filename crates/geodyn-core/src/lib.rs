@@ -8,7 +8,8 @@
 //! Tsitouras 5(4), the same pair or Dormand–Prince 5(4) with an energy projection that
 //! keeps the discrete energy of dissipative systems non-increasing, and RATTLE on the
 //! graph of the loss with exact friction half-steps for DiMS and RLA (one [`Method`]
-//! enum selects them).
+//! enum selects them, or [`integrate::loss_graph_rattle::integrate_particle`] takes a
+//! [`LossGraphParticle`] for the last one, checked at compile time).
 //!
 //! This crate depends on no autodiff library; see `geodyn-dual` for exact
 //! derivatives from dual numbers.
@@ -30,8 +31,8 @@ pub use integrate::{
 };
 pub use lagrangian::LagrangianSystem;
 pub use mechanics::{
-    Constant, Dissipation, Energy, Evaluation, FnDissipation, FrictionFlow, Frictionless, LossGraphForm, Mechanics,
-    SecondOrderSystem, SpeedDependent,
+    Constant, Dissipation, Energy, Evaluation, ExternalPotential, FnDissipation, FrictionFlow, Frictionless,
+    IntrinsicPotential, LossGraphParticle, Mechanics, NoPotential, Potential, SecondOrderSystem, SpeedDependent,
 };
 pub use metric::{Euclidean, LossGraph, Metric, Pullback};
 pub use model::{ModelObjective, ModelOutputs};

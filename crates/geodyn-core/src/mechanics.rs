@@ -15,6 +15,14 @@
 //!   ([`Mechanics::dims`]). geodyn uses η0·√T, as the authors' code does; the paper's
 //!   eq. 9 writes η0‖ẋ‖√(1+|g|²cos²ω), which is √2 larger — a rescaling of η0.
 //!   DiMS Theorem 2 bounds the first time T < ε by t0 + H(t0)/(2η0ε^{3/2}).
+//!
+//! The potential is the third type parameter of [`Mechanics`] ([`Potential`]):
+//! [`NoPotential`], [`ExternalPotential`] (any objective, any metric) or
+//! [`IntrinsicPotential`] (the loss inducing a [`LossGraph`] metric, which only loss-graph
+//! mechanics can have). Loss-graph mechanics with no potential or the intrinsic one, and a
+//! friction law with a closed-form flow ([`FrictionFlow`]), are a particle on the graph of
+//! the loss, [`LossGraphParticle`] ([`Mechanics::particle`]), which
+//! [`Method::LossGraphRattle`](crate::Method::LossGraphRattle) integrates.
 
 use crate::error::{Error, Result, check_dim, finite};
 use crate::metric::{LossGraph, Metric};
@@ -65,34 +73,87 @@ pub trait SecondOrderSystem: Sync {
         false
     }
     /// The system as a particle on the graph of a loss, if it is one: what
-    /// [`Method::LossGraphRattle`](crate::Method::LossGraphRattle) integrates (default: `None`).
+    /// [`integrate`](crate::integrate()) hands to
+    /// [`Method::LossGraphRattle`](crate::Method::LossGraphRattle) (default: `None`).
     ///
-    /// [`Mechanics`] on a [`LossGraph`] metric with no potential or the intrinsic one,
-    /// and a friction law with a closed-form flow ([`Frictionless`], [`Constant`],
-    /// [`SpeedDependent`]), returns `Some`; DiMS and RLA geodesics are such systems.
-    fn loss_graph(&self) -> Option<LossGraphForm<'_>> {
+    /// This is the hook for a method chosen at run time. [`Mechanics`] on a [`LossGraph`]
+    /// metric with no potential or the intrinsic one, and a friction law with a
+    /// closed-form flow ([`Frictionless`], [`Constant`], [`SpeedDependent`]), returns
+    /// `Some`; DiMS and RLA geodesics are such systems. Other systems return `None`, and
+    /// `integrate` then answers [`Error::Unsupported`]. The compile-time-checked path is
+    /// [`Mechanics::particle`] with
+    /// [`integrate_particle`](crate::integrate::loss_graph_rattle::integrate_particle).
+    fn as_loss_graph_particle(&self) -> Option<LossGraphParticle<'_>> {
         None
     }
 }
 
-/// A [`SecondOrderSystem`] seen as a particle on the graph (θ, L(θ)) ⊂ R^{K+1} of a
-/// loss L: kinetic energy T = ½θ̇ᵀ(I + ∇L∇Lᵀ)θ̇, potential V = κ(L − L*), friction with
-/// a closed-form flow. Returned by [`SecondOrderSystem::loss_graph`].
+/// A particle on the graph (θ, L(θ)) ⊂ R^{K+1} of a loss L: kinetic energy
+/// T = ½θ̇ᵀ(I + ∇L∇Lᵀ)θ̇, potential V = κ(L − L*), friction with a closed-form flow.
+/// What [`Method::LossGraphRattle`](crate::Method::LossGraphRattle) integrates.
+///
+/// Obtained from mechanics on a [`LossGraph`] metric with [`Mechanics::particle`] (or
+/// [`SecondOrderSystem::as_loss_graph_particle`]), or built directly with
+/// [`LossGraphParticle::new`]; integrated by
+/// [`integrate_particle`](crate::integrate::loss_graph_rattle::integrate_particle).
+///
+/// Mechanics that are not such a particle have no [`Mechanics::particle`]; asking for one
+/// does not compile:
+///
+/// ```compile_fail,E0599
+/// use geodyn_core::{Euclidean, Frictionless, Mechanics};
+/// let flat = Mechanics::new(Euclidean::new(2), Frictionless);
+/// let _ = flat.particle(); // no `particle` on a flat metric
+/// ```
+///
+/// ```compile_fail,E0599
+/// use geodyn_core::{Euclidean, Frictionless, Mechanics};
+/// // the intrinsic potential needs a loss-graph metric
+/// let _ = Mechanics::new(Euclidean::new(2), Frictionless).with_intrinsic_potential(1.0, 0.0);
+/// ```
 #[derive(Clone, Copy)]
-pub struct LossGraphForm<'a> {
-    /// The loss L whose graph carries the particle.
-    pub loss: &'a dyn Objective,
-    /// The potential strength κ ≥ 0 (0 for geodesics).
-    pub kappa: f64,
-    /// The potential's offset L* (V = κ(L − L*)).
-    pub l_star: f64,
-    /// The friction law.
-    pub friction: FrictionFlow,
+pub struct LossGraphParticle<'a> {
+    loss: &'a dyn Objective,
+    kappa: f64,
+    l_star: f64,
+    friction: FrictionFlow,
 }
 
-impl std::fmt::Debug for LossGraphForm<'_> {
+impl<'a> LossGraphParticle<'a> {
+    /// The particle on the graph of `loss` with potential κ(L − L*) and friction
+    /// `friction`.
+    ///
+    /// Returns [`Error::InvalidParameter`] if `kappa` is negative or not finite, or
+    /// `l_star` is not finite.
+    pub fn new(loss: &'a dyn Objective, kappa: f64, l_star: f64, friction: FrictionFlow) -> Result<Self> {
+        check_kappa(kappa, l_star)?;
+        Ok(Self { loss, kappa, l_star, friction })
+    }
+    /// The loss L whose graph carries the particle.
+    pub fn loss(&self) -> &'a dyn Objective {
+        self.loss
+    }
+    /// The configuration dimension K (the loss's).
+    pub fn dim(&self) -> usize {
+        self.loss.dim()
+    }
+    /// The potential strength κ ≥ 0 (0 for geodesics).
+    pub fn kappa(&self) -> f64 {
+        self.kappa
+    }
+    /// The potential's offset L* (V = κ(L − L*)).
+    pub fn l_star(&self) -> f64 {
+        self.l_star
+    }
+    /// The friction law's closed-form flow.
+    pub fn friction(&self) -> FrictionFlow {
+        self.friction
+    }
+}
+
+impl std::fmt::Debug for LossGraphParticle<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LossGraphForm")
+        f.debug_struct("LossGraphParticle")
             .field("dim", &self.loss.dim())
             .field("kappa", &self.kappa)
             .field("l_star", &self.l_star)
@@ -245,36 +306,140 @@ impl<F> std::fmt::Debug for FnDissipation<F> {
     }
 }
 
-/// A placeholder potential type for mechanics without an external potential.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoPotential;
-
-impl Objective for NoPotential {
-    fn dim(&self) -> usize {
-        0
-    }
-    fn value(&self, _x: &[f64]) -> Result<f64> {
-        Ok(0.0)
-    }
-    fn gradient(&self, _x: &[f64], g: &mut [f64]) -> Result<f64> {
-        g.fill(0.0);
-        Ok(0.0)
-    }
-    fn hvp(&self, _x: &[f64], _v: &[f64], hv: &mut [f64]) -> Result<()> {
-        hv.fill(0.0);
-        Ok(())
+mod sealed {
+    /// Seals [`Potential`](super::Potential) and carries what the loss-graph hook needs.
+    pub trait Sealed {
+        /// (κ, L*) if mechanics with this potential on a loss-graph metric are a
+        /// [`LossGraphParticle`](super::LossGraphParticle): no potential or the intrinsic one.
+        fn graph_constants(&self) -> Option<(f64, f64)>;
     }
 }
 
-/// Where the potential V = κ(L − L*) comes from.
+/// The potential V(x) = κ(L(x) − L*) of [`Mechanics`] on a metric `M`, the third type
+/// parameter of [`Mechanics`]: [`NoPotential`] and [`ExternalPotential`] on any metric,
+/// [`IntrinsicPotential`] on a [`LossGraph`] only.
+///
+/// The trait is sealed: these three are the potentials [`Mechanics`] supports. Which one
+/// a system has is fixed by its constructor ([`Mechanics::new`],
+/// [`Mechanics::with_potential`], [`Mechanics::with_intrinsic_potential`],
+/// [`Mechanics::dims`]).
+pub trait Potential<M: Metric>: Sync + sealed::Sealed {
+    /// κ ≥ 0 (0 without a potential).
+    fn kappa(&self) -> f64;
+    /// Writes the geodesic acceleration −Γ(x)\[v,v\] plus the potential's force
+    /// −κ grad_G L(x) into `a` and returns (T(x, v), V(x)).
+    fn force(&self, metric: &M, x: &[f64], v: &[f64], a: &mut [f64]) -> Result<(f64, f64)>;
+    /// The potential energy V(x).
+    fn value(&self, metric: &M, x: &[f64]) -> Result<f64>;
+}
+
+/// No potential (V = 0): the default third type parameter of [`Mechanics`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct NoPotential;
+
+impl sealed::Sealed for NoPotential {
+    fn graph_constants(&self) -> Option<(f64, f64)> {
+        Some((0.0, 0.0))
+    }
+}
+
+impl<M: Metric> Potential<M> for NoPotential {
+    fn kappa(&self) -> f64 {
+        0.0
+    }
+    fn force(&self, metric: &M, x: &[f64], v: &[f64], a: &mut [f64]) -> Result<(f64, f64)> {
+        Ok((metric.geodesic_acceleration_kinetic(x, v, a)?, 0.0))
+    }
+    fn value(&self, _metric: &M, _x: &[f64]) -> Result<f64> {
+        Ok(0.0)
+    }
+}
+
+/// The potential V = κ(L − L*) of the loss L inducing a [`LossGraph`] metric, evaluated
+/// together with the metric in one fused pass ([`LossGraph::intrinsic_force`]); made by
+/// [`Mechanics::with_intrinsic_potential`] and [`Mechanics::dims`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IntrinsicPotential {
+    kappa: f64,
+    l_star: f64,
+}
+
+impl IntrinsicPotential {
+    /// The offset L*.
+    pub fn l_star(&self) -> f64 {
+        self.l_star
+    }
+}
+
+impl sealed::Sealed for IntrinsicPotential {
+    fn graph_constants(&self) -> Option<(f64, f64)> {
+        Some((self.kappa, self.l_star))
+    }
+}
+
+impl<O: Objective> Potential<LossGraph<O>> for IntrinsicPotential {
+    fn kappa(&self) -> f64 {
+        self.kappa
+    }
+    fn force(&self, metric: &LossGraph<O>, x: &[f64], v: &[f64], a: &mut [f64]) -> Result<(f64, f64)> {
+        let (l, kin) = metric.intrinsic_force(x, v, self.kappa, a)?;
+        Ok((kin, self.kappa * (l - self.l_star)))
+    }
+    fn value(&self, metric: &LossGraph<O>, x: &[f64]) -> Result<f64> {
+        Ok(self.kappa * (metric.intrinsic_potential(x)? - self.l_star))
+    }
+}
+
+/// The potential V = κ(L − L*) of a separate objective L, with force −κ G⁻¹∇L; made by
+/// [`Mechanics::with_potential`].
 #[derive(Debug, Clone)]
-enum PotentialTerm<P> {
-    /// V = 0.
-    Zero,
-    /// L is the scalar function inducing the metric (the loss graph): fused evaluation.
-    Intrinsic { kappa: f64, l_star: f64 },
-    /// L is a separate objective.
-    External { loss: P, kappa: f64, l_star: f64 },
+pub struct ExternalPotential<P> {
+    loss: P,
+    kappa: f64,
+    l_star: f64,
+}
+
+impl<P> ExternalPotential<P> {
+    /// The objective L.
+    pub fn loss(&self) -> &P {
+        &self.loss
+    }
+    /// The offset L*.
+    pub fn l_star(&self) -> f64 {
+        self.l_star
+    }
+}
+
+impl<P> sealed::Sealed for ExternalPotential<P> {
+    fn graph_constants(&self) -> Option<(f64, f64)> {
+        None
+    }
+}
+
+impl<M: Metric, P: Objective> Potential<M> for ExternalPotential<P> {
+    fn kappa(&self) -> f64 {
+        self.kappa
+    }
+    fn force(&self, metric: &M, x: &[f64], v: &[f64], a: &mut [f64]) -> Result<(f64, f64)> {
+        let n = metric.dim();
+        let (loss, kappa, l_star) = (&self.loss, &self.kappa, &self.l_star);
+        let kin = metric.geodesic_acceleration_kinetic(x, v, a)?;
+        let mut potential = 0.0;
+        if *kappa != 0.0 {
+            potential = with_buffers::<2, _>(n, |[g, ng]| -> Result<f64> {
+                let l = loss.gradient(x, g)?;
+                metric.solve(x, g, ng)?;
+                for (ai, ngi) in a.iter_mut().zip(ng.iter()) {
+                    *ai -= kappa * ngi;
+                }
+                Ok(kappa * (l - l_star))
+            })?;
+        }
+        Ok((kin, potential))
+    }
+    fn value(&self, _metric: &M, x: &[f64]) -> Result<f64> {
+        Ok(self.kappa * (self.loss.value(x)? - self.l_star))
+    }
 }
 
 /// Dissipative mechanics ẍ = −Γ(ẋ,ẋ) − κ grad_G L − ηẋ on a metric `M`.
@@ -291,7 +456,7 @@ enum PotentialTerm<P> {
 pub struct Mechanics<M, D, P = NoPotential> {
     metric: M,
     dissipation: D,
-    potential: PotentialTerm<P>,
+    potential: P,
 }
 
 impl<M: Metric> Mechanics<M, Frictionless> {
@@ -305,37 +470,85 @@ impl<M: Metric> Mechanics<M, Frictionless> {
 impl<M: Metric, D: Dissipation> Mechanics<M, D> {
     /// Mechanics on `metric` with friction `dissipation` and no potential.
     pub fn new(metric: M, dissipation: D) -> Self {
-        Self { metric, dissipation, potential: PotentialTerm::Zero }
-    }
-
-    /// Adds the potential V = κ(L − L*) where L is the scalar function inducing the
-    /// metric (see [`Metric::intrinsic_force`]; e.g. [`LossGraph`]).
-    pub fn with_intrinsic_potential(self, kappa: f64, l_star: f64) -> Result<Self> {
-        check_kappa(kappa, l_star)?;
-        Ok(Self { potential: PotentialTerm::Intrinsic { kappa, l_star }, ..self })
+        Self { metric, dissipation, potential: NoPotential }
     }
 
     /// Adds the potential V = κ(L − L*) for a separate objective L; its force is
     /// −κ G⁻¹∇L.
-    pub fn with_potential<P: Objective>(self, loss: P, kappa: f64, l_star: f64) -> Result<Mechanics<M, D, P>> {
+    pub fn with_potential<P: Objective>(
+        self,
+        loss: P,
+        kappa: f64,
+        l_star: f64,
+    ) -> Result<Mechanics<M, D, ExternalPotential<P>>> {
         check_kappa(kappa, l_star)?;
         check_dim("potential dimension", self.metric.dim(), loss.dim())?;
         Ok(Mechanics {
             metric: self.metric,
             dissipation: self.dissipation,
-            potential: PotentialTerm::External { loss, kappa, l_star },
+            potential: ExternalPotential { loss, kappa, l_star },
         })
     }
 }
 
 impl<O: Objective, D: Dissipation> Mechanics<LossGraph<O>, D> {
+    /// Adds the potential V = κ(L − L*) where L is the loss inducing the metric,
+    /// evaluated with the metric in one fused pass ([`LossGraph::intrinsic_force`]).
+    pub fn with_intrinsic_potential(
+        self,
+        kappa: f64,
+        l_star: f64,
+    ) -> Result<Mechanics<LossGraph<O>, D, IntrinsicPotential>> {
+        check_kappa(kappa, l_star)?;
+        Ok(Mechanics {
+            metric: self.metric,
+            dissipation: self.dissipation,
+            potential: IntrinsicPotential { kappa, l_star },
+        })
+    }
+
     /// DiMS dynamics: the loss-graph metric of `loss`, potential κ(L − L*) and friction
     /// `dissipation` (the paper: κ = 1, [`SpeedDependent`]`(η0)`). Each right-hand side
     /// costs one [`Objective::grad_and_curvature`] call:
     /// ẍ = −(ẋᵀHẋ + κ) g/(1+|g|²) − ηẋ.
-    pub fn dims(loss: O, kappa: f64, l_star: f64, dissipation: D) -> Result<Self> {
+    pub fn dims(
+        loss: O,
+        kappa: f64,
+        l_star: f64,
+        dissipation: D,
+    ) -> Result<Mechanics<LossGraph<O>, D, IntrinsicPotential>> {
         Self::new(LossGraph::new(loss), dissipation).with_intrinsic_potential(kappa, l_star)
     }
+
+    /// The system as a particle on the graph of its loss, for
+    /// [`integrate_particle`](crate::integrate::loss_graph_rattle::integrate_particle).
+    ///
+    /// Returns [`Error::NoExactFlow`] if the friction law has no closed-form flow
+    /// ([`Dissipation::exact_flow`] is `None`, e.g. [`FnDissipation`]).
+    pub fn particle(&self) -> Result<LossGraphParticle<'_>> {
+        graph_particle(&self.metric, &self.dissipation, 0.0, 0.0)
+    }
+}
+
+impl<O: Objective, D: Dissipation> Mechanics<LossGraph<O>, D, IntrinsicPotential> {
+    /// The system as a particle on the graph of its loss, under gravity κ, for
+    /// [`integrate_particle`](crate::integrate::loss_graph_rattle::integrate_particle).
+    ///
+    /// Returns [`Error::NoExactFlow`] if the friction law has no closed-form flow
+    /// ([`Dissipation::exact_flow`] is `None`, e.g. [`FnDissipation`]).
+    pub fn particle(&self) -> Result<LossGraphParticle<'_>> {
+        graph_particle(&self.metric, &self.dissipation, self.potential.kappa, self.potential.l_star)
+    }
+}
+
+fn graph_particle<'a, O: Objective, D: Dissipation>(
+    metric: &'a LossGraph<O>,
+    dissipation: &D,
+    kappa: f64,
+    l_star: f64,
+) -> Result<LossGraphParticle<'a>> {
+    let friction = dissipation.exact_flow().ok_or(Error::NoExactFlow { friction: std::any::type_name::<D>() })?;
+    Ok(LossGraphParticle { loss: metric.loss(), kappa, l_star, friction })
 }
 
 fn check_kappa(kappa: f64, l_star: f64) -> Result<()> {
@@ -357,16 +570,20 @@ impl<M, D, P> Mechanics<M, D, P> {
     pub fn dissipation(&self) -> &D {
         &self.dissipation
     }
-    /// κ (0 without a potential).
-    pub fn kappa(&self) -> f64 {
-        match &self.potential {
-            PotentialTerm::Zero => 0.0,
-            PotentialTerm::Intrinsic { kappa, .. } | PotentialTerm::External { kappa, .. } => *kappa,
-        }
+    /// The potential.
+    pub fn potential(&self) -> &P {
+        &self.potential
     }
 }
 
-impl<M: Metric, D: Dissipation, P: Objective> SecondOrderSystem for Mechanics<M, D, P> {
+impl<M: Metric, D, P: Potential<M>> Mechanics<M, D, P> {
+    /// κ (0 without a potential).
+    pub fn kappa(&self) -> f64 {
+        self.potential.kappa()
+    }
+}
+
+impl<M: Metric, D: Dissipation, P: Potential<M>> SecondOrderSystem for Mechanics<M, D, P> {
     fn dim(&self) -> usize {
         self.metric.dim()
     }
@@ -383,28 +600,7 @@ impl<M: Metric, D: Dissipation, P: Objective> SecondOrderSystem for Mechanics<M,
         check_dim("x", n, x.len())?;
         check_dim("v", n, v.len())?;
         check_dim("a", n, a.len())?;
-        let (kin, potential) = match &self.potential {
-            PotentialTerm::Intrinsic { kappa, l_star } => {
-                let (l, kin) = self.metric.intrinsic_force(x, v, *kappa, a)?;
-                (kin, kappa * (l - l_star))
-            }
-            PotentialTerm::Zero => (self.metric.geodesic_acceleration_kinetic(x, v, a)?, 0.0),
-            PotentialTerm::External { loss, kappa, l_star } => {
-                let kin = self.metric.geodesic_acceleration_kinetic(x, v, a)?;
-                let mut potential = 0.0;
-                if *kappa != 0.0 {
-                    potential = with_buffers::<2, _>(n, |[g, ng]| -> Result<f64> {
-                        let l = loss.gradient(x, g)?;
-                        self.metric.solve(x, g, ng)?;
-                        for (ai, ngi) in a.iter_mut().zip(ng.iter()) {
-                            *ai -= kappa * ngi;
-                        }
-                        Ok(kappa * (l - l_star))
-                    })?;
-                }
-                (kin, potential)
-            }
-        };
+        let (kin, potential) = self.potential.force(&self.metric, x, v, a)?;
         let eta = self.dissipation.coefficient(t, x, v, kin);
         if eta != 0.0 {
             for (ai, vi) in a.iter_mut().zip(v) {
@@ -433,11 +629,7 @@ impl<M: Metric, D: Dissipation, P: Objective> SecondOrderSystem for Mechanics<M,
         check_dim("x", self.dim(), x.len())?;
         check_dim("v", self.dim(), v.len())?;
         let kinetic = self.metric.kinetic(x, v)?;
-        let potential = match &self.potential {
-            PotentialTerm::Zero => 0.0,
-            PotentialTerm::Intrinsic { kappa, l_star } => kappa * (self.metric.intrinsic_potential(x)? - l_star),
-            PotentialTerm::External { loss, kappa, l_star } => kappa * (loss.value(x)? - l_star),
-        };
+        let potential = self.potential.value(&self.metric, x)?;
         Ok(Energy { kinetic, potential })
     }
 
@@ -448,14 +640,10 @@ impl<M: Metric, D: Dissipation, P: Objective> SecondOrderSystem for Mechanics<M,
 
     /// `Some` on a [`LossGraph`] metric with no potential or the intrinsic one and a
     /// friction law with an exact flow.
-    fn loss_graph(&self) -> Option<LossGraphForm<'_>> {
+    fn as_loss_graph_particle(&self) -> Option<LossGraphParticle<'_>> {
         let loss = self.metric.graph_loss()?;
         let friction = self.dissipation.exact_flow()?;
-        let (kappa, l_star) = match &self.potential {
-            PotentialTerm::Zero => (0.0, 0.0),
-            PotentialTerm::Intrinsic { kappa, l_star } => (*kappa, *l_star),
-            PotentialTerm::External { .. } => return None,
-        };
-        Some(LossGraphForm { loss, kappa, l_star, friction })
+        let (kappa, l_star) = sealed::Sealed::graph_constants(&self.potential)?;
+        Some(LossGraphParticle { loss, kappa, l_star, friction })
     }
 }

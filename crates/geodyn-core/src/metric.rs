@@ -40,28 +40,15 @@ pub trait Metric: Sync {
         self.geodesic_acceleration(x, v, out)?;
         self.kinetic(x, v)
     }
-    /// For metrics induced by a scalar function L (the loss graph): writes
-    /// −Γ(x)\[v,v\] − κ grad_G L(x) into `out` in one fused pass and returns (L(x), T).
+    /// The loss L if this is the loss-graph metric G = I + ∇L∇Lᵀ (default `None`; only
+    /// [`LossGraph`] returns `Some`).
     ///
-    /// Metrics not induced by a scalar function return [`Error::Backend`]; use an
-    /// external potential with [`Mechanics`](crate::Mechanics) for those.
-    fn intrinsic_force(&self, x: &[f64], v: &[f64], kappa: f64, out: &mut [f64]) -> Result<(f64, f64)> {
-        let _ = (x, v, kappa, out);
-        Err(Error::Backend(
-            "this metric is not induced by a scalar function; give the mechanics an explicit potential".into(),
-        ))
-    }
-    /// For the loss-graph metric G = I + ∇L∇Lᵀ: the loss L (default `None`). Lets
-    /// [`Method::LossGraphRattle`](crate::Method::LossGraphRattle) integrate on the graph of L.
+    /// This is how [`integrate`](crate::integrate()) recognises, for a method chosen at run
+    /// time, that [`Mechanics`](crate::Mechanics) on this metric is a particle on the graph
+    /// of L ([`SecondOrderSystem::as_loss_graph_particle`](crate::SecondOrderSystem::as_loss_graph_particle));
+    /// other metrics keep the default.
     fn graph_loss(&self) -> Option<&dyn Objective> {
         None
-    }
-    /// For metrics induced by a scalar function L: L(x). See [`Metric::intrinsic_force`].
-    fn intrinsic_potential(&self, x: &[f64]) -> Result<f64> {
-        let _ = x;
-        Err(Error::Backend(
-            "this metric is not induced by a scalar function; give the mechanics an explicit potential".into(),
-        ))
     }
 }
 
@@ -106,7 +93,7 @@ impl Metric for Euclidean {
 /// The loss-graph metric: the pullback of h(θ) = (θ, L(θ)) ∈ R^{K+1}, G = I + ∇L ∇Lᵀ.
 ///
 /// All operations are O(K) given ∇L and one curvature probe vᵀ∇²L v (DiMS appendix
-/// A.1); [`Metric::intrinsic_force`] evaluates the whole DiMS force
+/// A.1); [`LossGraph::intrinsic_force`] evaluates the whole DiMS force
 /// −(vᵀHv + κ) g/(1+|g|²) from a single [`Objective::grad_and_curvature`] call.
 #[derive(Debug, Clone)]
 pub struct LossGraph<O> {
@@ -136,6 +123,29 @@ impl<O: Objective> LossGraph<O> {
         self.geodesic_acceleration(x, v, out)?;
         out.iter_mut().for_each(|o| *o = -*o);
         Ok(())
+    }
+    /// Writes −Γ(x)\[v,v\] − κ grad_G L(x) = −(vᵀHv + κ) g/(1+|g|²) into `out` in one
+    /// fused pass (one [`Objective::grad_and_curvature`] call) and returns (L(x), T(x, v)).
+    ///
+    /// With κ = 0 this is the geodesic acceleration; with κ > 0, the DiMS force of the
+    /// potential κ(L − L*) without friction.
+    pub fn intrinsic_force(&self, x: &[f64], v: &[f64], kappa: f64, out: &mut [f64]) -> Result<(f64, f64)> {
+        let k = self.dim();
+        check_dim("v", k, v.len())?;
+        check_dim("out", k, out.len())?;
+        // out holds g first, then is scaled in place: no scratch needed.
+        let (l, vhv) = self.loss.grad_and_curvature(x, v, out)?;
+        let g2 = dot(out, out);
+        let gv = dot(out, v);
+        let t = 0.5 * (dot(v, v) + gv * gv);
+        let s = -(vhv + kappa) / (1.0 + g2);
+        out.iter_mut().for_each(|o| *o *= s);
+        Ok((l, t))
+    }
+    /// The loss L(x) inducing the metric (the potential of
+    /// [`IntrinsicPotential`](crate::mechanics::IntrinsicPotential) is κ(L − L*)).
+    pub fn intrinsic_potential(&self, x: &[f64]) -> Result<f64> {
+        self.loss.value(x)
     }
 }
 
@@ -180,22 +190,6 @@ impl<O: Objective> Metric for LossGraph<O> {
             let gv = dot(g, v);
             Ok(0.5 * (dot(v, v) + gv * gv))
         })
-    }
-    fn intrinsic_force(&self, x: &[f64], v: &[f64], kappa: f64, out: &mut [f64]) -> Result<(f64, f64)> {
-        let k = self.dim();
-        check_dim("v", k, v.len())?;
-        check_dim("out", k, out.len())?;
-        // out holds g first, then is scaled in place: no scratch needed.
-        let (l, vhv) = self.loss.grad_and_curvature(x, v, out)?;
-        let g2 = dot(out, out);
-        let gv = dot(out, v);
-        let t = 0.5 * (dot(v, v) + gv * gv);
-        let s = -(vhv + kappa) / (1.0 + g2);
-        out.iter_mut().for_each(|o| *o *= s);
-        Ok((l, t))
-    }
-    fn intrinsic_potential(&self, x: &[f64]) -> Result<f64> {
-        self.loss.value(x)
     }
     fn graph_loss(&self) -> Option<&dyn Objective> {
         Some(&self.loss)

@@ -2,10 +2,11 @@
 mod common;
 use common::*;
 use geodyn_core::{
-    Error, FailureReason, IntegrateOptions, LossGraph, Mechanics, Objective, Result, SpeedDependent, integrate,
+    Error, FailureReason, IntegrateOptions, IntrinsicPotential, LossGraph, Mechanics, Objective, Result,
+    SpeedDependent, integrate,
 };
 
-fn sys() -> Mechanics<LossGraph<SphereLoss>, SpeedDependent> {
+fn sys() -> Mechanics<LossGraph<SphereLoss>, SpeedDependent, IntrinsicPotential> {
     Mechanics::dims(SphereLoss(3), 1.0, 0.0, SpeedDependent(0.5)).unwrap()
 }
 

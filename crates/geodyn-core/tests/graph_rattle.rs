@@ -4,9 +4,11 @@
 //! the integration API's contract.
 mod stable_support;
 
+use geodyn_core::integrate::loss_graph_rattle::integrate_particle;
 use geodyn_core::{
-    Constant, Energy, Error, Euclidean, FailureReason, FnDissipation, Frictionless, IntegrateOptions, LossGraph,
-    Mechanics, Method, Objective, Result, SecondOrderSystem, Solution, StopReason, integrate,
+    Constant, Energy, Error, Euclidean, FailureReason, FnDissipation, FrictionFlow, Frictionless, IntegrateOptions,
+    LossGraph, LossGraphParticle, Mechanics, Method, Objective, Result, SecondOrderSystem, Solution, SpeedDependent,
+    StopReason, integrate,
 };
 use stable_support::{AnisotropicQuartic, check_theorem_2, energies, pseudo_random, stiff_dims};
 use std::sync::Arc;
@@ -214,6 +216,93 @@ fn unsupported_systems_are_typed_errors() {
     assert!(unsupported(integrate(&external, &[0.0; K], &[1.0; K], &opts)));
     let msg = integrate(&flat, &[0.0; K], &[1.0; K], &opts).unwrap_err().to_string();
     assert!(msg.contains("LossGraphRattle") && msg.contains("loss-graph"), "{msg}");
+}
+
+/// The typed entry point: DiMS and RLA mechanics give a particle (a compile-time check:
+/// `particle` exists only on loss-graph mechanics with no potential or the intrinsic one),
+/// and `integrate_particle` on it gives the same `Solution`, bit for bit, as `integrate`
+/// with `Method::LossGraphRattle` on the mechanics, with trajectory, outputs and a stop
+/// event.
+#[test]
+fn integrate_particle_equals_runtime_selected_rattle() {
+    let (x0, v0) = (vec![0.0; K], laplace_velocity(3));
+    let opts = rattle(100.0).tolerances(1e-6, 1e-8).uniform_outputs(5).with_trajectory().stop_below_kinetic(0.05);
+    let dims = stiff_dims(0.5);
+    let particle: LossGraphParticle<'_> = dims.particle().unwrap();
+    assert_eq!(
+        (particle.dim(), particle.kappa(), particle.l_star(), particle.friction()),
+        (K, 1.0, 0.0, FrictionFlow::SpeedDependent(0.5))
+    );
+    let typed = integrate_particle(&particle, &x0, &v0, &opts).unwrap();
+    assert_eq!(typed, integrate(&dims, &x0, &v0, &opts).unwrap());
+    assert!(matches!(typed.stop, StopReason::KineticBelow { .. }), "{:?}", typed.stop);
+
+    let rla = Mechanics::geodesic(LossGraph::new(AnisotropicQuartic::stiff()));
+    let opts = rattle(1.0).uniform_outputs(3).with_trajectory();
+    let particle = rla.particle().unwrap();
+    assert_eq!((particle.kappa(), particle.friction()), (0.0, FrictionFlow::None));
+    assert_eq!(integrate_particle(&particle, &x0, &v0, &opts).unwrap(), integrate(&rla, &x0, &v0, &opts).unwrap());
+
+    // The same particle built by hand.
+    let loss = AnisotropicQuartic::stiff();
+    let by_hand = LossGraphParticle::new(&loss, 1.0, 0.0, FrictionFlow::SpeedDependent(0.5)).unwrap();
+    let opts = rattle(2.0).tolerances(1e-6, 1e-8);
+    assert_eq!(
+        integrate_particle(&by_hand, &x0, &v0, &opts).unwrap(),
+        integrate(
+            &Mechanics::dims(AnisotropicQuartic::stiff(), 1.0, 0.0, SpeedDependent(0.5)).unwrap(),
+            &x0,
+            &v0,
+            &opts
+        )
+        .unwrap()
+    );
+    assert!(matches!(
+        LossGraphParticle::new(&loss, -1.0, 0.0, FrictionFlow::None),
+        Err(Error::InvalidParameter { name: "kappa", .. })
+    ));
+}
+
+/// `integrate_particle` validates its input as `integrate` does: dimensions, finiteness
+/// and the options.
+#[test]
+fn integrate_particle_validates_input() {
+    let dims = stiff_dims(0.5);
+    let particle = dims.particle().unwrap();
+    let e = integrate_particle(&particle, &[0.0; 3], &[0.0; K], &rattle(1.0)).unwrap_err();
+    assert_eq!(e, Error::DimensionMismatch { what: "x0", expected: K, got: 3 });
+    let e = integrate_particle(&particle, &[0.0; K], &[0.0; 2], &rattle(1.0)).unwrap_err();
+    assert_eq!(e, Error::DimensionMismatch { what: "v0", expected: K, got: 2 });
+    let mut v0 = vec![0.0; K];
+    v0[1] = f64::NAN;
+    assert_eq!(
+        integrate_particle(&particle, &[0.0; K], &v0, &rattle(1.0)).unwrap_err(),
+        Error::NonFinite { what: "v0" }
+    );
+    let bad = rattle(1.0).tolerances(0.0, 1e-8);
+    assert_eq!(
+        integrate_particle(&particle, &[0.0; K], &[0.0; K], &bad).unwrap_err(),
+        integrate(&dims, &[0.0; K], &[0.0; K], &bad).unwrap_err()
+    );
+}
+
+/// A friction law without a closed-form flow has no particle: `particle` returns the typed
+/// error naming the law.
+#[test]
+fn particle_needs_an_exact_friction_flow() {
+    let user_friction = Mechanics::new(
+        LossGraph::new(AnisotropicQuartic::stiff()),
+        FnDissipation(|_t: f64, _x: &[f64], _v: &[f64], _k: f64| 0.1),
+    );
+    match user_friction.particle() {
+        Err(e @ Error::NoExactFlow { friction }) => {
+            assert!(friction.contains("FnDissipation"), "{friction}");
+            assert!(e.to_string().contains("FnDissipation"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let with_gravity = user_friction.with_intrinsic_potential(1.0, 0.0).unwrap();
+    assert!(matches!(with_gravity.particle(), Err(Error::NoExactFlow { .. })));
 }
 
 /// L(x) = ½x² in one dimension whose every `every`-th gradient call fails with

@@ -2,6 +2,7 @@
 //! two synthetic objectives (a hand-written polynomial and a dual-number function).
 
 use geodyn_core::error::{check_dim, check_finite, finite};
+use geodyn_core::integrate::loss_graph_rattle::integrate_particle;
 use geodyn_core::{
     Constant, EnergyMonitor, Euclidean, IntegrateOptions, LossGraph, Mechanics, Method, Objective, SecondOrderSystem,
     SpeedDependent, StopReason, integrate,
@@ -122,7 +123,16 @@ impl ScalarFn for Smooth {
 
 /// Runs one decoded system under `opts` and checks the contract of a successful result.
 fn run_system<S: SecondOrderSystem>(sys: &S, x0: &[f64], v0: &[f64], opts: &IntegrateOptions) {
-    let Ok(sol) = integrate(sys, x0, v0, opts) else { return };
+    let result = integrate(sys, x0, v0, opts);
+    // The typed entry point gives the runtime-selected method's result, bit for bit
+    // (compared as text: an error may carry a NaN).
+    if matches!(opts.method, Method::LossGraphRattle)
+        && let Some(particle) = sys.as_loss_graph_particle()
+    {
+        let typed = integrate_particle(&particle, x0, v0, opts);
+        assert_eq!(format!("{typed:?}"), format!("{result:?}"), "integrate_particle and integrate differ");
+    }
+    let Ok(sol) = result else { return };
     let n = x0.len();
     assert_eq!((sol.x.len(), sol.v.len()), (n, n), "solution dimensions");
     assert!(sol.x.iter().chain(&sol.v).all(|v| v.is_finite()), "a successful solution is finite");

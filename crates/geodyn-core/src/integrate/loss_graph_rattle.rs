@@ -137,10 +137,15 @@
 //! (a 13-parameter network, say) are cheaper with [`Method::ProjectedTsit5`]
 //! (BENCHMARKS.md has the measured counts).
 //!
-//! Only systems with a [`SecondOrderSystem::loss_graph`] form can be integrated: mechanics
-//! on a [`LossGraph`](crate::LossGraph) metric with no potential or the intrinsic one,
-//! and a friction law with an exact flow ([`FrictionFlow`](crate::FrictionFlow)); other
-//! systems get [`Error::Unsupported`].
+//! Only particles on a loss graph can be integrated ([`LossGraphParticle`]): mechanics on
+//! a [`LossGraph`](crate::LossGraph) metric with no potential or the intrinsic one, and a
+//! friction law with an exact flow ([`FrictionFlow`](crate::FrictionFlow)).
+//! [`integrate_particle`] takes the particle itself, from
+//! [`Mechanics::particle`](crate::Mechanics::particle), so that the compiler checks this;
+//! [`integrate`](crate::integrate()) with [`Method::LossGraphRattle`], for a method chosen
+//! at run time, asks the system for it
+//! ([`SecondOrderSystem::as_loss_graph_particle`]) and returns [`Error::Unsupported`] for
+//! other systems.
 //!
 //! # Why this design
 //!
@@ -160,8 +165,8 @@ use super::method::Method;
 use super::options::IntegrateOptions;
 use super::save::initial_records;
 use super::solution::{EnergyTracker, Solution, SolveStats, StatePoint, StopReason};
-use crate::error::{Error, FailureReason, Result, check_dim, evaluation_error};
-use crate::mechanics::SecondOrderSystem;
+use crate::error::{Error, FailureReason, Result, check_dim, check_finite, evaluation_error};
+use crate::mechanics::{LossGraphParticle, SecondOrderSystem};
 use crate::objective::dot;
 
 /// Newton iterations allowed for the multiplier λ before the step is rejected.
@@ -208,23 +213,80 @@ struct Previous {
     energy: f64,
 }
 
+/// Integrates the particle `particle` on the graph of its loss from (x0, v0) at
+/// `opts.t0` to `opts.t1` (or the stop event) by RATTLE with exact friction half-steps;
+/// `opts.method` is not consulted.
+///
+/// This is the compile-time-checked entry point: only a [`LossGraphParticle`] can be
+/// passed, obtained from DiMS or RLA mechanics with
+/// [`Mechanics::particle`](crate::Mechanics::particle). It validates its input as
+/// [`integrate`](crate::integrate()) does: the dimensions of `x0` and `v0`, their
+/// finiteness and the options (tolerances, times, outputs). `integrate` with
+/// [`Method::LossGraphRattle`] gives the same [`Solution`] for the mechanics the particle
+/// came from.
+///
+/// ```
+/// use geodyn_core::integrate::loss_graph_rattle::integrate_particle;
+/// use geodyn_core::{IntegrateOptions, LossGraph, Mechanics, Objective, Result};
+/// /// L(x) = ½|x|².
+/// struct Bowl;
+/// impl Objective for Bowl {
+///     fn dim(&self) -> usize { 2 }
+///     fn value(&self, x: &[f64]) -> Result<f64> { Ok(0.5 * (x[0] * x[0] + x[1] * x[1])) }
+///     fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
+///         g.copy_from_slice(x);
+///         self.value(x)
+///     }
+///     fn hvp(&self, _x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> {
+///         hv.copy_from_slice(v);
+///         Ok(())
+///     }
+/// }
+/// // an RLA geodesic on the graph of L: the exponential map at the minimum
+/// let rla = Mechanics::geodesic(LossGraph::new(Bowl));
+/// let opts = IntegrateOptions::new(1.0);
+/// let sol = integrate_particle(&rla.particle().unwrap(), &[0.0, 0.0], &[1.0, 0.5], &opts).unwrap();
+/// assert_eq!(sol.t, 1.0);
+/// ```
+pub fn integrate_particle(
+    particle: &LossGraphParticle<'_>,
+    x0: &[f64],
+    v0: &[f64],
+    opts: &IntegrateOptions,
+) -> Result<Solution> {
+    let n = particle.dim();
+    check_dim("x0", n, x0.len())?;
+    check_dim("v0", n, v0.len())?;
+    check_finite("x0", x0)?;
+    check_finite("v0", v0)?;
+    opts.validate()?;
+    run(particle, x0, v0, opts)
+}
+
 /// The RATTLE integrator behind [`integrate`](crate::integrate()) with
 /// [`Method::LossGraphRattle`]; `opts` is validated and (x0, v0) checked by the caller.
+/// Systems without a [`SecondOrderSystem::as_loss_graph_particle`] get
+/// [`Error::Unsupported`].
 pub(crate) fn solve<Sy: SecondOrderSystem + ?Sized>(
     system: &Sy,
     x0: &[f64],
     v0: &[f64],
     opts: &IntegrateOptions,
 ) -> Result<Solution> {
-    let form = system.loss_graph().ok_or(Error::Unsupported {
+    let particle = system.as_loss_graph_particle().ok_or(Error::Unsupported {
         method: "LossGraphRattle",
         reason: "it needs mechanics on a loss-graph metric with no potential or the intrinsic one, and a \
                  friction law with an exact flow (Frictionless, Constant, SpeedDependent)",
     })?;
-    let loss = form.loss;
-    let (kappa, l_star, friction) = (form.kappa, form.l_star, form.friction);
-    let n = system.dim();
-    check_dim("loss dimension", n, loss.dim())?;
+    check_dim("loss dimension", system.dim(), particle.dim())?;
+    run(&particle, x0, v0, opts)
+}
+
+/// The integrator proper; (x0, v0) have the particle's dimension and `opts` is valid.
+fn run(particle: &LossGraphParticle<'_>, x0: &[f64], v0: &[f64], opts: &IntegrateOptions) -> Result<Solution> {
+    let loss = particle.loss();
+    let (kappa, l_star, friction) = (particle.kappa(), particle.l_star(), particle.friction());
+    let n = loss.dim();
     let etol = opts.rtol * ENERGY_TOL_PER_RTOL;
     let pot = |l: f64| if kappa == 0.0 { 0.0 } else { kappa * (l - l_star) };
     let z = || vec![0.0; n];

@@ -56,10 +56,13 @@ pub enum Method {
     /// DiMS and RLA as a particle on the graph (θ, L(θ)) of the loss: RATTLE with the
     /// constraint solved by a scalar Newton iteration on loss gradients, exact friction
     /// half-steps and an energy projection (order 2). H never increases at accepted
-    /// steps and T is conserved to rounding along geodesics. Only for systems with a
-    /// [`SecondOrderSystem::loss_graph`](crate::SecondOrderSystem::loss_graph) form
-    /// (others get [`Error::Unsupported`](crate::Error::Unsupported)); module
-    /// [`loss_graph_rattle`](crate::integrate::loss_graph_rattle).
+    /// steps and T is conserved to rounding along geodesics. Only for systems that are a
+    /// [`LossGraphParticle`](crate::LossGraphParticle)
+    /// ([`SecondOrderSystem::as_loss_graph_particle`](crate::SecondOrderSystem::as_loss_graph_particle);
+    /// others get [`Error::Unsupported`](crate::Error::Unsupported)); module
+    /// [`loss_graph_rattle`](crate::integrate::loss_graph_rattle), whose
+    /// [`integrate_particle`](crate::integrate::loss_graph_rattle::integrate_particle)
+    /// takes the particle itself and so is checked at compile time.
     #[cfg_attr(feature = "serde", serde(alias = "graph-rattle", alias = "GraphRattle"))]
     LossGraphRattle,
 }

@@ -46,6 +46,13 @@ use crate::mechanics::SecondOrderSystem;
 /// Integrates `system` from (x0, v0) at `opts.t0` to `opts.t1` (or the stop event) with
 /// the method `opts.method`.
 ///
+/// The method is chosen at run time. [`Method::LossGraphRattle`] integrates only systems
+/// that are a particle on a loss graph
+/// ([`SecondOrderSystem::as_loss_graph_particle`]) and returns
+/// [`Error::Unsupported`](crate::Error::Unsupported) for others; where the method is known
+/// when the program is written,
+/// [`loss_graph_rattle::integrate_particle`] checks this at compile time.
+///
 /// ```
 /// use geodyn_core::{integrate, Constant, Euclidean, IntegrateOptions, Mechanics};
 /// // ẍ = −0.5 ẋ from v0 = 1: x(t) = 2(1 − e^{−t/2})

@@ -4,12 +4,12 @@
 #![allow(dead_code)]
 
 use geodyn_core::{
-    Energy, IntegrateOptions, LossGraph, Mechanics, Objective, Result, SecondOrderSystem, Solution, SpeedDependent,
-    StopReason, dot, integrate,
+    Energy, IntegrateOptions, IntrinsicPotential, LossGraph, Mechanics, Objective, Result, SecondOrderSystem, Solution,
+    SpeedDependent, StopReason, dot, integrate,
 };
 
 /// DiMS (κ = 1, L* = 0, η = η0√T) on the stiff loss: curvatures 1e-2 … 1e4 in R^8.
-pub fn stiff_dims(eta0: f64) -> Mechanics<LossGraph<AnisotropicQuartic>, SpeedDependent> {
+pub fn stiff_dims(eta0: f64) -> Mechanics<LossGraph<AnisotropicQuartic>, SpeedDependent, IntrinsicPotential> {
     Mechanics::dims(AnisotropicQuartic::stiff(), 1.0, 0.0, SpeedDependent(eta0)).unwrap()
 }
 
