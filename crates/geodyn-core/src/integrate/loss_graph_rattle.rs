@@ -167,7 +167,7 @@ use super::save::initial_records;
 use super::solution::{EnergyTracker, Solution, SolveStats, StatePoint, StopReason};
 use crate::error::{Error, FailureReason, Result, check_dim, check_finite, evaluation_error};
 use crate::mechanics::{LossGraphParticle, SecondOrderSystem};
-use crate::objective::dot;
+use crate::objective::{Objective, dot};
 
 /// Newton iterations allowed for the multiplier λ before the step is rejected.
 const NEWTON_MAX: usize = 6;
@@ -282,6 +282,132 @@ pub(crate) fn solve<Sy: SecondOrderSystem + ?Sized>(
     run(&particle, x0, v0, opts)
 }
 
+/// The position step's buffers for [`newton`]: the state (θ_n, v_n) with g_n = ∇L(θ_n),
+/// and the iterate θ_{n+1} with its gradient and the previous iterate's.
+struct NewtonBuffers<'a> {
+    th: &'a [f64],
+    v: &'a [f64],
+    gn: &'a [f64],
+    thn: &'a mut [f64],
+    g: &'a mut Vec<f64>,
+    gp: &'a mut Vec<f64>,
+}
+
+/// Newton's method on φ(λ) = y_n + h(w − (h/2)(κ + λ)) − L(θ_n + h(s₁v + (h/2)λ g_n)) from
+/// the warm start `lam`, with the secant finish (see the module docs). Returns whether it
+/// converged, the multiplier and L(θ_{n+1}); leaves θ_{n+1} in `thn` and its gradient in
+/// `g`. A non-finite loss evaluation is kept in `failure` (the step is then rejected);
+/// other evaluation errors end the run.
+#[allow(clippy::too_many_arguments)]
+fn newton(
+    loss: &dyn Objective,
+    NewtonBuffers { th, v, gn, thn, g, gp }: NewtonBuffers<'_>,
+    (h, s1, kappa): (f64, f64, f64),
+    (y, w_half): (f64, f64),
+    lam: f64,
+    grads: &mut usize,
+    t: f64,
+    failure: &mut Option<Error>,
+) -> Result<(bool, f64, f64)> {
+    let n = th.len();
+    let mut lam_try = lam;
+    let mut lam_last = f64::NAN;
+    let mut l_new = f64::NAN;
+    let mut converged = false;
+    for it in 0..NEWTON_MAX {
+        let c = 0.5 * h * lam_try;
+        for j in 0..n {
+            thn[j] = th[j] + h * (s1 * v[j] + c * gn[j]);
+        }
+        let y_new = y + h * (w_half - 0.5 * h * (kappa + lam_try));
+        *grads += 1;
+        match loss.gradient_near(thn, g.as_mut_slice()) {
+            Ok(l) => l_new = l,
+            Err(e @ Error::NonFinite { .. }) => {
+                *failure = Some(evaluation_error(t, e));
+                break;
+            }
+            Err(e) => return Err(evaluation_error(t, e)),
+        }
+        let phi = y_new - l_new;
+        if !phi.is_finite() {
+            break;
+        }
+        let tol = NEWTON_TOL * (1.0 + l_new.abs());
+        if phi.abs() <= tol {
+            converged = true;
+            break;
+        }
+        let g_gn = dot(g.as_slice(), gn);
+        let dl = phi / (0.5 * h * h * (1.0 + g_gn));
+        if it >= 1 {
+            // The last Newton step without an evaluation, where it is safe (see the
+            // module docs): ∇L and L at λ + dl from the two iterates on the line.
+            let r = dl / (lam_try - lam_last);
+            if r.abs() <= SECANT_MAX_RATIO
+                && (r * phi).abs() <= tol
+                && r.abs() * dist2(g, gp).sqrt() <= SECANT_GRAD_TOL * dot(g.as_slice(), g).sqrt()
+            {
+                l_new = secant_finish(g, gp, gn, r, 0.5 * h * h * dl, l_new, g_gn);
+                lam_try += dl;
+                let c = 0.5 * h * lam_try;
+                for j in 0..n {
+                    thn[j] = th[j] + h * (s1 * v[j] + c * gn[j]);
+                }
+                converged = true;
+                break;
+            }
+        }
+        lam_last = lam_try;
+        // Swap the buffers themselves, so that the caller's `g` holds the last gradient.
+        std::mem::swap(g, gp);
+        lam_try += dl;
+    }
+    Ok((converged, lam_try, l_new))
+}
+
+/// The stop event in the step from `prev` to (θ, v) of size `h`: the first crossing of
+/// T = ε on the cubic Hermite interpolant of T (end slopes dT/dt = −κw − 2ηT), the state
+/// there from the Hermite interpolant of (θ, v), and one loss gradient (into `scratch`)
+/// for its true T and V; the velocity is scaled down so that T < ε and H ≤ H_n hold.
+/// `None` when no scaling can (the caller then returns the step's end).
+#[allow(clippy::type_complexity)]
+fn locate_stop(
+    particle: &LossGraphParticle<'_>,
+    prev: &Previous,
+    (th, v, w, kin): (&[f64], &[f64], f64, f64),
+    h: f64,
+    eps: f64,
+    scratch: &mut [f64],
+    t: f64,
+) -> Result<Option<(f64, Vec<f64>, Vec<f64>, f64)>> {
+    let (kappa, l_star, friction) = (particle.kappa(), particle.l_star(), particle.friction());
+    let pot = |l: f64| if kappa == 0.0 { 0.0 } else { kappa * (l - l_star) };
+    let n = th.len();
+    let (d0, d1) = (
+        h * (-kappa * prev.w - 2.0 * friction.coefficient(prev.kinetic) * prev.kinetic),
+        h * (-kappa * w - 2.0 * friction.coefficient(kin) * kin),
+    );
+    let theta = kinetic_crossing(prev.kinetic, kin, d0, d1, eps);
+    let (mut xe, mut ve) = (vec![0.0; n], vec![0.0; n]);
+    hermite((&prev.x, &prev.v), (th, v), h, theta, &mut xe, &mut ve);
+    Ok(match particle.loss().gradient(&xe, scratch) {
+        Ok(l) if l.is_finite() => {
+            let gv = dot(scratch, &ve);
+            let ke = 0.5 * (dot(&ve, &ve) + gv * gv);
+            let cap = eps.min(prev.energy - pot(l));
+            let s = if ke < cap { 1.0 } else { (cap / ke).sqrt() * (1.0 - 1e-12) };
+            let (ke, he) = (s * s * ke, s * s * ke + pot(l));
+            (cap > 0.0 && s.is_finite() && ke < eps && he <= prev.energy).then(|| {
+                ve.iter_mut().for_each(|z| *z *= s);
+                (prev.t + theta * h, xe, ve, he)
+            })
+        }
+        Ok(_) | Err(Error::NonFinite { .. }) => None,
+        Err(e) => return Err(evaluation_error(t, e)),
+    })
+}
+
 /// The integrator proper; (x0, v0) have the particle's dimension and `opts` is valid.
 fn run(particle: &LossGraphParticle<'_>, x0: &[f64], v0: &[f64], opts: &IntegrateOptions) -> Result<Solution> {
     let loss = particle.loss();
@@ -304,8 +430,8 @@ fn run(particle: &LossGraphParticle<'_>, x0: &[f64], v0: &[f64], opts: &Integrat
     }
     let mut w = dot(&gn, &v);
     let mut kin = 0.5 * (dot(&v, &v) + w * w);
-    let mut hn = kin + pot(y);
-    let mut tracker = EnergyTracker::new(hn, 2.0 * friction.coefficient(kin) * kin);
+    let mut energy_n = kin + pot(y);
+    let mut tracker = EnergyTracker::new(energy_n, 2.0 * friction.coefficient(kin) * kin);
 
     let (mut outputs, mut out_idx, mut trajectory) = initial_records(opts, x0, v0);
     let (mut accepted, mut rejected, mut consecutive) = (0usize, 0usize, 0usize);
@@ -330,7 +456,7 @@ fn run(particle: &LossGraphParticle<'_>, x0: &[f64], v0: &[f64], opts: &Integrat
         });
     }
 
-    let mut prev = Previous { t, x: z(), v: z(), kinetic: kin, w, energy: hn };
+    let mut prev = Previous { t, x: z(), v: z(), kinetic: kin, w, energy: energy_n };
     let mut lam = 0.0;
     let mut h = FIRST_STEP.min(0.01 * (opts.t1 - opts.t0));
     let mut failure: Option<Error> = None;
@@ -341,62 +467,13 @@ fn run(particle: &LossGraphParticle<'_>, x0: &[f64], v0: &[f64], opts: &Integrat
         // 1. Friction for h/2 (applied to v on the fly below).
         let s1 = friction.scale(kin, 0.5 * h);
         let removed1 = kin * (1.0 - s1 * s1);
-        let h_mid = hn - removed1;
+        let h_mid = energy_n - removed1;
         let w_half = s1 * w;
 
         // 2. RATTLE: Newton on φ(λ) for the position step.
-        let mut lam_try = lam;
-        let mut lam_last = f64::NAN;
-        let mut l_new = f64::NAN;
-        let mut converged = false;
-        for it in 0..NEWTON_MAX {
-            let c = 0.5 * h * lam_try;
-            for j in 0..n {
-                thn[j] = th[j] + h * (s1 * v[j] + c * gn[j]);
-            }
-            let y_new = y + h * (w_half - 0.5 * h * (kappa + lam_try));
-            grads += 1;
-            match loss.gradient_near(&thn, &mut g) {
-                Ok(l) => l_new = l,
-                Err(e @ Error::NonFinite { .. }) => {
-                    failure = Some(evaluation_error(t, e));
-                    break;
-                }
-                Err(e) => return Err(evaluation_error(t, e)),
-            }
-            let phi = y_new - l_new;
-            if !phi.is_finite() {
-                break;
-            }
-            let tol = NEWTON_TOL * (1.0 + l_new.abs());
-            if phi.abs() <= tol {
-                converged = true;
-                break;
-            }
-            let g_gn = dot(&g, &gn);
-            let dl = phi / (0.5 * h * h * (1.0 + g_gn));
-            if it >= 1 {
-                // The last Newton step without an evaluation, where it is safe (see the
-                // module docs): ∇L and L at λ + dl from the two iterates on the line.
-                let r = dl / (lam_try - lam_last);
-                if r.abs() <= SECANT_MAX_RATIO
-                    && (r * phi).abs() <= tol
-                    && r.abs() * dist2(&g, &gp).sqrt() <= SECANT_GRAD_TOL * dot(&g, &g).sqrt()
-                {
-                    l_new = secant_finish(&mut g, &gp, &gn, r, 0.5 * h * h * dl, l_new, g_gn);
-                    lam_try += dl;
-                    let c = 0.5 * h * lam_try;
-                    for j in 0..n {
-                        thn[j] = th[j] + h * (s1 * v[j] + c * gn[j]);
-                    }
-                    converged = true;
-                    break;
-                }
-            }
-            lam_last = lam_try;
-            std::mem::swap(&mut g, &mut gp);
-            lam_try += dl;
-        }
+        let bufs = NewtonBuffers { th: &th, v: &v, gn: &gn, thn: &mut thn, g: &mut g, gp: &mut gp };
+        let (converged, lam_try, l_new) =
+            newton(loss, bufs, (h, s1, kappa), (y, w_half), lam, &mut grads, t, &mut failure)?;
         // Velocity update with the tangency multiplier μ, and the energy error.
         let mut err = f64::INFINITY;
         let mut w_new = 0.0;
@@ -425,9 +502,9 @@ fn run(particle: &LossGraphParticle<'_>, x0: &[f64], v0: &[f64], opts: &Integrat
             let s2 = friction.scale(kin_after, 0.5 * h);
             removed += kin_after * (1.0 - s2 * s2);
             let kin2 = s2 * s2 * kin_after;
-            let mut target = hn - removed - pot(l_new);
+            let mut target = energy_n - removed - pot(l_new);
             // Rounding at rest: a target a few ulp below zero is zero.
-            if target < 0.0 && target >= -8.0 * f64::EPSILON * (hn.abs() + pot(l_new).abs()) {
+            if target < 0.0 && target >= -8.0 * f64::EPSILON * (energy_n.abs() + pot(l_new).abs()) {
                 target = 0.0;
             }
             if target >= 0.0 {
@@ -453,7 +530,7 @@ fn run(particle: &LossGraphParticle<'_>, x0: &[f64], v0: &[f64], opts: &Integrat
         prev.t = t;
         prev.kinetic = kin;
         prev.w = w;
-        prev.energy = hn;
+        prev.energy = energy_n;
         std::mem::swap(&mut prev.x, &mut th);
         std::mem::swap(&mut prev.v, &mut v);
         std::mem::swap(&mut th, &mut thn);
@@ -464,7 +541,7 @@ fn run(particle: &LossGraphParticle<'_>, x0: &[f64], v0: &[f64], opts: &Integrat
         kin = 0.5 * (dot(&v, &v) + w * w);
         // The energy target is booked (H_n minus what friction removed), not recomputed
         // from the scaled state: rounding in the scaling then does not accumulate.
-        hn -= removed;
+        energy_n -= removed;
         let h_state = kin + pot(y);
         lam = lam_try;
         t = if last { opts.t1 } else { t + h };
@@ -475,29 +552,8 @@ fn run(particle: &LossGraphParticle<'_>, x0: &[f64], v0: &[f64], opts: &Integrat
         if let Some(eps) = opts.stop_below_kinetic
             && kin < eps
         {
-            let (d0, d1) = (
-                h * (-kappa * prev.w - 2.0 * friction.coefficient(prev.kinetic) * prev.kinetic),
-                h * (-kappa * w - 2.0 * friction.coefficient(kin) * kin),
-            );
-            let theta = kinetic_crossing(prev.kinetic, kin, d0, d1, eps);
-            let (mut xe, mut ve) = (z(), z());
-            hermite((&prev.x, &prev.v), (&th, &v), h, theta, &mut xe, &mut ve);
             energy_calls += 1;
-            let located = match loss.gradient(&xe, &mut thn) {
-                Ok(l) if l.is_finite() => {
-                    let gv = dot(&thn, &ve);
-                    let ke = 0.5 * (dot(&ve, &ve) + gv * gv);
-                    let cap = eps.min(prev.energy - pot(l));
-                    let s = if ke < cap { 1.0 } else { (cap / ke).sqrt() * (1.0 - 1e-12) };
-                    let (ke, he) = (s * s * ke, s * s * ke + pot(l));
-                    (cap > 0.0 && s.is_finite() && ke < eps && he <= prev.energy).then(|| {
-                        ve.iter_mut().for_each(|z| *z *= s);
-                        (prev.t + theta * h, xe, ve, he)
-                    })
-                }
-                Ok(_) | Err(Error::NonFinite { .. }) => None,
-                Err(e) => return Err(evaluation_error(t, e)),
-            };
+            let located = locate_stop(particle, &prev, (&th, &v, w, kin), h, eps, &mut thn, t)?;
             event = Some((located.unwrap_or_else(|| (t, th.clone(), v.clone(), h_state)), eps));
         }
         let t_end = event.as_ref().map_or(t, |e| e.0.0);
