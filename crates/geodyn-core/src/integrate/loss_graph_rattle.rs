@@ -107,9 +107,9 @@
 //!
 //! Each Newton iteration costs one gradient of the loss (no curvature term: cheaper than
 //! the right-hand side of the Runge–Kutta methods, which needs a Hessian-vector
-//! product). The run's first is an [`Objective::gradient`](crate::Objective::gradient)
+//! product). The run's first is an [`Objective::gradient`]
 //! call; every later one goes through
-//! [`Objective::gradient_near`](crate::Objective::gradient_near), which backends may
+//! [`Objective::gradient_near`], which backends may
 //! answer from earlier calls' work, since the evaluations of a trajectory lie close
 //! together: a step's Newton iterates within (h²/2)|Δλ||g_n| of its first, and its first
 //! about h|v| from the last step's. Results of such evaluations may differ from a full
