@@ -26,8 +26,8 @@ pub mod scratch;
 
 pub use error::{Error, FailureReason, Result};
 pub use integrate::{
-    EnergyMonitor, EnergyReport, IntegrateOptions, Method, Solution, SolveStats, StatePoint, StopReason, UnknownMethod,
-    integrate,
+    EnergyMonitor, EnergyReport, FirstOrderPoint, FirstOrderSolution, FirstOrderSystem, IntegrateOptions, Method,
+    Solution, SolveStats, StatePoint, StopReason, UnknownMethod, integrate, integrate_first_order,
 };
 pub use lagrangian::LagrangianSystem;
 pub use mechanics::{

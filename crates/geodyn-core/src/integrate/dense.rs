@@ -1,7 +1,5 @@
 //! Dense output shared by the methods without a Runge–Kutta interpolant: the cubic
-//! Hermite interpolant of a step from its end positions and velocities, and the first
-//! crossing of a level by a cubic Hermite interpolant of a scalar (the kinetic energy at
-//! the stop event).
+//! Hermite interpolant of a step from its end positions and velocities.
 
 /// Cubic Hermite interpolation of position and velocity over a step of size `h` from
 /// `(x0, v0)` to `(x1, v1)`, at θ ∈ [0, 1].
@@ -22,32 +20,6 @@ pub(crate) fn hermite(
     }
 }
 
-/// The first θ ∈ (0, 1] where the cubic Hermite interpolant of T (values `k0` ≥ ε > `k1`,
-/// derivatives `d0`, `d1` with respect to θ) drops below ε, by bisection.
-pub(crate) fn kinetic_crossing(k0: f64, k1: f64, d0: f64, d1: f64, eps: f64) -> f64 {
-    let f = |s: f64| {
-        let (s2, s3) = (s * s, s * s * s);
-        (2.0 * s3 - 3.0 * s2 + 1.0) * k0 + (s3 - 2.0 * s2 + s) * d0 + (-2.0 * s3 + 3.0 * s2) * k1 + (s3 - s2) * d1 - eps
-    };
-    // The first crossing: scan coarsely, then bisect the first bracket.
-    let mut lo = 0.0;
-    let mut hi = 1.0;
-    const SCAN: usize = 16;
-    for i in 1..=SCAN {
-        let s = i as f64 / SCAN as f64;
-        if f(s) < 0.0 {
-            hi = s;
-            break;
-        }
-        lo = s;
-    }
-    for _ in 0..60 {
-        let mid = 0.5 * (lo + hi);
-        if f(mid) < 0.0 { hi = mid } else { lo = mid }
-    }
-    hi
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,16 +37,5 @@ mod tests {
             let t = t0 + theta * h;
             assert!((xo[0] - x(t)).abs() < 1e-14 && (vo[0] - dx(t)).abs() < 1e-13, "θ = {theta}");
         }
-    }
-
-    /// The crossing of the interpolated T with ε is the first one: for T(θ) = 1 − θ
-    /// (k0 = 1, k1 = 0, slopes −1) and ε = 0.25 it is θ = 0.75; for the cubic from 1 to
-    /// 0.5 with slopes −8 at both ends, which is 0.17 at θ = 0.25 and 1.33 at θ = 0.75,
-    /// and ε = 0.6, the early root (below 0.25), not the late one.
-    #[test]
-    fn kinetic_crossing_finds_first_root() {
-        assert!((kinetic_crossing(1.0, 0.0, -1.0, -1.0, 0.25) - 0.75).abs() < 1e-12);
-        let theta = kinetic_crossing(1.0, 0.5, -8.0, -8.0, 0.6);
-        assert!(theta > 0.0 && theta < 0.25, "{theta}");
     }
 }

@@ -159,14 +159,14 @@
 //! and accepting Newton iterates early made the controller take many more steps.
 
 use super::controller::{EnergyErrorController, MAX_REJECTIONS, StepController, begin_step};
-use super::dense::{hermite, kinetic_crossing};
+use super::dense::hermite;
+use super::driver::{Advance, Finished, Located, Records, Stepper, drive, first_crossing};
 #[cfg(doc)]
 use super::method::Method;
 use super::options::IntegrateOptions;
-use super::save::initial_records;
-use super::solution::{EnergyTracker, Solution, SolveStats, StatePoint, StopReason};
+use super::solution::{EnergyTracker, Solution, SolveStats, StatePoint};
 use crate::error::{Error, FailureReason, Result, check_dim, check_finite, evaluation_error};
-use crate::mechanics::{LossGraphParticle, SecondOrderSystem};
+use crate::mechanics::{FrictionFlow, LossGraphParticle, SecondOrderSystem};
 use crate::objective::{Objective, dot};
 
 /// Newton iterations allowed for the multiplier λ before the step is rejected.
@@ -201,16 +201,6 @@ fn secant_finish(g: &mut [f64], gp: &[f64], gn: &[f64], r: f64, step: f64, l: f6
 /// |a − b|².
 fn dist2(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
-}
-
-/// The state at the start of the last accepted step, for dense output.
-struct Previous {
-    t: f64,
-    x: Vec<f64>,
-    v: Vec<f64>,
-    kinetic: f64,
-    w: f64,
-    energy: f64,
 }
 
 /// Integrates the particle `particle` on the graph of its loss from (x0, v0) at
@@ -366,249 +356,301 @@ fn newton(
     Ok((converged, lam_try, l_new))
 }
 
-/// The stop event in the step from `prev` to (θ, v) of size `h`: the first crossing of
-/// T = ε on the cubic Hermite interpolant of T (end slopes dT/dt = −κw − 2ηT), the state
-/// there from the Hermite interpolant of (θ, v), and one loss gradient (into `scratch`)
-/// for its true T and V; the velocity is scaled down so that T < ε and H ≤ H_n hold.
-/// `None` when no scaling can (the caller then returns the step's end).
-#[allow(clippy::type_complexity)]
-fn locate_stop(
-    particle: &LossGraphParticle<'_>,
-    prev: &Previous,
-    (th, v, w, kin): (&[f64], &[f64], f64, f64),
-    h: f64,
-    eps: f64,
-    scratch: &mut [f64],
-    t: f64,
-) -> Result<Option<(f64, Vec<f64>, Vec<f64>, f64)>> {
-    let (kappa, l_star, friction) = (particle.kappa(), particle.l_star(), particle.friction());
-    let pot = |l: f64| if kappa == 0.0 { 0.0 } else { kappa * (l - l_star) };
-    let n = th.len();
-    let (d0, d1) = (
-        h * (-kappa * prev.w - 2.0 * friction.coefficient(prev.kinetic) * prev.kinetic),
-        h * (-kappa * w - 2.0 * friction.coefficient(kin) * kin),
-    );
-    let theta = kinetic_crossing(prev.kinetic, kin, d0, d1, eps);
-    let (mut xe, mut ve) = (vec![0.0; n], vec![0.0; n]);
-    hermite((&prev.x, &prev.v), (th, v), h, theta, &mut xe, &mut ve);
-    Ok(match particle.loss().gradient(&xe, scratch) {
-        Ok(l) if l.is_finite() => {
-            let gv = dot(scratch, &ve);
-            let ke = 0.5 * (dot(&ve, &ve) + gv * gv);
-            let cap = eps.min(prev.energy - pot(l));
-            let s = if ke < cap { 1.0 } else { (cap / ke).sqrt() * (1.0 - 1e-12) };
-            let (ke, he) = (s * s * ke, s * s * ke + pot(l));
-            (cap > 0.0 && s.is_finite() && ke < eps && he <= prev.energy).then(|| {
-                ve.iter_mut().for_each(|z| *z *= s);
-                (prev.t + theta * h, xe, ve, he)
-            })
-        }
-        Ok(_) | Err(Error::NonFinite { .. }) => None,
-        Err(e) => return Err(evaluation_error(t, e)),
-    })
-}
-
 /// The integrator proper; (x0, v0) have the particle's dimension and `opts` is valid.
 fn run(particle: &LossGraphParticle<'_>, x0: &[f64], v0: &[f64], opts: &IntegrateOptions) -> Result<Solution> {
-    let loss = particle.loss();
-    let (kappa, l_star, friction) = (particle.kappa(), particle.l_star(), particle.friction());
-    let n = loss.dim();
-    let etol = opts.rtol * ENERGY_TOL_PER_RTOL;
-    let pot = |l: f64| if kappa == 0.0 { 0.0 } else { kappa * (l - l_star) };
-    let z = || vec![0.0; n];
-
-    let mut t = opts.t0;
-    let (mut th, mut v) = (x0.to_vec(), v0.to_vec());
-    let (mut gn, mut g, mut thn, mut vn) = (z(), z(), z(), z());
-    // ∇L at the previous Newton iterate of the step.
-    let mut gp = z();
-    let mut grads = 1usize;
-    let mut energy_calls = 0usize;
-    let mut y = loss.gradient(&th, &mut gn).map_err(|e| evaluation_error(t, e))?;
-    if !(y.is_finite() && gn.iter().all(|z| z.is_finite())) {
-        return Err(evaluation_error(t, Error::NonFinite { what: "loss gradient at the initial state" }));
-    }
-    let mut w = dot(&gn, &v);
-    let mut kin = 0.5 * (dot(&v, &v) + w * w);
-    let mut energy_n = kin + pot(y);
-    let mut tracker = EnergyTracker::new(energy_n, 2.0 * friction.coefficient(kin) * kin);
-
-    let (mut outputs, mut out_idx, mut trajectory) = initial_records(opts, x0, v0);
-    let (mut accepted, mut rejected, mut consecutive) = (0usize, 0usize, 0usize);
-    let stats = |grads, accepted, rejected, energy_calls| SolveStats {
-        rhs_evaluations: grads,
-        accepted_steps: accepted,
-        rejected_steps: rejected,
-        energy_evaluations: energy_calls,
+    let mut st = Rattle::start(particle, x0, v0, opts)?;
+    let tracker = EnergyTracker::new(st.energy_n, 2.0 * st.friction.coefficient(st.kin) * st.kin);
+    let records = Records::start(opts, &StatePoint { t: opts.t0, x: x0.to_vec(), v: v0.to_vec() });
+    let finished = match opts.stop_below_kinetic {
+        Some(eps) if st.kin < eps => Finished::at_start(opts.t0, x0, v0, records, Some(tracker)),
+        _ => drive(&mut st, opts, records, Some(tracker))?,
     };
-    if let Some(eps) = opts.stop_below_kinetic
-        && kin < eps
-    {
-        return Ok(Solution {
+    let stats = SolveStats {
+        rhs_evaluations: st.grads,
+        accepted_steps: st.accepted,
+        rejected_steps: st.rejected,
+        energy_evaluations: st.energy_calls,
+    };
+    Ok(finished.into_solution(stats, opts))
+}
+
+/// RATTLE on the loss graph as a [`Stepper`]: the accepted state (θ, v) with g = ∇L(θ),
+/// y = L(θ), w = g·v, T and the booked energy H_n, the state before the last step (for
+/// dense output), the warm start of the multiplier and the step-size control.
+struct Rattle<'a> {
+    loss: &'a dyn Objective,
+    kappa: f64,
+    l_star: f64,
+    friction: FrictionFlow,
+    etol: f64,
+    t: f64,
+    th: Vec<f64>,
+    v: Vec<f64>,
+    gn: Vec<f64>,
+    y: f64,
+    w: f64,
+    kin: f64,
+    energy_n: f64,
+    /// The step's buffers: the iterate θ_{n+1} with its velocity and gradient, and the
+    /// previous iterate's gradient.
+    thn: Vec<f64>,
+    vn: Vec<f64>,
+    g: Vec<f64>,
+    gp: Vec<f64>,
+    /// The state at the start of the last accepted step: t, θ, v, T, w and H there.
+    prev: (f64, Vec<f64>, Vec<f64>),
+    prev_kin: f64,
+    prev_w: f64,
+    prev_energy: f64,
+    /// The last accepted step's size and the next attempt's.
+    h_prev: f64,
+    h: f64,
+    lam: f64,
+    control: EnergyErrorController,
+    grads: usize,
+    energy_calls: usize,
+    accepted: usize,
+    rejected: usize,
+}
+
+impl<'a> Rattle<'a> {
+    /// One loss gradient at (t0, x0): the initial g, L, w, T and H.
+    fn start(particle: &LossGraphParticle<'a>, x0: &[f64], v0: &[f64], opts: &IntegrateOptions) -> Result<Self> {
+        let loss = particle.loss();
+        let n = loss.dim();
+        let z = || vec![0.0; n];
+        let t = opts.t0;
+        let mut gn = z();
+        let y = loss.gradient(x0, &mut gn).map_err(|e| evaluation_error(t, e))?;
+        if !(y.is_finite() && gn.iter().all(|z| z.is_finite())) {
+            return Err(evaluation_error(t, Error::NonFinite { what: "loss gradient at the initial state" }));
+        }
+        let w = dot(&gn, v0);
+        let kin = 0.5 * (dot(v0, v0) + w * w);
+        let mut st = Self {
+            loss,
+            kappa: particle.kappa(),
+            l_star: particle.l_star(),
+            friction: particle.friction(),
+            etol: opts.rtol * ENERGY_TOL_PER_RTOL,
             t,
-            x: th,
-            v,
-            stop: StopReason::KineticBelow { threshold: eps },
-            stats: stats(grads, 0, 0, 0),
-            outputs,
-            trajectory,
-            energy: Some(tracker.report()),
-        });
+            th: x0.to_vec(),
+            v: v0.to_vec(),
+            gn,
+            y,
+            w,
+            kin,
+            energy_n: 0.0,
+            thn: z(),
+            vn: z(),
+            g: z(),
+            gp: z(),
+            prev: (t, z(), z()),
+            prev_kin: kin,
+            prev_w: w,
+            prev_energy: 0.0,
+            h_prev: 0.0,
+            h: FIRST_STEP.min(0.01 * (opts.t1 - opts.t0)),
+            lam: 0.0,
+            control: EnergyErrorController::new(),
+            grads: 1,
+            energy_calls: 0,
+            accepted: 0,
+            rejected: 0,
+        };
+        st.energy_n = kin + st.pot(y);
+        st.prev_energy = st.energy_n;
+        Ok(st)
     }
 
-    let mut prev = Previous { t, x: z(), v: z(), kinetic: kin, w, energy: energy_n };
-    let mut lam = 0.0;
-    let mut h = FIRST_STEP.min(0.01 * (opts.t1 - opts.t0));
-    let mut failure: Option<Error> = None;
-    let mut control = EnergyErrorController::new();
-    loop {
-        let last = begin_step(t, &mut h, accepted, opts, &mut failure)?;
+    /// V = κ(L − L*) (0 without gravity).
+    fn pot(&self, l: f64) -> f64 {
+        if self.kappa == 0.0 { 0.0 } else { self.kappa * (l - self.l_star) }
+    }
 
+    /// The cubic Hermite interpolant of (θ, v) over the last accepted step at θ ∈ [0, 1].
+    fn hermite_at(&self, theta: f64) -> (Vec<f64>, Vec<f64>) {
+        let n = self.th.len();
+        let (mut xo, mut vo) = (vec![0.0; n], vec![0.0; n]);
+        hermite((&self.prev.1, &self.prev.2), (&self.th, &self.v), self.h_prev, theta, &mut xo, &mut vo);
+        (xo, vo)
+    }
+
+    /// One attempt of size `h` from the accepted state: friction for h/2, RATTLE (Newton
+    /// on φ(λ) and the tangency multiplier μ), friction for h/2 and the energy target.
+    /// Returns the scaled energy error and, when the step is acceptable, the multiplier,
+    /// L(θ_{n+1}), w_{n+1} before the final scaling, the scaling α and the energy removed;
+    /// leaves θ_{n+1}, its gradient and the unscaled velocity in `thn`, `g`, `vn`.
+    fn attempt(&mut self, h: f64, failure: &mut Option<Error>) -> Result<(f64, Option<AttemptEnd>)> {
+        let (kappa, n) = (self.kappa, self.th.len());
         // 1. Friction for h/2 (applied to v on the fly below).
-        let s1 = friction.scale(kin, 0.5 * h);
-        let removed1 = kin * (1.0 - s1 * s1);
-        let h_mid = energy_n - removed1;
-        let w_half = s1 * w;
+        let s1 = self.friction.scale(self.kin, 0.5 * h);
+        let removed1 = self.kin * (1.0 - s1 * s1);
+        let h_mid = self.energy_n - removed1;
+        let w_half = s1 * self.w;
 
         // 2. RATTLE: Newton on φ(λ) for the position step.
-        let bufs = NewtonBuffers { th: &th, v: &v, gn: &gn, thn: &mut thn, g: &mut g, gp: &mut gp };
+        let bufs =
+            NewtonBuffers { th: &self.th, v: &self.v, gn: &self.gn, thn: &mut self.thn, g: &mut self.g, gp: &mut self.gp };
         let (converged, lam_try, l_new) =
-            newton(loss, bufs, (h, s1, kappa), (y, w_half), lam, &mut grads, t, &mut failure)?;
+            newton(self.loss, bufs, (h, s1, kappa), (self.y, w_half), self.lam, &mut self.grads, self.t, failure)?;
         // Velocity update with the tangency multiplier μ, and the energy error.
-        let mut err = f64::INFINITY;
-        let mut w_new = 0.0;
-        let mut kin_after = 0.0;
-        if converged {
-            let c = 0.5 * h * lam_try;
-            for j in 0..n {
-                vn[j] = s1 * v[j] + c * gn[j];
-            }
-            w_new = w_half - 0.5 * h * (kappa + lam_try);
-            let mu = (w_new - 0.5 * h * kappa - dot(&g, &vn)) / (0.5 * h * (1.0 + dot(&g, &g)));
-            let c = 0.5 * h * mu;
-            for j in 0..n {
-                vn[j] += c * g[j];
-            }
-            w_new -= 0.5 * h * (kappa + mu);
-            kin_after = 0.5 * (dot(&vn, &vn) + w_new * w_new);
-            let h_after = kin_after + pot(l_new);
-            err = (h_after - h_mid).abs() / (etol * (1.0 + h_mid.abs()));
+        if !converged {
+            return Ok((f64::INFINITY, None));
+        }
+        let (g, vn) = (&self.g, &mut self.vn);
+        let c = 0.5 * h * lam_try;
+        for j in 0..n {
+            vn[j] = s1 * self.v[j] + c * self.gn[j];
+        }
+        let mut w_new = w_half - 0.5 * h * (kappa + lam_try);
+        let mu = (w_new - 0.5 * h * kappa - dot(g, vn)) / (0.5 * h * (1.0 + dot(g, g)));
+        let c = 0.5 * h * mu;
+        for j in 0..n {
+            vn[j] += c * g[j];
+        }
+        w_new -= 0.5 * h * (kappa + mu);
+        let kin_after = 0.5 * (dot(vn, vn) + w_new * w_new);
+        let h_after = kin_after + self.pot(l_new);
+        let err = (h_after - h_mid).abs() / (self.etol * (1.0 + h_mid.abs()));
+        if !(err <= 1.0) {
+            return Ok((err, None));
         }
 
         // 3. Friction for h/2, and 4. the energy target.
-        let mut alpha = f64::NAN;
-        let mut removed = removed1;
-        if err <= 1.0 {
-            let s2 = friction.scale(kin_after, 0.5 * h);
-            removed += kin_after * (1.0 - s2 * s2);
-            let kin2 = s2 * s2 * kin_after;
-            let mut target = energy_n - removed - pot(l_new);
-            // Rounding at rest: a target a few ulp below zero is zero.
-            if target < 0.0 && target >= -8.0 * f64::EPSILON * (energy_n.abs() + pot(l_new).abs()) {
-                target = 0.0;
-            }
-            if target >= 0.0 {
-                alpha = if kin2 > 0.0 { s2 * (target / kin2).sqrt() } else { s2 };
-            }
+        let s2 = self.friction.scale(kin_after, 0.5 * h);
+        let removed = removed1 + kin_after * (1.0 - s2 * s2);
+        let kin2 = s2 * s2 * kin_after;
+        let mut target = self.energy_n - removed - self.pot(l_new);
+        // Rounding at rest: a target a few ulp below zero is zero.
+        if target < 0.0 && target >= -8.0 * f64::EPSILON * (self.energy_n.abs() + self.pot(l_new).abs()) {
+            target = 0.0;
         }
-        if !(err <= 1.0 && alpha.is_finite()) {
-            rejected += 1;
-            consecutive += 1;
-            if consecutive > MAX_REJECTIONS {
-                return Err(failure.unwrap_or(Error::Integration { t, reason: FailureReason::TooManyRejections }));
-            }
-            h = control.rejected(h, err);
-            continue;
+        if target < 0.0 {
+            return Ok((err, None));
         }
+        let alpha = if kin2 > 0.0 { s2 * (target / kin2).sqrt() } else { s2 };
+        Ok((err, alpha.is_finite().then_some(AttemptEnd { lam: lam_try, l_new, w_new, alpha, removed })))
+    }
+}
+
+/// An acceptable attempt's results (see [`Rattle::attempt`]).
+struct AttemptEnd {
+    lam: f64,
+    l_new: f64,
+    w_new: f64,
+    alpha: f64,
+    removed: f64,
+}
+
+impl Stepper for Rattle<'_> {
+    type Point = StatePoint;
+
+    fn t(&self) -> f64 {
+        self.t
+    }
+
+    fn point(&self) -> StatePoint {
+        StatePoint { t: self.t, x: self.th.clone(), v: self.v.clone() }
+    }
+
+    fn advance(&mut self, opts: &IntegrateOptions) -> Result<Advance> {
+        let mut failure: Option<Error> = None;
+        let mut consecutive = 0usize;
+        let mut h = self.h;
+        let (last, err, end) = loop {
+            let last = begin_step(self.t, &mut h, self.accepted, opts, &mut failure)?;
+            match self.attempt(h, &mut failure)? {
+                (err, Some(end)) => break (last, err, end),
+                (err, None) => {
+                    self.rejected += 1;
+                    consecutive += 1;
+                    if consecutive > MAX_REJECTIONS {
+                        return Err(
+                            failure.unwrap_or(Error::Integration { t: self.t, reason: FailureReason::TooManyRejections })
+                        );
+                    }
+                    h = self.control.rejected(h, err);
+                }
+            }
+        };
 
         // Accepted: v_{n+1} = α v_after (friction and projection in one scaling).
-        consecutive = 0;
-        failure = None;
-        accepted += 1;
-        vn.iter_mut().for_each(|z| *z *= alpha);
-        w_new *= alpha;
-        prev.t = t;
-        prev.kinetic = kin;
-        prev.w = w;
-        prev.energy = energy_n;
-        std::mem::swap(&mut prev.x, &mut th);
-        std::mem::swap(&mut prev.v, &mut v);
-        std::mem::swap(&mut th, &mut thn);
-        std::mem::swap(&mut v, &mut vn);
-        std::mem::swap(&mut gn, &mut g);
-        y = l_new;
-        w = w_new;
-        kin = 0.5 * (dot(&v, &v) + w * w);
+        self.accepted += 1;
+        let AttemptEnd { lam, l_new, w_new, alpha, removed } = end;
+        self.vn.iter_mut().for_each(|z| *z *= alpha);
+        self.prev.0 = self.t;
+        self.prev_kin = self.kin;
+        self.prev_w = self.w;
+        self.prev_energy = self.energy_n;
+        std::mem::swap(&mut self.prev.1, &mut self.th);
+        std::mem::swap(&mut self.prev.2, &mut self.v);
+        std::mem::swap(&mut self.th, &mut self.thn);
+        std::mem::swap(&mut self.v, &mut self.vn);
+        std::mem::swap(&mut self.gn, &mut self.g);
+        self.y = l_new;
+        self.w = w_new * alpha;
+        self.kin = 0.5 * (dot(&self.v, &self.v) + self.w * self.w);
         // The energy target is booked (H_n minus what friction removed), not recomputed
         // from the scaled state: rounding in the scaling then does not accumulate.
-        energy_n -= removed;
-        let h_state = kin + pot(y);
-        lam = lam_try;
-        t = if last { opts.t1 } else { t + h };
-        let power_seen = removed > 0.0;
-
-        // Stop event: the first time T < ε.
-        let mut event = None;
-        if let Some(eps) = opts.stop_below_kinetic
-            && kin < eps
-        {
-            energy_calls += 1;
-            let located = locate_stop(particle, &prev, (&th, &v, w, kin), h, eps, &mut thn, t)?;
-            event = Some((located.unwrap_or_else(|| (t, th.clone(), v.clone(), h_state)), eps));
-        }
-        let t_end = event.as_ref().map_or(t, |e| e.0.0);
-
-        // Outputs in (t_n, t_end].
-        while out_idx < opts.output_times.len() && opts.output_times[out_idx] <= t_end {
-            let to = opts.output_times[out_idx];
-            let (xo, vo) = match &event {
-                Some(((te, xe, ve, _), _)) if to == *te => (xe.clone(), ve.clone()),
-                None if to == t => (th.clone(), v.clone()),
-                _ => {
-                    let (mut xo, mut vo) = (z(), z());
-                    hermite((&prev.x, &prev.v), (&th, &v), h, ((to - prev.t) / h).clamp(0.0, 1.0), &mut xo, &mut vo);
-                    (xo, vo)
-                }
-            };
-            outputs.push(StatePoint { t: to, x: xo, v: vo });
-            out_idx += 1;
-        }
-
-        if let Some(((te, xe, ve, he), eps)) = event {
-            tracker.record(he, power_seen);
-            if let Some(tr) = trajectory.as_mut() {
-                tr.push(StatePoint { t: te, x: xe.clone(), v: ve.clone() });
-            }
-            return Ok(Solution {
-                t: te,
-                x: xe,
-                v: ve,
-                stop: StopReason::KineticBelow { threshold: eps },
-                stats: stats(grads, accepted, rejected, energy_calls),
-                outputs,
-                trajectory,
-                energy: Some(tracker.report()),
-            });
-        }
-        tracker.record(h_state, power_seen);
-        if let Some(tr) = trajectory.as_mut() {
-            tr.push(StatePoint { t, x: th.clone(), v: v.clone() });
-        }
-        if last {
-            break;
-        }
-        h = control.accepted(h, err);
+        self.energy_n -= removed;
+        let h_state = self.kin + self.pot(self.y);
+        self.lam = lam;
+        self.t = if last { opts.t1 } else { self.t + h };
+        self.h_prev = h;
+        self.h = if last { h } else { self.control.accepted(h, err) };
+        Ok(Advance {
+            last,
+            stop_value: opts.stop_below_kinetic.map(|eps| self.kin - eps),
+            energy: Some((h_state, removed > 0.0)),
+        })
     }
-    Ok(Solution {
-        t,
-        x: th,
-        v,
-        stop: StopReason::FinalTime,
-        stats: stats(grads, accepted, rejected, energy_calls),
-        outputs,
-        trajectory,
-        energy: Some(tracker.report()),
-    })
+
+    fn dense(&mut self, t: f64) -> Result<StatePoint> {
+        let (x, v) = self.hermite_at(((t - self.prev.0) / self.h_prev).clamp(0.0, 1.0));
+        Ok(StatePoint { t, x, v })
+    }
+
+    /// The first crossing of T = ε on the cubic Hermite interpolant of T (end slopes
+    /// dT/dt = −κw − 2ηT, no evaluations), the state there from the Hermite interpolant of
+    /// (θ, v), and one loss gradient for its true T and V; the velocity is scaled down so
+    /// that T < ε and H ≤ H_n hold, or, where no scaling can, the step's end is returned.
+    fn locate_stop(&mut self, opts: &IntegrateOptions) -> Result<Located<StatePoint>> {
+        let eps = opts.stop_below_kinetic.unwrap_or(0.0);
+        let (h, kappa) = (self.h_prev, self.kappa);
+        let (k0, k1) = (self.prev_kin, self.kin);
+        let (d0, d1) = (
+            h * (-kappa * self.prev_w - 2.0 * self.friction.coefficient(k0) * k0),
+            h * (-kappa * self.w - 2.0 * self.friction.coefficient(k1) * k1),
+        );
+        let mut cubic = |s: f64| -> Result<f64> {
+            let (s2, s3) = (s * s, s * s * s);
+            Ok((2.0 * s3 - 3.0 * s2 + 1.0) * k0 + (s3 - 2.0 * s2 + s) * d0 + (-2.0 * s3 + 3.0 * s2) * k1 + (s3 - s2) * d1
+                - eps)
+        };
+        let theta = first_crossing(&mut cubic, (0.0, k0 - eps), (1.0, k1 - eps), (4.0 * f64::EPSILON, 0.0), 16)?;
+        let (xe, mut ve) = self.hermite_at(theta);
+        self.energy_calls += 1;
+        let at_end = |st: &Self| Located { t: st.t, point: st.point(), energy: Some(st.kin + st.pot(st.y)) };
+        Ok(match self.loss.gradient(&xe, &mut self.thn) {
+            Ok(l) if l.is_finite() => {
+                let gv = dot(&self.thn, &ve);
+                let ke = 0.5 * (dot(&ve, &ve) + gv * gv);
+                let cap = eps.min(self.prev_energy - self.pot(l));
+                let s = if ke < cap { 1.0 } else { (cap / ke).sqrt() * (1.0 - 1e-12) };
+                let (ke, he) = (s * s * ke, s * s * ke + self.pot(l));
+                if cap > 0.0 && s.is_finite() && ke < eps && he <= self.prev_energy {
+                    ve.iter_mut().for_each(|z| *z *= s);
+                    let te = self.prev.0 + theta * h;
+                    Located { t: te, point: StatePoint { t: te, x: xe, v: ve }, energy: Some(he) }
+                } else {
+                    at_end(self)
+                }
+            }
+            Ok(_) | Err(Error::NonFinite { .. }) => at_end(self),
+            Err(e) => return Err(evaluation_error(self.t, e)),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@
 //! and `counted` (evaluation counters) — and import no method; each method is one file
 //! that imports leaves only.
 
+pub mod first_order;
 pub mod loss_graph_rattle;
 pub mod method;
 pub mod options;
@@ -33,14 +34,15 @@ pub mod tsit5;
 mod controller;
 mod counted;
 mod dense;
-mod save;
+mod driver;
 mod tableau;
 
+pub use first_order::{FirstOrderPoint, FirstOrderSolution, FirstOrderSystem};
 pub use method::{Method, UnknownMethod};
 pub use options::{EnergyMonitor, IntegrateOptions};
 pub use solution::{EnergyReport, Solution, SolveStats, StatePoint, StopReason};
 
-use crate::error::{Result, check_dim, check_finite};
+use crate::error::{Error, Result, check_dim, check_finite};
 use crate::mechanics::SecondOrderSystem;
 
 /// Integrates `system` from (x0, v0) at `opts.t0` to `opts.t1` (or the stop event) with
@@ -77,4 +79,58 @@ pub fn integrate<S: SecondOrderSystem + ?Sized>(
         Method::ProjectedTsit5 | Method::ProjectedDopri5 => projected_rk::solve(system, x0, v0, opts),
         Method::LossGraphRattle => loss_graph_rattle::solve(system, x0, v0, opts),
     }
+}
+
+/// Integrates the first-order system ẏ = f(t, y) from `y0` at `opts.t0` to `opts.t1` (or
+/// the system's stop event, [`FirstOrderSystem::stop_function`]) with diffsol's
+/// Tsitouras 5(4) pair ([`Method::Tsit5`], module [`tsit5`]): the same tolerances, step
+/// limit, output times (dense output), trajectory and [`SolveStats`] as [`integrate()`].
+///
+/// `opts.method` must be [`Method::Tsit5`] (the energy-projected and loss-graph methods
+/// need mechanics: an energy and a particle) and `opts.stop_below_kinetic` unset (a
+/// first-order system has no kinetic energy; give it a stop function instead); both
+/// return [`Error::Unsupported`]. `opts.energy_monitor` is not consulted.
+///
+/// ```
+/// use geodyn_core::integrate::{FirstOrderSystem, integrate_first_order};
+/// use geodyn_core::{IntegrateOptions, Result, StopReason};
+/// /// The harmonic oscillator (y0, y1)' = (y1, −y0), stopped where y0 first turns negative.
+/// struct Oscillator;
+/// impl FirstOrderSystem for Oscillator {
+///     fn dim(&self) -> usize { 2 }
+///     fn rhs(&self, _t: f64, y: &[f64], dy: &mut [f64]) -> Result<()> {
+///         dy[0] = y[1];
+///         dy[1] = -y[0];
+///         Ok(())
+///     }
+///     fn stop_function(&self, _t: f64, y: &[f64]) -> Option<Result<f64>> { Some(Ok(y[0])) }
+/// }
+/// let opts = IntegrateOptions::new(10.0).tolerances(1e-12, 1e-12);
+/// let sol = integrate_first_order(&Oscillator, &[0.0, 1.0], &opts).unwrap(); // y0 = sin t
+/// assert_eq!(sol.stop, StopReason::StopFunction);
+/// assert!((sol.t - std::f64::consts::PI).abs() < 1e-9);
+/// ```
+pub fn integrate_first_order<F: FirstOrderSystem + ?Sized>(
+    system: &F,
+    y0: &[f64],
+    opts: &IntegrateOptions,
+) -> Result<FirstOrderSolution> {
+    check_dim("y0", system.dim(), y0.len())?;
+    check_finite("y0", y0)?;
+    opts.validate()?;
+    if opts.method != Method::Tsit5 {
+        return Err(Error::Unsupported {
+            method: opts.method.name(),
+            reason: "first-order systems are integrated by Tsit5 only: the energy-projected and loss-graph \
+                     methods need mechanics (an energy, a particle)",
+        });
+    }
+    if opts.stop_below_kinetic.is_some() {
+        return Err(Error::Unsupported {
+            method: "stop_below_kinetic",
+            reason: "a first-order system has no kinetic energy: give it a stop function \
+                     (FirstOrderSystem::stop_function)",
+        });
+    }
+    tsit5::solve_first_order(system, y0, opts)
 }

@@ -121,10 +121,10 @@
 
 use super::controller::{MAX_REJECTIONS, RkPiController, StepController, begin_step};
 use super::counted::{Counted, stage_result};
+use super::driver::{Advance, Finished, Located, Records, Stepper, drive, first_crossing};
 use super::method::Method;
 use super::options::IntegrateOptions;
-use super::save::initial_records;
-use super::solution::{EnergyTracker, Solution, SolveStats, StatePoint, StopReason};
+use super::solution::{EnergyTracker, Solution, SolveStats, StatePoint};
 use super::tableau::{STAGES, Tableau};
 use crate::error::{Error, FailureReason, Result, evaluation_error};
 use crate::mechanics::SecondOrderSystem;
@@ -203,113 +203,27 @@ pub(crate) fn solve<Sy: SecondOrderSystem + ?Sized>(
     v0: &[f64],
     opts: &IntegrateOptions,
 ) -> Result<Solution> {
-    let n = system.dim();
     let tab = match opts.method {
         Method::ProjectedDopri5 => Tableau::dopri5(),
         _ => Tableau::tsit5(),
     };
-    let mut ev = Counted { system, rhs: 0, energy_calls: 0 };
-    let mut w = Work::new(n, tab);
-
-    let mut t = opts.t0;
-    let mut x = x0.to_vec();
-    let mut v = v0.to_vec();
-    // The first stage at t0; afterwards the first stage of a step is the last (FSAL)
-    // stage of the previous one.
-    let e0 = ev.eval(t, &x, &v, &mut w.kv[0], t)?;
-    if !(w.kv[0].iter().all(|z| z.is_finite()) && e0.kinetic.is_finite()) {
-        return Err(evaluation_error(t, Error::NonFinite { what: "initial acceleration" }));
-    }
-    let mut step = StepStart {
-        power: ev.power(&e0, t, &x, &v, t)?,
-        kinetic: e0.kinetic,
-        energy: e0.kinetic + ev.potential(&e0, &x, &v, t)?,
+    let mut st = Projected::start(system, x0, v0, opts.t0, tab)?;
+    let tracker = EnergyTracker::new(st.start.energy, st.start.power);
+    let records = Records::start(opts, &StatePoint { t: opts.t0, x: x0.to_vec(), v: v0.to_vec() });
+    let finished = match opts.stop_below_kinetic {
+        Some(eps) if st.start.kinetic < eps => Finished::at_start(opts.t0, x0, v0, records, Some(tracker)),
+        _ => {
+            st.h = initial_step(&mut st.ev, &mut st.w, x0, v0, opts.t0, opts)?;
+            drive(&mut st, opts, records, Some(tracker))?
+        }
     };
-    let mut run = Run {
-        tracker: EnergyTracker::new(step.energy, step.power),
-        records: initial_records(opts, x0, v0),
-        accepted: 0,
-        rejected: 0,
+    let stats = SolveStats {
+        rhs_evaluations: st.ev.rhs,
+        accepted_steps: st.accepted,
+        rejected_steps: st.rejected,
+        energy_evaluations: st.ev.energy_calls,
     };
-    if let Some(eps) = opts.stop_below_kinetic
-        && step.kinetic < eps
-    {
-        return Ok(run.solution(t, x, v, StopReason::KineticBelow { threshold: eps }, &ev));
-    }
-
-    let mut h = initial_step(&mut ev, &mut w, &x, &v, t, opts)?;
-    let mut control = RkPiController::new();
-    let mut consecutive_rejections = 0usize;
-    // The last stage evaluation that failed with a non-finite value since the last
-    // accepted step: reported if the step size cannot recover.
-    let mut stage_failure: Option<Error> = None;
-    loop {
-        let last = begin_step(t, &mut h, run.accepted, opts, &mut stage_failure)?;
-        let (err, alpha, kin7, pot, p7, power_seen) =
-            match attempt(system, &mut ev, &mut w, (&x, &v), t, h, &step, opts, &mut stage_failure)? {
-                Attempt::Accepted { err, alpha, kin7, pot, p7, power_seen } => (err, alpha, kin7, pot, p7, power_seen),
-                Attempt::Rejected { err } => {
-                    h = control.rejected(h, err);
-                    run.rejected += 1;
-                    consecutive_rejections += 1;
-                    if consecutive_rejections > MAX_REJECTIONS {
-                        return Err(
-                            stage_failure.unwrap_or(Error::Integration { t, reason: FailureReason::TooManyRejections })
-                        );
-                    }
-                    continue;
-                }
-            };
-
-        // Accepted: x_{n+1} = x̃, v_{n+1} = αṽ (w.dv holds v_{n+1} − ṽ).
-        consecutive_rejections = 0;
-        stage_failure = None;
-        run.accepted += 1;
-        let t_new = if last { opts.t1 } else { t + h };
-        let kin_new = alpha * alpha * kin7;
-        let h_new = kin_new + pot;
-
-        // Stop event: the first time T < ε, located on the dense output.
-        let mut t_end = t_new;
-        let mut event = None;
-        if let Some(eps) = opts.stop_below_kinetic
-            && kin_new < eps
-        {
-            let (te, xe, ve) = locate_event(&mut ev, &w, &x, &v, t, h, t_new, eps, (step.kinetic, kin_new))?;
-            t_end = te;
-            event = Some((xe, ve, eps));
-        }
-        push_outputs(&mut run.records, opts, &w, (&x, &v), t, h, t_end, alpha, event.as_ref());
-
-        if let Some((xe, ve, eps)) = event {
-            let (ve, h_event) = cap_event_energy(system, &mut ev, &xe, ve, step.energy, t)?;
-            run.tracker.record(h_event, power_seen);
-            if let Some(tr) = run.records.2.as_mut() {
-                tr.push(StatePoint { t: t_end, x: xe.clone(), v: ve.clone() });
-            }
-            return Ok(run.solution(t_end, xe, ve, StopReason::KineticBelow { threshold: eps }, &ev));
-        }
-
-        // Advance; the FSAL stage a(x̃, ṽ) becomes the next first stage (see the
-        // module docs for why the unscaled velocity is harmless there).
-        x.copy_from_slice(&w.xt);
-        for j in 0..n {
-            v[j] = alpha * w.vt[j];
-        }
-        t = t_new;
-        step = StepStart { power: p7, kinetic: kin_new, energy: h_new };
-        run.tracker.record(h_new, power_seen);
-        w.kv.swap(0, STAGES - 1);
-        if let Some(tr) = run.records.2.as_mut() {
-            tr.push(StatePoint { t, x: x.clone(), v: v.clone() });
-        }
-        if last {
-            break;
-        }
-
-        h = control.accepted(h, err);
-    }
-    Ok(run.solution(t, x, v, StopReason::FinalTime, &ev))
+    Ok(finished.into_solution(stats, opts))
 }
 
 /// What a step starts from besides the state: the dissipated power at its first stage,
@@ -320,39 +234,170 @@ struct StepStart {
     energy: f64,
 }
 
-/// The bookkeeping of a run: the energy tracker, the output and trajectory records, and
-/// the step counts.
-struct Run {
-    tracker: EnergyTracker,
-    records: (Vec<StatePoint>, usize, Option<Vec<StatePoint>>),
+/// The energy-projected Runge–Kutta method as a [`Stepper`]: the accepted state
+/// (t, x, v), the step before it (for dense output and the stop event) and the
+/// step-size control.
+struct Projected<'a, Sy: SecondOrderSystem + ?Sized> {
+    ev: Counted<'a, Sy>,
+    w: Work,
+    t: f64,
+    x: Vec<f64>,
+    v: Vec<f64>,
+    /// The state at the start of the last accepted step, its time and size, and T and H
+    /// there.
+    prev: (f64, Vec<f64>, Vec<f64>),
+    h_prev: f64,
+    prev_start: StepStart,
+    /// H and T at (x, v), the dissipated power at its (FSAL) stage.
+    start: StepStart,
+    /// The next attempt's step size.
+    h: f64,
+    control: RkPiController,
+    /// The FSAL stage of the last accepted step is still in the last stage's slot (it
+    /// moves to the first before the next attempt; dense output needs it in place).
+    fsal_pending: bool,
     accepted: usize,
     rejected: usize,
 }
 
-impl Run {
-    fn solution<Sy: SecondOrderSystem + ?Sized>(
-        self,
-        t: f64,
-        x: Vec<f64>,
-        v: Vec<f64>,
-        stop: StopReason,
-        ev: &Counted<'_, Sy>,
-    ) -> Solution {
-        Solution {
-            t,
-            x,
-            v,
-            stop,
-            stats: SolveStats {
-                rhs_evaluations: ev.rhs,
-                accepted_steps: self.accepted,
-                rejected_steps: self.rejected,
-                energy_evaluations: ev.energy_calls,
-            },
-            outputs: self.records.0,
-            trajectory: self.records.2,
-            energy: Some(self.tracker.report()),
+impl<'a, Sy: SecondOrderSystem + ?Sized> Projected<'a, Sy> {
+    /// Evaluates the first stage at (t0, x0, v0); its acceleration must be finite.
+    fn start(system: &'a Sy, x0: &[f64], v0: &[f64], t0: f64, tab: Tableau) -> Result<Self> {
+        let n = system.dim();
+        let mut ev = Counted { system, rhs: 0, energy_calls: 0 };
+        let mut w = Work::new(n, tab);
+        let e0 = ev.eval(t0, x0, v0, &mut w.kv[0], t0)?;
+        if !(w.kv[0].iter().all(|z| z.is_finite()) && e0.kinetic.is_finite()) {
+            return Err(evaluation_error(t0, Error::NonFinite { what: "initial acceleration" }));
         }
+        let start = StepStart {
+            power: ev.power(&e0, t0, x0, v0, t0)?,
+            kinetic: e0.kinetic,
+            energy: e0.kinetic + ev.potential(&e0, x0, v0, t0)?,
+        };
+        Ok(Self {
+            ev,
+            w,
+            t: t0,
+            x: x0.to_vec(),
+            v: v0.to_vec(),
+            prev: (t0, x0.to_vec(), v0.to_vec()),
+            h_prev: 0.0,
+            prev_start: StepStart { power: start.power, kinetic: start.kinetic, energy: start.energy },
+            start,
+            h: f64::NAN,
+            control: RkPiController::new(),
+            fsal_pending: false,
+            accepted: 0,
+            rejected: 0,
+        })
+    }
+
+    /// The dense output of the last accepted step at θ ∈ [0, 1].
+    fn dense_at(&self, theta: f64) -> (Vec<f64>, Vec<f64>) {
+        let (_, x, v) = &self.prev;
+        dense(&self.w, x, v, self.h_prev, theta)
+    }
+}
+
+impl<Sy: SecondOrderSystem + ?Sized> Stepper for Projected<'_, Sy> {
+    type Point = StatePoint;
+
+    fn t(&self) -> f64 {
+        self.t
+    }
+
+    fn point(&self) -> StatePoint {
+        StatePoint { t: self.t, x: self.x.clone(), v: self.v.clone() }
+    }
+
+    fn advance(&mut self, opts: &IntegrateOptions) -> Result<Advance> {
+        if std::mem::take(&mut self.fsal_pending) {
+            // The FSAL stage a(x̃, ṽ) becomes the first stage (see the module docs for
+            // why the unscaled velocity is harmless there).
+            self.w.kv.swap(0, STAGES - 1);
+        }
+        let mut consecutive_rejections = 0usize;
+        // The last stage evaluation that failed with a non-finite value since the last
+        // accepted step: reported if the step size cannot recover.
+        let mut stage_failure: Option<Error> = None;
+        let (t, h) = (self.t, &mut self.h);
+        let (last, err, alpha, kin7, pot, p7, power_seen) = loop {
+            let last = begin_step(t, h, self.accepted, opts, &mut stage_failure)?;
+            let x = (self.x.as_slice(), self.v.as_slice());
+            match attempt(&mut self.ev, &mut self.w, x, t, *h, &self.start, opts, &mut stage_failure)? {
+                Attempt::Accepted { err, alpha, kin7, pot, p7, power_seen } => {
+                    break (last, err, alpha, kin7, pot, p7, power_seen);
+                }
+                Attempt::Rejected { err } => {
+                    *h = self.control.rejected(*h, err);
+                    self.rejected += 1;
+                    consecutive_rejections += 1;
+                    if consecutive_rejections > MAX_REJECTIONS {
+                        return Err(
+                            stage_failure.unwrap_or(Error::Integration { t, reason: FailureReason::TooManyRejections })
+                        );
+                    }
+                }
+            }
+        };
+
+        // Accepted: x_{n+1} = x̃, v_{n+1} = αṽ (w.dv holds v_{n+1} − ṽ).
+        self.accepted += 1;
+        let kin_new = alpha * alpha * kin7;
+        let energy_new = kin_new + pot;
+        std::mem::swap(&mut self.prev.1, &mut self.x);
+        std::mem::swap(&mut self.prev.2, &mut self.v);
+        self.prev.0 = t;
+        self.h_prev = *h;
+        self.x.copy_from_slice(&self.w.xt);
+        for (vj, &vt) in self.v.iter_mut().zip(&self.w.vt) {
+            *vj = alpha * vt;
+        }
+        self.t = if last { opts.t1 } else { t + *h };
+        let start = StepStart { power: p7, kinetic: kin_new, energy: energy_new };
+        self.prev_start = std::mem::replace(&mut self.start, start);
+        self.fsal_pending = true;
+        if !last {
+            *h = self.control.accepted(*h, err);
+        }
+        Ok(Advance {
+            last,
+            stop_value: opts.stop_below_kinetic.map(|eps| kin_new - eps),
+            energy: Some((energy_new, power_seen)),
+        })
+    }
+
+    fn dense(&mut self, t: f64) -> Result<StatePoint> {
+        let (xo, vo) = self.dense_at(((t - self.prev.0) / self.h_prev).clamp(0.0, 1.0));
+        Ok(StatePoint { t, x: xo, v: vo })
+    }
+
+    /// By Illinois regula falsi on T along the dense output (5–10 kinetic-energy
+    /// evaluations); the velocity there is scaled down if needed so that H ≤ H_n (which
+    /// keeps T < ε).
+    fn locate_stop(&mut self, opts: &IntegrateOptions) -> Result<Located<StatePoint>> {
+        let (t0, h) = (self.prev.0, self.h_prev);
+        let eps = opts.stop_below_kinetic.unwrap_or(0.0);
+        let tol = 4.0 * f64::EPSILON * self.t.abs().max(1.0) / h;
+        let (f0, f1) = (self.prev_start.kinetic - eps, self.start.kinetic - eps);
+        let theta = {
+            let mut f = |theta: f64| -> Result<f64> {
+                let (xm, vm) = self.dense_at(theta);
+                Ok(self.ev.kinetic(&xm, &vm, t0)? - eps)
+            };
+            first_crossing(&mut f, (0.0, f0), (1.0, f1), (tol, 1e-12 * eps), 0)?
+        };
+        let (te, xe, ve) = if theta >= 1.0 {
+            let mut v1 = self.w.vt.clone();
+            v1.iter_mut().zip(&self.w.dv).for_each(|(v, dv)| *v += dv);
+            (self.t, self.w.xt.clone(), v1)
+        } else {
+            let (xe, ve) = self.dense_at(theta);
+            (t0 + theta * h, xe, ve)
+        };
+        let (ve, h_event) = cap_event_energy(&mut self.ev, &xe, ve, self.prev_start.energy, t0)?;
+        Ok(Located { t: te, point: StatePoint { t: te, x: xe, v: ve }, energy: Some(h_event) })
     }
 }
 
@@ -402,7 +447,6 @@ enum Attempt {
 /// On acceptance `w.xt`, `w.vt` hold (x̃, ṽ) and `w.dv` holds v_{n+1} − ṽ.
 #[allow(clippy::too_many_arguments)]
 fn attempt<Sy: SecondOrderSystem + ?Sized>(
-    system: &Sy,
     ev: &mut Counted<'_, Sy>,
     w: &mut Work,
     (x, v): (&[f64], &[f64]),
@@ -467,7 +511,7 @@ fn attempt<Sy: SecondOrderSystem + ?Sized>(
     }
     let target = start.energy - de;
     // No velocity reaches the energy target (V(x̃) exceeds it): halve.
-    let Some(alpha) = solve_alpha(system, ev, &w.xt, &w.vt, e7.kinetic, pot, target, t)? else {
+    let Some(alpha) = solve_alpha(ev, &w.xt, &w.vt, e7.kinetic, pot, target, t)? else {
         return Ok(Attempt::Rejected { err: f64::NAN });
     };
     for j in 0..n {
@@ -483,37 +527,10 @@ fn attempt<Sy: SecondOrderSystem + ?Sized>(
     Ok(Attempt::Accepted { err, alpha, kin7: e7.kinetic, pot, p7, power_seen })
 }
 
-/// The outputs requested in (t, t_end] after an accepted step of size `h` from (x, v):
-/// the step's end state, the event state, or the dense output.
-#[allow(clippy::too_many_arguments)]
-fn push_outputs(
-    (outputs, out_idx, _): &mut (Vec<StatePoint>, usize, Option<Vec<StatePoint>>),
-    opts: &IntegrateOptions,
-    w: &Work,
-    (x, v): (&[f64], &[f64]),
-    t: f64,
-    h: f64,
-    t_end: f64,
-    alpha: f64,
-    event: Option<&(Vec<f64>, Vec<f64>, f64)>,
-) {
-    while *out_idx < opts.output_times.len() && opts.output_times[*out_idx] <= t_end {
-        let to = opts.output_times[*out_idx];
-        let (xo, vo) = match event {
-            Some((xe, ve, _)) if to == t_end => (xe.clone(), ve.clone()),
-            None if to == t_end => (w.xt.clone(), w.vt.iter().map(|z| alpha * z).collect()),
-            _ => dense(w, x, v, h, ((to - t) / h).clamp(0.0, 1.0)),
-        };
-        outputs.push(StatePoint { t: to, x: xo, v: vo });
-        *out_idx += 1;
-    }
-}
-
 /// Keeps the guarantee at a stop-event state: H(event) ≤ `h_start` (H at the step's
 /// start), by scaling the velocity down, which keeps T < ε. Returns the velocity and H
 /// there.
 fn cap_event_energy<Sy: SecondOrderSystem + ?Sized>(
-    system: &Sy,
     ev: &mut Counted<'_, Sy>,
     xe: &[f64],
     mut ve: Vec<f64>,
@@ -523,7 +540,7 @@ fn cap_event_energy<Sy: SecondOrderSystem + ?Sized>(
     let mut h_event = ev.total(xe, &ve, t)?;
     if h_event > h_start {
         let kin_e = ev.kinetic(xe, &ve, t)?;
-        if let Some(s) = solve_alpha(system, ev, xe, &ve, kin_e, h_event - kin_e, h_start, t)?
+        if let Some(s) = solve_alpha(ev, xe, &ve, kin_e, h_event - kin_e, h_start, t)?
             && s < 1.0
         {
             ve.iter_mut().for_each(|z| *z *= s);
@@ -537,7 +554,6 @@ fn cap_event_energy<Sy: SecondOrderSystem + ?Sized>(
 /// (the potential alone exceeds the target).
 #[allow(clippy::too_many_arguments)]
 fn solve_alpha<Sy: SecondOrderSystem + ?Sized>(
-    system: &Sy,
     ev: &mut Counted<'_, Sy>,
     x: &[f64],
     v: &[f64],
@@ -555,7 +571,7 @@ fn solve_alpha<Sy: SecondOrderSystem + ?Sized>(
         return Ok(Some(1.0));
     }
     let alpha = (t_target / kinetic).sqrt();
-    if system.quadratic_kinetic() {
+    if ev.system.quadratic_kinetic() {
         return Ok(Some(alpha));
     }
     // General H(x, v): secant iterations on α ↦ H(x, αv) − target from α = 1 and the
@@ -613,62 +629,4 @@ fn dense(w: &Work, x: &[f64], v: &[f64], h: f64, theta: f64) -> (Vec<f64>, Vec<f
         *o = vj + (h * *o + theta * dvj);
     }
     (xo, vo)
-}
-
-/// Locates the first time in (t, t + h] where T < ε on the dense output (Illinois
-/// regula falsi; T(t) ≥ ε > T(t + h)), returning (time, x, v) with T(time) < ε.
-#[allow(clippy::too_many_arguments)]
-fn locate_event<Sy: SecondOrderSystem + ?Sized>(
-    ev: &mut Counted<'_, Sy>,
-    w: &Work,
-    x: &[f64],
-    v: &[f64],
-    t: f64,
-    h: f64,
-    t_new: f64,
-    eps: f64,
-    (kin_start, kin_end): (f64, f64),
-) -> Result<(f64, Vec<f64>, Vec<f64>)> {
-    let n = w.n;
-    let x1 = w.xt.clone();
-    let mut v1 = w.vt.clone();
-    for j in 0..n {
-        v1[j] += w.dv[j];
-    }
-    let (mut lo, mut hi) = (0.0f64, 1.0f64);
-    let (mut f_lo, mut f_hi) = (kin_start - eps, kin_end - eps);
-    let mut best = (1.0, x1, v1);
-    let mut side = 0i8;
-    for _ in 0..100 {
-        if (hi - lo) * h <= 4.0 * f64::EPSILON * t_new.abs().max(1.0) {
-            break;
-        }
-        let mut m = (lo * f_hi - hi * f_lo) / (f_hi - f_lo);
-        if !(m > lo && m < hi) {
-            m = 0.5 * (lo + hi);
-        }
-        let (xm, vm) = dense(w, x, v, h, m);
-        let fm = ev.kinetic(&xm, &vm, t)? - eps;
-        if fm < 0.0 {
-            hi = m;
-            f_hi = fm;
-            best = (m, xm, vm);
-            if side == -1 {
-                f_lo *= 0.5;
-            }
-            side = -1;
-            if fm > -1e-12 * eps {
-                break;
-            }
-        } else {
-            lo = m;
-            f_lo = fm;
-            if side == 1 {
-                f_hi *= 0.5;
-            }
-            side = 1;
-        }
-    }
-    let te = if best.0 >= 1.0 { t_new } else { t + best.0 * h };
-    Ok((te, best.1, best.2))
 }

@@ -30,6 +30,10 @@ pub enum StopReason {
         /// The threshold ε.
         threshold: f64,
     },
+    /// The stop function of a first-order system turned negative
+    /// ([`FirstOrderSystem::stop_function`](super::FirstOrderSystem::stop_function); the
+    /// event fired at [`FirstOrderSolution::t`](super::FirstOrderSolution::t)).
+    StopFunction,
 }
 
 /// Work done by one integration.
