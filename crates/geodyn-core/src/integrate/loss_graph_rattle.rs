@@ -20,7 +20,7 @@
 //!
 //! 1. **Friction for h/2, exactly** (the position frozen): v̇ = −ηv has the flow
 //!    v ← s v with s = 1/(1 + η0 (h/2) √T) for η = η0√T (T^{−1/2} grows linearly in
-//!    time) and s = e^{−ηh/2} for constant η ([`FrictionFlow`](crate::FrictionFlow)). The energy removed,
+//!    time) and s = e^{−ηh/2} for constant η ([`FrictionFlow`]). The energy removed,
 //!    (1 − s²)T, is booked.
 //! 2. **RATTLE** (Andersen 1983; Leimkuhler & Reich, *Simulating Hamiltonian Dynamics*,
 //!    §7.2), the constrained Störmer–Verlet step for H = ½|p|² + κy:
@@ -139,7 +139,7 @@
 //!
 //! Only particles on a loss graph can be integrated ([`LossGraphParticle`]): mechanics on
 //! a [`LossGraph`](crate::LossGraph) metric with no potential or the intrinsic one, and a
-//! friction law with an exact flow ([`FrictionFlow`](crate::FrictionFlow)).
+//! friction law with an exact flow ([`FrictionFlow`]).
 //! [`integrate_particle`] takes the particle itself, from
 //! [`Mechanics::particle`](crate::Mechanics::particle), so that the compiler checks this;
 //! [`integrate`](crate::integrate()) with [`Method::LossGraphRattle`], for a method chosen
@@ -450,7 +450,7 @@ impl<'a> Rattle<'a> {
             prev_w: w,
             prev_energy: 0.0,
             h_prev: 0.0,
-            h: FIRST_STEP.min(0.01 * (opts.t1 - opts.t0)),
+            h: opts.fixed_step.unwrap_or(FIRST_STEP.min(0.01 * (opts.t1 - opts.t0))),
             lam: 0.0,
             control: EnergyErrorController::new(),
             grads: 1,
@@ -477,12 +477,12 @@ impl<'a> Rattle<'a> {
     }
 
     /// One attempt of size `h` from the accepted state: friction for h/2, RATTLE (Newton
-    /// on φ(λ) and the tangency multiplier μ), friction for h/2 and the energy target.
-    /// Returns the scaled energy error and, when the step is acceptable, the multiplier,
+    /// on φ(λ) and the tangency multiplier μ), friction for h/2 and the energy target;
+    /// with `fixed` steps the energy error is not tested. Returns the scaled energy error and, when the step is acceptable, the multiplier,
     /// L(θ_{n+1}), w_{n+1} before the final scaling, the scaling α and the energy removed;
     /// leaves θ_{n+1}, its gradient and the unscaled velocity in `thn`, `g`, `vn`.
-    fn attempt(&mut self, h: f64, failure: &mut Option<Error>) -> Result<(f64, Option<AttemptEnd>)> {
-        let (kappa, n) = (self.kappa, self.th.len());
+    fn attempt(&mut self, h: f64, fixed: bool, failure: &mut Option<Error>) -> Result<(f64, Option<AttemptEnd>)> {
+        let kappa = self.kappa;
         // 1. Friction for h/2 (applied to v on the fly below).
         let s1 = self.friction.scale(self.kin, 0.5 * h);
         let removed1 = self.kin * (1.0 - s1 * s1);
@@ -490,8 +490,14 @@ impl<'a> Rattle<'a> {
         let w_half = s1 * self.w;
 
         // 2. RATTLE: Newton on φ(λ) for the position step.
-        let bufs =
-            NewtonBuffers { th: &self.th, v: &self.v, gn: &self.gn, thn: &mut self.thn, g: &mut self.g, gp: &mut self.gp };
+        let bufs = NewtonBuffers {
+            th: &self.th,
+            v: &self.v,
+            gn: &self.gn,
+            thn: &mut self.thn,
+            g: &mut self.g,
+            gp: &mut self.gp,
+        };
         let (converged, lam_try, l_new) =
             newton(self.loss, bufs, (h, s1, kappa), (self.y, w_half), self.lam, &mut self.grads, self.t, failure)?;
         // Velocity update with the tangency multiplier μ, and the energy error.
@@ -500,20 +506,20 @@ impl<'a> Rattle<'a> {
         }
         let (g, vn) = (&self.g, &mut self.vn);
         let c = 0.5 * h * lam_try;
-        for j in 0..n {
-            vn[j] = s1 * self.v[j] + c * self.gn[j];
+        for ((vn, &v), &gn) in vn.iter_mut().zip(&self.v).zip(&self.gn) {
+            *vn = s1 * v + c * gn;
         }
         let mut w_new = w_half - 0.5 * h * (kappa + lam_try);
         let mu = (w_new - 0.5 * h * kappa - dot(g, vn)) / (0.5 * h * (1.0 + dot(g, g)));
         let c = 0.5 * h * mu;
-        for j in 0..n {
-            vn[j] += c * g[j];
+        for (vn, &g) in vn.iter_mut().zip(g) {
+            *vn += c * g;
         }
         w_new -= 0.5 * h * (kappa + mu);
         let kin_after = 0.5 * (dot(vn, vn) + w_new * w_new);
         let h_after = kin_after + self.pot(l_new);
         let err = (h_after - h_mid).abs() / (self.etol * (1.0 + h_mid.abs()));
-        if !(err <= 1.0) {
+        if !(err <= 1.0 || fixed && err.is_finite()) {
             return Ok((err, None));
         }
 
@@ -560,15 +566,20 @@ impl Stepper for Rattle<'_> {
         let mut h = self.h;
         let (last, err, end) = loop {
             let last = begin_step(self.t, &mut h, self.accepted, opts, &mut failure)?;
-            match self.attempt(h, &mut failure)? {
+            let fixed = opts.fixed_step.is_some();
+            match self.attempt(h, fixed, &mut failure)? {
                 (err, Some(end)) => break (last, err, end),
+                (_, None) if fixed => {
+                    return Err(
+                        failure.unwrap_or(Error::Integration { t: self.t, reason: FailureReason::TooManyRejections })
+                    );
+                }
                 (err, None) => {
                     self.rejected += 1;
                     consecutive += 1;
                     if consecutive > MAX_REJECTIONS {
-                        return Err(
-                            failure.unwrap_or(Error::Integration { t: self.t, reason: FailureReason::TooManyRejections })
-                        );
+                        return Err(failure
+                            .unwrap_or(Error::Integration { t: self.t, reason: FailureReason::TooManyRejections }));
                     }
                     h = self.control.rejected(h, err);
                 }
@@ -598,7 +609,11 @@ impl Stepper for Rattle<'_> {
         self.lam = lam;
         self.t = if last { opts.t1 } else { self.t + h };
         self.h_prev = h;
-        self.h = if last { h } else { self.control.accepted(h, err) };
+        self.h = match opts.fixed_step {
+            Some(fixed) => fixed,
+            None if last => h,
+            None => self.control.accepted(h, err),
+        };
         Ok(Advance {
             last,
             stop_value: opts.stop_below_kinetic.map(|eps| self.kin - eps),
@@ -625,7 +640,10 @@ impl Stepper for Rattle<'_> {
         );
         let mut cubic = |s: f64| -> Result<f64> {
             let (s2, s3) = (s * s, s * s * s);
-            Ok((2.0 * s3 - 3.0 * s2 + 1.0) * k0 + (s3 - 2.0 * s2 + s) * d0 + (-2.0 * s3 + 3.0 * s2) * k1 + (s3 - s2) * d1
+            Ok((2.0 * s3 - 3.0 * s2 + 1.0) * k0
+                + (s3 - 2.0 * s2 + s) * d0
+                + (-2.0 * s3 + 3.0 * s2) * k1
+                + (s3 - s2) * d1
                 - eps)
         };
         let theta = first_crossing(&mut cubic, (0.0, k0 - eps), (1.0, k1 - eps), (4.0 * f64::EPSILON, 0.0), 16)?;

@@ -1,11 +1,12 @@
-//! Adaptive integration of second-order systems ẍ = a(t, x, ẋ).
+//! Adaptive (or fixed-step) integration of second-order systems ẍ = a(t, x, ẋ) and
+//! first-order systems ẏ = f(t, y).
 //!
 //! [`integrate()`] solves a [`SecondOrderSystem`] from (x0, v0) at
 //! [`IntegrateOptions::t0`] to [`IntegrateOptions::t1`] or to an optional stop event
 //! (kinetic energy below ε), with states at requested output times (dense output), an
 //! optional trajectory of every accepted step, work statistics ([`SolveStats`]) and the
 //! energy behaviour of the run ([`EnergyReport`]). A failed solve returns
-//! [`Error::Integration`](crate::Error::Integration) naming the time reached and the
+//! [`Error::Integration`] naming the time reached and the
 //! [`FailureReason`](crate::FailureReason).
 //!
 //! [`IntegrateOptions::method`] selects the [`Method`]:
@@ -17,11 +18,21 @@
 //! | [`Method::ProjectedDopri5`] | [`projected_rk`] | never rises | the same, long runs |
 //! | [`Method::LossGraphRattle`] | [`loss_graph_rattle`] | never rises | DiMS and RLA on stiff losses |
 //!
+//! [`integrate_first_order`] solves a [`FirstOrderSystem`] with the same options, dense
+//! output and statistics (by [`Method::Tsit5`]; a second-order system is the case
+//! y = (x, ẋ), and that is how Tsit5 integrates one), with a stop event given by the
+//! system's [`stop_function`](FirstOrderSystem::stop_function).
+//! [`IntegrateOptions::fixed_step`] replaces the step-size control by fixed steps, for
+//! convergence studies.
+//!
 //! The layout: leaf modules hold the shared vocabulary — [`method`] (the selector),
-//! [`options`], [`solution`], `save` (initial records), `controller` (step guard and
-//! step-size controllers), `dense` (Hermite dense output), `tableau` (the 5(4) pairs)
-//! and `counted` (evaluation counters) — and import no method; each method is one file
-//! that imports leaves only.
+//! [`options`], [`solution`], [`first_order`] (the first-order system and its solution),
+//! `driver` (the loop every method runs: accepted steps, the stop event located by one
+//! root finder on the method's dense output, output times, trajectory and energy record,
+//! over a small `Stepper` trait), `controller` (step guard and step-size controllers),
+//! `dense` (Hermite dense output), `tableau` (the 5(4) pairs) and `counted` (evaluation
+//! counters) — and import no method; each method is one file that implements `Stepper`
+//! and imports leaves only.
 
 pub mod first_order;
 pub mod loss_graph_rattle;
@@ -51,7 +62,7 @@ use crate::mechanics::SecondOrderSystem;
 /// The method is chosen at run time. [`Method::LossGraphRattle`] integrates only systems
 /// that are a particle on a loss graph
 /// ([`SecondOrderSystem::as_loss_graph_particle`]) and returns
-/// [`Error::Unsupported`](crate::Error::Unsupported) for others; where the method is known
+/// [`Error::Unsupported`] for others; where the method is known
 /// when the program is written,
 /// [`loss_graph_rattle::integrate_particle`] checks this at compile time.
 ///

@@ -42,6 +42,15 @@ pub struct IntegrateOptions {
     /// When [`Method::Tsit5`] monitors the energy for [`Solution::energy`] (default
     /// [`EnergyMonitor::WhenFree`]); [`Method::ProjectedTsit5`] always does.
     pub energy_monitor: EnergyMonitor,
+    /// Fixed steps of this size (> 0) instead of adaptive ones: no error control, atol
+    /// and rtol are not used, the last step takes the rest of the interval (a step
+    /// within 1% of t1 is stretched to it). For convergence studies and for comparing
+    /// methods at equal cost, not for production runs: a step that cannot be taken at
+    /// this size (a non-finite stage; for the energy-projected and loss-graph methods no
+    /// velocity reaching the energy target, or a multiplier that does not converge) fails
+    /// the run with [`FailureReason::TooManyRejections`](crate::FailureReason::TooManyRejections)
+    /// or the evaluation's error. Default `None` (adaptive).
+    pub fixed_step: Option<f64>,
 }
 
 impl Default for IntegrateOptions {
@@ -57,6 +66,7 @@ impl Default for IntegrateOptions {
             trajectory: false,
             method: Method::default(),
             energy_monitor: EnergyMonitor::default(),
+            fixed_step: None,
         }
     }
 }
@@ -110,6 +120,11 @@ impl IntegrateOptions {
         self.method = method;
         self
     }
+    /// Takes fixed steps of size `h` ([`fixed_step`](Self::fixed_step)).
+    pub fn fixed_step(mut self, h: f64) -> Self {
+        self.fixed_step = Some(h);
+        self
+    }
     /// Sets when [`Method::Tsit5`] monitors the energy.
     pub fn energy_monitor(mut self, monitor: EnergyMonitor) -> Self {
         self.energy_monitor = monitor;
@@ -134,6 +149,11 @@ impl IntegrateOptions {
             && !(eps.is_finite() && eps > 0.0)
         {
             return bad("stop_below_kinetic", eps, "must be finite and > 0");
+        }
+        if let Some(h) = self.fixed_step
+            && !(h.is_finite() && h > 0.0)
+        {
+            return bad("fixed_step", h, "must be finite and > 0");
         }
         let mut prev = self.t0;
         for &t in &self.output_times {

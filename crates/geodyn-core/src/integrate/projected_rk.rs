@@ -213,7 +213,10 @@ pub(crate) fn solve<Sy: SecondOrderSystem + ?Sized>(
     let finished = match opts.stop_below_kinetic {
         Some(eps) if st.start.kinetic < eps => Finished::at_start(opts.t0, x0, v0, records, Some(tracker)),
         _ => {
-            st.h = initial_step(&mut st.ev, &mut st.w, x0, v0, opts.t0, opts)?;
+            st.h = match opts.fixed_step {
+                Some(h) => h,
+                None => initial_step(&mut st.ev, &mut st.w, x0, v0, opts.t0, opts)?,
+            };
             drive(&mut st, opts, records, Some(tracker))?
         }
     };
@@ -329,6 +332,11 @@ impl<Sy: SecondOrderSystem + ?Sized> Stepper for Projected<'_, Sy> {
                 Attempt::Accepted { err, alpha, kin7, pot, p7, power_seen } => {
                     break (last, err, alpha, kin7, pot, p7, power_seen);
                 }
+                Attempt::Rejected { .. } if opts.fixed_step.is_some() => {
+                    return Err(
+                        stage_failure.unwrap_or(Error::Integration { t, reason: FailureReason::TooManyRejections })
+                    );
+                }
                 Attempt::Rejected { err } => {
                     *h = self.control.rejected(*h, err);
                     self.rejected += 1;
@@ -358,7 +366,9 @@ impl<Sy: SecondOrderSystem + ?Sized> Stepper for Projected<'_, Sy> {
         let start = StepStart { power: p7, kinetic: kin_new, energy: energy_new };
         self.prev_start = std::mem::replace(&mut self.start, start);
         self.fsal_pending = true;
-        if !last {
+        if let Some(fixed) = opts.fixed_step {
+            *h = fixed;
+        } else if !last {
             *h = self.control.accepted(*h, err);
         }
         Ok(Advance {
@@ -497,8 +507,9 @@ fn attempt<Sy: SecondOrderSystem + ?Sized>(
         *ex *= h;
         *dv *= h;
     }
+    let fixed = opts.fixed_step.is_some();
     let mut err = rms_norm((&w.ex, &w.dv), (x, v), (&w.xt, &w.vt), atol, rtol);
-    if err.is_nan() || err > 1.0 {
+    if err.is_nan() || (err > 1.0 && !fixed) {
         return Ok(Attempt::Rejected { err });
     }
     let pot = ev.potential(&e7, &w.xt, &w.vt, t)?;
@@ -520,7 +531,7 @@ fn attempt<Sy: SecondOrderSystem + ?Sized>(
     w.ex.fill(0.0);
     let moved = rms_norm((&w.ex, &w.dv), (x, v), (&w.xt, &w.vt), atol, rtol);
     err = err.max(PROJECTION_WEIGHT * moved);
-    if err > 1.0 {
+    if err > 1.0 && !fixed {
         return Ok(Attempt::Rejected { err });
     }
     let power_seen = power[..STAGES - 1].iter().any(|&p| p != 0.0) || p7 != 0.0;

@@ -57,6 +57,10 @@ use std::marker::PhantomData;
 type M = FaerMat<f64>;
 type V = <M as MatrixCommon>::V;
 
+/// After an accepted step: the stop function (when the run has a stop event), and H with
+/// whether power was dissipated (when the energy is monitored).
+type AtStep = (Option<f64>, Option<(f64, bool)>);
+
 /// What the Tsit5 stepper integrates: ẏ = f(t, y), the stop function along the
 /// solution, the energy record and how a state is reported.
 pub(crate) trait Tsit5Rhs {
@@ -66,7 +70,7 @@ pub(crate) trait Tsit5Rhs {
     fn rhs(&self, t: f64, y: &[f64], dy: &mut [f64]) -> Result<()>;
     /// After an accepted step to (t, y): the stop function there (when the run has a stop
     /// event) and the energy record (when monitored).
-    fn at_step(&self, t: f64, y: &[f64]) -> Result<(Option<f64>, Option<(f64, bool)>)>;
+    fn at_step(&self, t: f64, y: &[f64]) -> Result<AtStep>;
     /// The stop function at (t, y) of the dense output.
     fn stop_value(&self, t: f64, y: &[f64]) -> Result<f64>;
     /// The stop function's value scale: location ends where −scale·1e-12 < g < 0.
@@ -93,7 +97,10 @@ pub(crate) fn solve_first_order<F: FirstOrderSystem + ?Sized>(
     let (finished, mut stats) = match g0 {
         Some(g) if g < 0.0 => {
             let p0 = FirstOrderPoint { t: opts.t0, y: y0.to_vec() };
-            (Finished::stopped_at_start(opts.t0, p0, records, None), SolveStats { rhs_evaluations: 1, ..SolveStats::default() })
+            (
+                Finished::stopped_at_start(opts.t0, p0, records, None),
+                SolveStats { rhs_evaluations: 1, ..SolveStats::default() },
+            )
         }
         _ => run(&rhs, (y0, g0.unwrap_or(f64::NAN)), opts, records, None)?,
     };
@@ -160,10 +167,15 @@ fn run<P: Tsit5Rhs>(
     let state = RhsState { rhs, calls: Cell::new(1usize), failure: RefCell::new(None) };
     let f = |y: &[f64], _p: &[f64], t: f64, dy: &mut [f64]| state.eval(y, t, dy);
     let y_init = y0.to_vec();
+    // Fixed steps: tolerances no step fails, the step size is set before every step.
+    let (atol, rtol) = match opts.fixed_step {
+        Some(_) => (1e300, 1e300),
+        None => (opts.atol, opts.rtol),
+    };
     let problem = OdeBuilder::<M>::new()
         .t0(opts.t0)
-        .rtol(opts.rtol)
-        .atol([opts.atol])
+        .rtol(rtol)
+        .atol([atol])
         .rhs(f)
         .init(move |_p, _t, y: &mut [f64]| y.copy_from_slice(&y_init), y0.len())
         .build()
@@ -250,9 +262,15 @@ where
 
     fn advance(&mut self, opts: &IntegrateOptions) -> Result<Advance> {
         if self.solver.get_statistics().number_of_steps - self.retries >= opts.max_steps {
-            return Err(Error::Integration { t: self.t, reason: FailureReason::StepLimit { max_steps: opts.max_steps } });
+            return Err(Error::Integration {
+                t: self.t,
+                reason: FailureReason::StepLimit { max_steps: opts.max_steps },
+            });
         }
         let mut consecutive_retries = 0usize;
+        if let Some(h) = opts.fixed_step {
+            *self.solver.state_mut().h = h;
+        }
         // The last accepted time is `t_now` until this step is accepted.
         let reason = loop {
             let res = self.solver.step();
@@ -266,6 +284,7 @@ where
             let non_finite = matches!(e, Error::NonFinite { .. });
             let err = evaluation_error(self.t_now, e);
             if !non_finite
+                || opts.fixed_step.is_some()
                 || res.is_err()
                 || consecutive_retries >= MAX_REJECTIONS
                 || step_underflows(self.t_now, h_half)
@@ -383,7 +402,7 @@ impl<F: FirstOrderSystem + ?Sized> Tsit5Rhs for FirstOrder<'_, F> {
     fn rhs(&self, t: f64, y: &[f64], dy: &mut [f64]) -> Result<()> {
         self.system.rhs(t, y, dy)
     }
-    fn at_step(&self, t: f64, y: &[f64]) -> Result<(Option<f64>, Option<(f64, bool)>)> {
+    fn at_step(&self, t: f64, y: &[f64]) -> Result<AtStep> {
         Ok((self.stop_function(t, y)?, None))
     }
     fn stop_value(&self, t: f64, y: &[f64]) -> Result<f64> {
@@ -449,7 +468,7 @@ impl<S: SecondOrderSystem + ?Sized> Tsit5Rhs for SecondOrder<'_, S> {
         Ok(())
     }
 
-    fn at_step(&self, t: f64, y: &[f64]) -> Result<(Option<f64>, Option<(f64, bool)>)> {
+    fn at_step(&self, t: f64, y: &[f64]) -> Result<AtStep> {
         let cached = self.cached(t, y);
         let energy = match self.monitored {
             true => Some(energy_at_step(self.system, t, y, cached, self.energy_calls)?),
