@@ -148,6 +148,7 @@ fn run_system<S: SecondOrderSystem>(sys: &S, x0: &[f64], v0: &[f64], opts: &Inte
     match sol.stop {
         StopReason::FinalTime => assert_eq!(sol.t, opts.t1, "FinalTime stops at t1"),
         StopReason::KineticBelow { threshold } => assert_eq!(Some(threshold), opts.stop_below_kinetic),
+        StopReason::StopFunction => panic!("a second-order run has no stop function"),
     }
     assert!(sol.stats.accepted_steps <= opts.max_steps, "step limit exceeded");
     assert!(sol.outputs.len() <= opts.output_times.len());
