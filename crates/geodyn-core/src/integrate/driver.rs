@@ -158,15 +158,13 @@ pub(crate) fn drive<S: Stepper>(
             }
             return Ok(Finished { t: e.t, point: e.point, stopped: true, records, tracker });
         }
-        let point = stepper.point();
-        if step.last {
-            if let Some(tr) = records.trajectory.as_mut() {
-                tr.push(point.clone());
-            }
-            return Ok(Finished { t, point, stopped: false, records, tracker });
-        }
+        // States are copied only where they are kept (no allocation per step otherwise).
         if let Some(tr) = records.trajectory.as_mut() {
-            tr.push(point);
+            tr.push(stepper.point());
+        }
+        if step.last {
+            let point = stepper.point();
+            return Ok(Finished { t, point, stopped: false, records, tracker });
         }
     }
 }
