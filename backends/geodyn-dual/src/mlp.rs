@@ -841,9 +841,7 @@ impl ModelObjective for MlpObjective {
     /// back to back (`[S, K]`), `inputs` is `[n, d]`, `out` receives `[S, n, m]`.
     fn predict(&self, param_sets: &[f64], inputs: &[f64], out: &mut [f64]) -> Result<()> {
         let (m, k) = (self.spec.output_dim(), self.spec.num_params());
-        let (_, n) = self.spec.predict_shape(param_sets.len(), inputs.len(), out.len())?;
-        check_finite("param_sets", param_sets)?;
-        check_finite("inputs", inputs)?;
+        let (_, n) = self.spec.check_predict(param_sets, inputs, out.len())?;
         if n == 0 {
             return Ok(());
         }

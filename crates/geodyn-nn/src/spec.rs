@@ -276,6 +276,22 @@ impl ModelSpec {
         Ok((s, n))
     }
 
+    /// Every check of a backend's batched prediction, in one place: the shape (S, n) as
+    /// [`predict_shape`](Self::predict_shape) gives it, then
+    /// [`NonFinite`](geodyn_core::Error::NonFinite) if a parameter or an input is NaN or
+    /// infinite. Costs one pass over `param_sets` and `inputs`.
+    pub fn check_predict(
+        &self,
+        param_sets: &[f64],
+        inputs: &[f64],
+        out_len: usize,
+    ) -> geodyn_core::Result<(usize, usize)> {
+        let shape = self.predict_shape(param_sets.len(), inputs.len(), out_len)?;
+        geodyn_core::error::check_finite("param_sets", param_sets)?;
+        geodyn_core::error::check_finite("inputs", inputs)?;
+        Ok(shape)
+    }
+
     /// Batched predictions: `param_sets` holds S parameter vectors back to back
     /// (`[S, K]`), `inputs` is `[n, d]`, and `out` receives `[S, n, m]` (sample-major).
     pub fn predict(&self, param_sets: &[f64], inputs: &[f64], out: &mut [f64]) -> Result<()> {

@@ -113,6 +113,27 @@ fn predict_is_sample_major_and_matches_forward() {
     assert!(spec.predict(&sets, &inputs, &mut out[1..]).is_err());
 }
 
+/// The backends' shared prediction check: shapes as `predict_shape` gives them, and a NaN
+/// or infinite parameter or input is `NonFinite` naming the argument.
+#[test]
+fn check_predict_reports_shape_and_non_finite_arguments() {
+    let spec: ModelSpec = "2-5-3:gelu".parse().unwrap();
+    let k = spec.num_params();
+    let mut sets = vec![0.1; 2 * k];
+    let mut inputs = vec![0.5; 2 * 4];
+    assert_eq!(spec.check_predict(&sets, &inputs, 2 * 4 * 3).unwrap(), (2, 4));
+    let short = spec.check_predict(&sets, &inputs, 5).unwrap_err().to_string();
+    assert!(short.contains("predictions [S, n, m]"), "{short}");
+    sets[k + 3] = f64::NAN;
+    assert!(matches!(
+        spec.check_predict(&sets, &inputs, 24),
+        Err(geodyn_core::Error::NonFinite { what: "param_sets" })
+    ));
+    sets[k + 3] = 0.1;
+    inputs[7] = f64::INFINITY;
+    assert!(matches!(spec.check_predict(&sets, &inputs, 24), Err(geodyn_core::Error::NonFinite { what: "inputs" })));
+}
+
 /// PyTorch's default Linear init: every entry of layer l lies in [−1/√in_l, 1/√in_l),
 /// and the draw is deterministic for a fixed ChaCha8 seed.
 #[test]
