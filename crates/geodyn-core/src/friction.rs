@@ -20,7 +20,7 @@
 //! [`Friction::exact_flow`]; only such laws can be integrated by
 //! [`Method::LossGraphRattle`](crate::Method::LossGraphRattle)
 //! ([`Mechanics::particle`](crate::Mechanics::particle) returns
-//! [`Error::NoExactFlow`](crate::Error::NoExactFlow) for the others).
+//! [`Error::NoExactFlow`] for the others).
 //!
 //! On the Euclidean metric a law gives the same acceleration and power in both systems:
 //!
@@ -66,10 +66,6 @@ pub trait Friction: Sync {
         None
     }
 }
-
-/// The pre-0.2 name of [`Friction`], kept so that bounds `D: Dissipation` still compile.
-/// Its `coefficient` now returns `Option<f64>`.
-pub use self::Friction as Dissipation;
 
 /// A friction law with a closed-form flow: the laws [`Frictionless`], [`Constant`] and
 /// [`SpeedDependent`] as one value, returned by [`Friction::exact_flow`] and carried by

@@ -9,7 +9,7 @@
 //! forming the n×n velocity Hessian and solving it densely (LU with partial pivoting);
 //! it is meant for small configuration spaces. The energy function
 //! E = v·∂L/∂v − L is conserved without friction and changes at the rate F·v with it.
-//! For a [`Rayleigh`](crate::Rayleigh) function R, F = −∂R/∂v; for a scalar law
+//! For a [`Rayleigh`] function R, F = −∂R/∂v; for a scalar law
 //! ([`Constant`](crate::Constant), [`SpeedDependent`](crate::SpeedDependent), …)
 //! F = −η(∂²L/∂v²)v, so ẍ gains −ηẋ and the power is 2ηT with T = ½vᵀ(∂²L/∂v²)v — the
 //! same as [`Mechanics`](crate::Mechanics) on the metric G = ∂²L/∂v². A Finsler metric F

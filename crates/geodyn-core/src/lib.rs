@@ -26,7 +26,7 @@ pub mod objective;
 pub mod scratch;
 
 pub use error::{Error, FailureReason, Result};
-pub use friction::{Constant, Dissipation, FnDissipation, Friction, FrictionFlow, Frictionless, SpeedDependent};
+pub use friction::{Constant, FnDissipation, Friction, FrictionFlow, Frictionless, SpeedDependent};
 pub use integrate::{
     EnergyMonitor, EnergyReport, FirstOrderPoint, FirstOrderSolution, FirstOrderSystem, IntegrateOptions, Method,
     Solution, SolveStats, StatePoint, StopReason, UnknownMethod, integrate, integrate_first_order,

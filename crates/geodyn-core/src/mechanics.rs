@@ -32,7 +32,7 @@ use crate::objective::Objective;
 use crate::scratch::with_buffers;
 
 #[doc(no_inline)]
-pub use crate::friction::{Constant, Dissipation, FnDissipation, Friction, FrictionFlow, Frictionless, SpeedDependent};
+pub use crate::friction::{Constant, FnDissipation, Friction, FrictionFlow, Frictionless, SpeedDependent};
 
 /// A second-order system ẍ = a(t, x, ẋ) with an energy; what [`integrate`](crate::integrate()) solves.
 pub trait SecondOrderSystem: Sync {
