@@ -52,7 +52,7 @@ pub use geodyn_dfdx as dfdx;
 pub mod prelude {
     pub use geodyn_core::integrate::loss_graph_rattle::integrate_particle;
     pub use geodyn_core::{
-        Constant, Dissipation, Embedding, Energy, Error, Euclidean, FnDissipation, Frictionless, IntegrateOptions,
+        Constant, Embedding, Energy, Error, Euclidean, FnDissipation, Friction, Frictionless, IntegrateOptions,
         Lagrangian, LagrangianSystem, LossGraph, LossGraphParticle, Mechanics, Metric, Objective, Pullback, Rayleigh,
         Result, SecondOrderSystem, Solution, SpeedDependent, StopReason, integrate,
     };

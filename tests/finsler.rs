@@ -59,7 +59,7 @@ impl RayleighFn for Drag {
 
 #[test]
 fn damped_double_well_follows_newton_and_dissipates() {
-    let sys = LagrangianSystem::new(DualLagrangian::new(DoubleWell)).with_rayleigh(DualRayleigh::new(Drag));
+    let sys = LagrangianSystem::new(DualLagrangian::new(DoubleWell)).with_friction(DualRayleigh::new(Drag));
     for &(x, v) in &[(0.3f64, -1.0f64), (-1.7, 0.2), (2.0, 3.0)] {
         let mut a = [0.0];
         sys.acceleration(0.0, &[x], &[v], &mut a).unwrap();

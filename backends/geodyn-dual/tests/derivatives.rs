@@ -654,7 +654,7 @@ fn lagrangian_system_acceleration_equals_closed_form() {
             v.iter().map(|&vi| vi * vi).sum::<D>() * (0.5 * 0.3)
         }
     }
-    let sys = LagrangianSystem::new(DualLagrangian::new(DiagMetric)).with_rayleigh(DualRayleigh::new(Friction));
+    let sys = LagrangianSystem::new(DualLagrangian::new(DiagMetric)).with_friction(DualRayleigh::new(Friction));
     let (x, v) = ([0.5, -1.0, 2.0], [1.0, 3.0, -0.5]);
     let mut a = [0.0; 3];
     sys.acceleration(0.0, &x, &v, &mut a).unwrap();

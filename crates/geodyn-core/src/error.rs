@@ -64,7 +64,7 @@ pub enum Error {
         /// What it needs.
         reason: &'static str,
     },
-    /// A friction law has no closed-form flow ([`Dissipation::exact_flow`](crate::Dissipation::exact_flow)
+    /// A friction law has no closed-form flow ([`Friction::exact_flow`](crate::Friction::exact_flow)
     /// is `None`), which [`Method::LossGraphRattle`](crate::Method::LossGraphRattle) needs;
     /// returned by [`Mechanics::particle`](crate::Mechanics::particle).
     #[error("LossGraphRattle needs a friction law with a closed-form flow, and {friction} has none")]

@@ -1,69 +1,92 @@
-//! Mechanics from a Lagrangian L(x, v) with optional Rayleigh dissipation R(x, v).
+//! Mechanics from a Lagrangian L(x, v) with any [`Friction`] law.
 //!
-//! [`LagrangianSystem`] solves the Euler–Lagrange equations with dissipation,
+//! [`LagrangianSystem`] solves the Euler–Lagrange equations with a dissipative force F,
 //!
 //! ```text
-//! (∂²L/∂v²) ẍ = ∂L/∂x − (∂²L/∂v∂x) ẋ − ∂R/∂v,
+//! (∂²L/∂v²) ẍ = ∂L/∂x − (∂²L/∂v∂x) ẋ + F(t, x, ẋ),
 //! ```
 //!
 //! forming the n×n velocity Hessian and solving it densely (LU with partial pivoting);
 //! it is meant for small configuration spaces. The energy function
-//! E = v·∂L/∂v − L is conserved without dissipation and decreases at the rate
-//! v·∂R/∂v with it. A Finsler metric F enters as L = ½F², whose solutions are
-//! constant-speed Finsler geodesics.
+//! E = v·∂L/∂v − L is conserved without friction and changes at the rate F·v with it.
+//! For a [`Rayleigh`] function R, F = −∂R/∂v; for a scalar law
+//! ([`Constant`](crate::Constant), [`SpeedDependent`](crate::SpeedDependent), …)
+//! F = −η(∂²L/∂v²)v, so ẍ gains −ηẋ and the power is 2ηT with T = ½vᵀ(∂²L/∂v²)v — the
+//! same as [`Mechanics`](crate::Mechanics) on the metric G = ∂²L/∂v². A Finsler metric F
+//! enters as L = ½F², whose solutions are constant-speed Finsler geodesics.
 
 use crate::error::{Error, Result, check_dim, finite};
+use crate::friction::{Friction, FrictionFlow, Frictionless, linear_power, resistance_power, subtract_linear};
 use crate::mechanics::{Energy, SecondOrderSystem};
 use crate::objective::{Lagrangian, Rayleigh, dot};
 use crate::scratch::with_buffers;
 
-/// No Rayleigh dissipation (R = 0).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoRayleigh;
+/// The pre-0.2 "no Rayleigh dissipation" (R = 0): now the friction law [`Frictionless`].
+#[deprecated(note = "use `Frictionless`, the friction law with η = 0")]
+pub type NoRayleigh = Frictionless;
 
-impl Rayleigh for NoRayleigh {
-    fn value(&self, _x: &[f64], _v: &[f64]) -> Result<f64> {
-        Ok(0.0)
-    }
-    fn velocity_gradient(&self, _x: &[f64], _v: &[f64], rv: &mut [f64]) -> Result<()> {
-        rv.fill(0.0);
-        Ok(())
-    }
-}
-
-/// The Euler–Lagrange dynamics of a [`Lagrangian`], optionally with a [`Rayleigh`]
-/// dissipation function.
+/// The Euler–Lagrange dynamics of a [`Lagrangian`] with a [`Friction`] law (default
+/// [`Frictionless`]); any law works, a [`Rayleigh`] function included.
+///
+/// Each evaluation forms and factors the n×n velocity Hessian: O(n³), for small n.
 #[derive(Debug, Clone)]
-pub struct LagrangianSystem<L, R = NoRayleigh> {
+pub struct LagrangianSystem<L, F = Frictionless> {
     lagrangian: L,
-    rayleigh: R,
+    friction: F,
 }
 
 impl<L: Lagrangian> LagrangianSystem<L> {
     /// The conservative system of `lagrangian`.
     pub fn new(lagrangian: L) -> Self {
-        Self { lagrangian, rayleigh: NoRayleigh }
+        Self { lagrangian, friction: Frictionless }
+    }
+    /// Replaces the friction by the law `friction` (a [`Rayleigh`] function, a scalar law
+    /// such as [`Constant`](crate::Constant), or a law of your own).
+    pub fn with_friction<F: Friction>(self, friction: F) -> LagrangianSystem<L, F> {
+        LagrangianSystem { lagrangian: self.lagrangian, friction }
     }
     /// Adds the Rayleigh dissipation `rayleigh` (friction force −∂R/∂v).
+    #[deprecated(note = "use `with_friction`: a Rayleigh function is a `Friction` law")]
     pub fn with_rayleigh<R: Rayleigh>(self, rayleigh: R) -> LagrangianSystem<L, R> {
-        LagrangianSystem { lagrangian: self.lagrangian, rayleigh }
+        self.with_friction(rayleigh)
     }
 }
 
-impl<L, R> LagrangianSystem<L, R> {
+impl<L, F> LagrangianSystem<L, F> {
     /// The Lagrangian.
     pub fn lagrangian(&self) -> &L {
         &self.lagrangian
     }
+    /// The friction law.
+    pub fn friction(&self) -> &F {
+        &self.friction
+    }
 }
 
-impl<L: Lagrangian, R: Rayleigh> SecondOrderSystem for LagrangianSystem<L, R> {
+impl<L: Lagrangian, F: Friction> LagrangianSystem<L, F> {
+    /// T = ½vᵀ(∂²L/∂v²)v alone (one Euler–Lagrange evaluation).
+    fn quadratic_kinetic_part(&self, x: &[f64], v: &[f64]) -> Result<f64> {
+        let n = self.dim();
+        with_buffers::<1, _>(n * n, |[lvv]| {
+            with_buffers::<2, _>(n, |[lx, lvx_v]| {
+                self.lagrangian.euler_lagrange_terms(x, v, lx, lvv, lvx_v)?;
+                let mut kin = 0.0;
+                for i in 0..n {
+                    kin += v[i] * dot(&lvv[i * n..(i + 1) * n], v);
+                }
+                Ok(0.5 * kin)
+            })
+        })
+    }
+}
+
+impl<L: Lagrangian, F: Friction> SecondOrderSystem for LagrangianSystem<L, F> {
     fn dim(&self) -> usize {
         self.lagrangian.dim()
     }
 
     /// Returns the quadratic kinetic part ½ vᵀ(∂²L/∂v²)v.
-    fn acceleration(&self, _t: f64, x: &[f64], v: &[f64], a: &mut [f64]) -> Result<f64> {
+    fn acceleration(&self, t: f64, x: &[f64], v: &[f64], a: &mut [f64]) -> Result<f64> {
         let n = self.dim();
         check_dim("x", n, x.len())?;
         check_dim("v", n, v.len())?;
@@ -71,16 +94,28 @@ impl<L: Lagrangian, R: Rayleigh> SecondOrderSystem for LagrangianSystem<L, R> {
         with_buffers::<1, _>(n * n, |[lvv]| {
             with_buffers::<3, _>(n, |[lx, lvx_v, rv]| {
                 self.lagrangian.euler_lagrange_terms(x, v, lx, lvv, lvx_v)?;
-                self.rayleigh.velocity_gradient(x, v, rv)?;
                 // kinetic part before the factorisation overwrites lvv
                 let mut kin = 0.0;
                 for i in 0..n {
                     kin += v[i] * dot(&lvv[i * n..(i + 1) * n], v);
                 }
-                for i in 0..n {
-                    a[i] = lx[i] - lvx_v[i] - rv[i];
+                match self.friction.coefficient(t, x, v, 0.5 * kin) {
+                    // F = −η(∂²L/∂v²)v: solve without it, then ẍ −= ηv
+                    Some(eta) => {
+                        for i in 0..n {
+                            a[i] = lx[i] - lvx_v[i];
+                        }
+                        solve_dense_in_place(lvv, a, n)?;
+                        subtract_linear(eta, v, a);
+                    }
+                    None => {
+                        self.friction.resistance(t, x, v, rv)?;
+                        for i in 0..n {
+                            a[i] = lx[i] - lvx_v[i] - rv[i];
+                        }
+                        solve_dense_in_place(lvv, a, n)?;
+                    }
                 }
-                solve_dense_in_place(lvv, a, n)?;
                 finite("kinetic energy", 0.5 * kin)
             })
         })
@@ -110,11 +145,24 @@ impl<L: Lagrangian, R: Rayleigh> SecondOrderSystem for LagrangianSystem<L, R> {
         })
     }
 
-    fn dissipated_power(&self, _t: f64, x: &[f64], v: &[f64]) -> Result<f64> {
-        with_buffers::<1, _>(self.dim(), |[rv]| {
-            self.rayleigh.velocity_gradient(x, v, rv)?;
-            Ok(dot(v, rv))
-        })
+    /// −F·v: r·v for a resistance law, 2ηT for a scalar law (0 without friction, at no
+    /// cost; otherwise T costs one Euler–Lagrange evaluation).
+    fn dissipated_power(&self, t: f64, x: &[f64], v: &[f64]) -> Result<f64> {
+        if self.friction.exact_flow() == Some(FrictionFlow::None) {
+            return Ok(0.0);
+        }
+        if self.friction.coefficient(t, x, v, 0.0).is_none() {
+            return with_buffers::<1, _>(self.dim(), |[rv]| {
+                self.friction.resistance(t, x, v, rv)?;
+                Ok(resistance_power(v, rv))
+            });
+        }
+        let n = self.dim();
+        check_dim("x", n, x.len())?;
+        check_dim("v", n, v.len())?;
+        let kin = self.quadratic_kinetic_part(x, v)?;
+        let eta = self.friction.coefficient(t, x, v, kin).unwrap_or(0.0);
+        Ok(linear_power(eta, kin))
     }
 }
 

@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod friction;
 pub mod integrate;
 pub mod lagrangian;
 pub mod mechanics;
@@ -25,14 +26,15 @@ pub mod objective;
 pub mod scratch;
 
 pub use error::{Error, FailureReason, Result};
+pub use friction::{Constant, FnDissipation, Friction, FrictionFlow, Frictionless, SpeedDependent};
 pub use integrate::{
     EnergyMonitor, EnergyReport, FirstOrderPoint, FirstOrderSolution, FirstOrderSystem, IntegrateOptions, Method,
     Solution, SolveStats, StatePoint, StopReason, UnknownMethod, integrate, integrate_first_order,
 };
 pub use lagrangian::LagrangianSystem;
 pub use mechanics::{
-    Constant, Dissipation, Energy, Evaluation, ExternalPotential, FnDissipation, FrictionFlow, Frictionless,
-    IntrinsicPotential, LossGraphParticle, Mechanics, NoPotential, Potential, SecondOrderSystem, SpeedDependent,
+    Energy, Evaluation, ExternalPotential, IntrinsicPotential, LossGraphParticle, Mechanics, NoPotential, Potential,
+    SecondOrderSystem,
 };
 pub use metric::{Euclidean, LossGraph, Metric, Pullback};
 pub use model::{ModelObjective, ModelOutputs};

@@ -3,11 +3,12 @@
 //! [`Mechanics`] integrates
 //!
 //! ```text
-//! ẍ = −Γ(x)[ẋ,ẋ] − κ grad_G L(x) − η(t, x, ẋ) ẋ
+//! ẍ = −Γ(x)[ẋ,ẋ] − κ grad_G L(x) + G(x)⁻¹F(t, x, ẋ)
 //! ```
 //!
-//! with potential V = κ(L − L*), kinetic energy T = ½ẋᵀG(x)ẋ and total energy
-//! H = T + V, which obeys dH/dt = −2ηT exactly. Special cases:
+//! with potential V = κ(L − L*), kinetic energy T = ½ẋᵀG(x)ẋ, total energy H = T + V and
+//! the force F of a [`Friction`] law; H obeys dH/dt = F·ẋ exactly. For a scalar law
+//! F = −ηGẋ the friction term is −ηẋ and dH/dt = −2ηT. Special cases:
 //!
 //! - geodesics / the Riemannian Laplace approximation (RLA): κ = 0, η = 0
 //!   ([`Mechanics::geodesic`]);
@@ -25,9 +26,13 @@
 //! [`Method::LossGraphRattle`](crate::Method::LossGraphRattle) integrates.
 
 use crate::error::{Error, Result, check_dim, finite};
+use crate::friction::{linear_power, resistance_power, subtract_linear};
 use crate::metric::{LossGraph, Metric};
 use crate::objective::Objective;
 use crate::scratch::with_buffers;
+
+#[doc(no_inline)]
+pub use crate::friction::{Constant, FnDissipation, Friction, FrictionFlow, Frictionless, SpeedDependent};
 
 /// A second-order system ẍ = a(t, x, ẋ) with an energy; what [`integrate`](crate::integrate()) solves.
 pub trait SecondOrderSystem: Sync {
@@ -162,45 +167,6 @@ impl std::fmt::Debug for LossGraphParticle<'_> {
     }
 }
 
-/// A friction law whose flow with the position frozen, v̇ = −η v, has a closed form;
-/// returned by [`Dissipation::exact_flow`] for splitting integrators.
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[non_exhaustive]
-pub enum FrictionFlow {
-    /// η = 0.
-    None,
-    /// η = η0 constant: v(τ) = e^{−η0 τ} v(0).
-    Constant(f64),
-    /// η = η0√T: T(τ)^{−1/2} = T(0)^{−1/2} + η0 τ, so v(τ) = v(0) / (1 + η0 τ √T(0)).
-    SpeedDependent(f64),
-}
-
-impl FrictionFlow {
-    /// The factor s with v(τ) = s v(0) after the friction flow over a time τ ≥ 0 from
-    /// kinetic energy `kinetic` = T(0) (the energy removed is (1 − s²) T(0)).
-    ///
-    /// ```
-    /// use geodyn_core::FrictionFlow;
-    /// // η = η0√T from T = 4 for τ = 1 with η0 = 0.5: √T goes 2 → 2/(1 + 0.5·2) = 1
-    /// assert_eq!(FrictionFlow::SpeedDependent(0.5).scale(4.0, 1.0), 0.5);
-    /// ```
-    pub fn scale(&self, kinetic: f64, tau: f64) -> f64 {
-        match *self {
-            FrictionFlow::None => 1.0,
-            FrictionFlow::Constant(eta) => (-eta * tau).exp(),
-            FrictionFlow::SpeedDependent(eta0) => 1.0 / (1.0 + eta0 * tau * kinetic.max(0.0).sqrt()),
-        }
-    }
-    /// The friction coefficient η at kinetic energy `kinetic`.
-    pub fn coefficient(&self, kinetic: f64) -> f64 {
-        match *self {
-            FrictionFlow::None => 0.0,
-            FrictionFlow::Constant(eta) => eta,
-            FrictionFlow::SpeedDependent(eta0) => eta0 * kinetic.max(0.0).sqrt(),
-        }
-    }
-}
-
 /// What one right-hand-side evaluation knows besides the acceleration; returned by
 /// [`SecondOrderSystem::evaluate`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -226,83 +192,6 @@ impl Energy {
     /// The total energy H = T + V.
     pub fn total(&self) -> f64 {
         self.kinetic + self.potential
-    }
-}
-
-/// A friction law: the coefficient η in the force −η ẋ.
-///
-/// The mechanics then dissipate energy at the rate dH/dt = −2ηT.
-pub trait Dissipation: Sync {
-    /// η(t, x, v) ≥ 0, given the kinetic energy `kinetic` = T(x, v).
-    fn coefficient(&self, t: f64, x: &[f64], v: &[f64], kinetic: f64) -> f64;
-    /// The law's flow in closed form, if it has one (default `None`): used by
-    /// [`Method::LossGraphRattle`](crate::Method::LossGraphRattle), which solves the friction
-    /// part of the dynamics exactly. The built-in laws return `Some`; user laws such as
-    /// [`FnDissipation`] keep the default and work with the other methods.
-    fn exact_flow(&self) -> Option<FrictionFlow> {
-        None
-    }
-}
-
-/// No friction (η = 0): energy is conserved.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Frictionless;
-
-impl Dissipation for Frictionless {
-    fn coefficient(&self, _t: f64, _x: &[f64], _v: &[f64], _kinetic: f64) -> f64 {
-        0.0
-    }
-    fn exact_flow(&self) -> Option<FrictionFlow> {
-        Some(FrictionFlow::None)
-    }
-}
-
-/// Constant friction η = η0.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Constant(pub f64);
-
-impl Dissipation for Constant {
-    fn coefficient(&self, _t: f64, _x: &[f64], _v: &[f64], _kinetic: f64) -> f64 {
-        self.0
-    }
-    fn exact_flow(&self) -> Option<FrictionFlow> {
-        Some(FrictionFlow::Constant(self.0))
-    }
-}
-
-/// DiMS's speed-dependent friction η = η0·√T.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SpeedDependent(pub f64);
-
-impl Dissipation for SpeedDependent {
-    fn coefficient(&self, _t: f64, _x: &[f64], _v: &[f64], kinetic: f64) -> f64 {
-        self.0 * kinetic.max(0.0).sqrt()
-    }
-    fn exact_flow(&self) -> Option<FrictionFlow> {
-        Some(FrictionFlow::SpeedDependent(self.0))
-    }
-}
-
-/// A user-defined friction law from a closure `(t, x, v, T) -> η`.
-///
-/// ```
-/// use geodyn_core::{Dissipation, FnDissipation};
-/// // friction that switches on after t = 5
-/// let d = FnDissipation(|t: f64, _x: &[f64], _v: &[f64], _kin: f64| if t > 5.0 { 0.3 } else { 0.0 });
-/// assert_eq!(d.coefficient(6.0, &[], &[], 1.0), 0.3);
-/// ```
-#[derive(Clone, Copy)]
-pub struct FnDissipation<F>(pub F);
-
-impl<F: Fn(f64, &[f64], &[f64], f64) -> f64 + Sync> Dissipation for FnDissipation<F> {
-    fn coefficient(&self, t: f64, x: &[f64], v: &[f64], kinetic: f64) -> f64 {
-        (self.0)(t, x, v, kinetic)
-    }
-}
-
-impl<F> std::fmt::Debug for FnDissipation<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("FnDissipation(..)")
     }
 }
 
@@ -467,7 +356,7 @@ impl<M: Metric> Mechanics<M, Frictionless> {
     }
 }
 
-impl<M: Metric, D: Dissipation> Mechanics<M, D> {
+impl<M: Metric, D: Friction> Mechanics<M, D> {
     /// Mechanics on `metric` with friction `dissipation` and no potential.
     pub fn new(metric: M, dissipation: D) -> Self {
         Self { metric, dissipation, potential: NoPotential }
@@ -491,7 +380,7 @@ impl<M: Metric, D: Dissipation> Mechanics<M, D> {
     }
 }
 
-impl<O: Objective, D: Dissipation> Mechanics<LossGraph<O>, D> {
+impl<O: Objective, D: Friction> Mechanics<LossGraph<O>, D> {
     /// Adds the potential V = κ(L − L*) where L is the loss inducing the metric,
     /// evaluated with the metric in one fused pass ([`LossGraph::intrinsic_force`]).
     pub fn with_intrinsic_potential(
@@ -524,24 +413,24 @@ impl<O: Objective, D: Dissipation> Mechanics<LossGraph<O>, D> {
     /// [`integrate_particle`](crate::integrate::loss_graph_rattle::integrate_particle).
     ///
     /// Returns [`Error::NoExactFlow`] if the friction law has no closed-form flow
-    /// ([`Dissipation::exact_flow`] is `None`, e.g. [`FnDissipation`]).
+    /// ([`Friction::exact_flow`] is `None`, e.g. [`FnDissipation`]).
     pub fn particle(&self) -> Result<LossGraphParticle<'_>> {
         graph_particle(&self.metric, &self.dissipation, 0.0, 0.0)
     }
 }
 
-impl<O: Objective, D: Dissipation> Mechanics<LossGraph<O>, D, IntrinsicPotential> {
+impl<O: Objective, D: Friction> Mechanics<LossGraph<O>, D, IntrinsicPotential> {
     /// The system as a particle on the graph of its loss, under gravity κ, for
     /// [`integrate_particle`](crate::integrate::loss_graph_rattle::integrate_particle).
     ///
     /// Returns [`Error::NoExactFlow`] if the friction law has no closed-form flow
-    /// ([`Dissipation::exact_flow`] is `None`, e.g. [`FnDissipation`]).
+    /// ([`Friction::exact_flow`] is `None`, e.g. [`FnDissipation`]).
     pub fn particle(&self) -> Result<LossGraphParticle<'_>> {
         graph_particle(&self.metric, &self.dissipation, self.potential.kappa, self.potential.l_star)
     }
 }
 
-fn graph_particle<'a, O: Objective, D: Dissipation>(
+fn graph_particle<'a, O: Objective, D: Friction>(
     metric: &'a LossGraph<O>,
     dissipation: &D,
     kappa: f64,
@@ -583,7 +472,7 @@ impl<M: Metric, D, P: Potential<M>> Mechanics<M, D, P> {
     }
 }
 
-impl<M: Metric, D: Dissipation, P: Potential<M>> SecondOrderSystem for Mechanics<M, D, P> {
+impl<M: Metric, D: Friction, P: Potential<M>> SecondOrderSystem for Mechanics<M, D, P> {
     fn dim(&self) -> usize {
         self.metric.dim()
     }
@@ -601,16 +490,25 @@ impl<M: Metric, D: Dissipation, P: Potential<M>> SecondOrderSystem for Mechanics
         check_dim("v", n, v.len())?;
         check_dim("a", n, a.len())?;
         let (kin, potential) = self.potential.force(&self.metric, x, v, a)?;
-        let eta = self.dissipation.coefficient(t, x, v, kin);
-        if eta != 0.0 {
-            for (ai, vi) in a.iter_mut().zip(v) {
-                *ai -= eta * vi;
+        let power = match self.dissipation.coefficient(t, x, v, kin) {
+            Some(eta) => {
+                subtract_linear(eta, v, a);
+                linear_power(eta, kin)
             }
-        }
+            // a resistance covector r: the acceleration gains −G⁻¹r
+            None => with_buffers::<2, _>(n, |[r, gr]| -> Result<f64> {
+                self.dissipation.resistance(t, x, v, r)?;
+                self.metric.solve(x, r, gr)?;
+                for (ai, gri) in a.iter_mut().zip(gr.iter()) {
+                    *ai -= gri;
+                }
+                Ok(resistance_power(v, r))
+            })?,
+        };
         Ok(Evaluation {
             kinetic: finite("kinetic energy", kin)?,
             potential: Some(potential),
-            dissipated_power: Some(2.0 * eta * kin),
+            dissipated_power: Some(power),
         })
     }
 
@@ -635,7 +533,13 @@ impl<M: Metric, D: Dissipation, P: Potential<M>> SecondOrderSystem for Mechanics
 
     fn dissipated_power(&self, t: f64, x: &[f64], v: &[f64]) -> Result<f64> {
         let kin = self.metric.kinetic(x, v)?;
-        Ok(2.0 * self.dissipation.coefficient(t, x, v, kin) * kin)
+        match self.dissipation.coefficient(t, x, v, kin) {
+            Some(eta) => Ok(linear_power(eta, kin)),
+            None => with_buffers::<1, _>(self.dim(), |[r]| {
+                self.dissipation.resistance(t, x, v, r)?;
+                Ok(resistance_power(v, r))
+            }),
+        }
     }
 
     /// `Some` on a [`LossGraph`] metric with no potential or the intrinsic one and a

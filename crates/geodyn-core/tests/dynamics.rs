@@ -26,7 +26,7 @@ fn energy_is_conserved_without_friction() {
 /// to 1e-4 relative, for constant and for DiMS's speed-dependent friction.
 #[test]
 fn energy_balance_with_friction_matches_dissipated_work() {
-    fn check<D: geodyn_core::Dissipation>(d: D) {
+    fn check<D: geodyn_core::Friction>(d: D) {
         let t1 = 10.0;
         let n = 4001;
         let sys = Mechanics::dims(SphereLoss(3), 1.0, 0.0, d).unwrap();

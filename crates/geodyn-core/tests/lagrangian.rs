@@ -85,7 +85,7 @@ fn rayleigh_damping_matches_damped_oscillator() {
     let (m, k, c): (f64, f64, f64) = (1.5, 6.0, 0.9);
     let g = c / (2.0 * m);
     let wd = (k / m - g * g).sqrt();
-    let sys = LagrangianSystem::new(Newton { m, k, q: 0.0 }).with_rayleigh(Linear(c));
+    let sys = LagrangianSystem::new(Newton { m, k, q: 0.0 }).with_friction(Linear(c));
     let (x0, v0) = (1.0, -0.4);
     let opts = IntegrateOptions::new(12.0).tolerances(1e-12, 1e-12).uniform_outputs(25);
     let sol = integrate(&sys, &[x0], &[v0], &opts).unwrap();
@@ -94,5 +94,92 @@ fn rayleigh_damping_matches_damped_oscillator() {
         assert!((o.x[0] - exact).abs() < 1e-8, "t = {}: {} vs {exact}", o.t, o.x[0]);
         let p = sys.dissipated_power(o.t, &o.x, &o.v).unwrap();
         assert!((p - c * o.v[0] * o.v[0]).abs() < 1e-14);
+    }
+}
+
+/// L = ½mv² on R³ (the free particle), the Lagrangian form of `Mechanics` on the metric
+/// G = m·I.
+struct Free(f64);
+
+impl Lagrangian for Free {
+    fn dim(&self) -> usize {
+        3
+    }
+    fn value(&self, _x: &[f64], v: &[f64]) -> Result<f64> {
+        Ok(0.5 * self.0 * v.iter().map(|vi| vi * vi).sum::<f64>())
+    }
+    fn velocity_gradient(&self, _x: &[f64], v: &[f64], lv: &mut [f64]) -> Result<()> {
+        for (l, vi) in lv.iter_mut().zip(v) {
+            *l = self.0 * vi;
+        }
+        Ok(())
+    }
+    fn euler_lagrange_terms(
+        &self,
+        _x: &[f64],
+        _v: &[f64],
+        lx: &mut [f64],
+        lvv: &mut [f64],
+        lvx_v: &mut [f64],
+    ) -> Result<()> {
+        lx.fill(0.0);
+        lvx_v.fill(0.0);
+        lvv.fill(0.0);
+        for i in 0..3 {
+            lvv[i * 3 + i] = self.0;
+        }
+        Ok(())
+    }
+}
+
+/// R = ½c|v|² on R³.
+#[derive(Clone)]
+struct Drag3(f64);
+
+impl Rayleigh for Drag3 {
+    fn value(&self, _x: &[f64], v: &[f64]) -> Result<f64> {
+        Ok(0.5 * self.0 * v.iter().map(|vi| vi * vi).sum::<f64>())
+    }
+    fn velocity_gradient(&self, _x: &[f64], v: &[f64], rv: &mut [f64]) -> Result<()> {
+        for (r, vi) in rv.iter_mut().zip(v) {
+            *r = self.0 * vi;
+        }
+        Ok(())
+    }
+}
+
+/// One friction abstraction: the same law gives the same acceleration and dissipated power
+/// in `Mechanics` (metric G = I) and in `LagrangianSystem` (L = ½|v|², so ∂²L/∂v² = I).
+/// Scalar laws: ẍ = −ηv and power 2ηT, with η = η0 (`Constant`) and η = η0√T
+/// (`SpeedDependent`). The Rayleigh function R = ½c|v|² is the resistance r = cv, so in
+/// both systems it equals `Constant(c)`: ẍ = −cv, power c|v|².
+#[test]
+fn one_friction_law_means_the_same_in_mechanics_and_lagrangian_systems() {
+    use geodyn_core::{Constant, Euclidean, Friction, Mechanics, SpeedDependent};
+    let x = [0.3, -1.2, 0.8];
+    let v = [0.7, 0.2, -1.1];
+    let kin = 0.5 * v.iter().map(|vi| vi * vi).sum::<f64>();
+    /// Accelerations and powers (Mechanics, LagrangianSystem).
+    type Pair = ([f64; 3], [f64; 3], f64, f64);
+    fn both<F: Friction + Clone>(law: F, x: &[f64], v: &[f64]) -> Pair {
+        let mech = Mechanics::new(Euclidean::new(3), law.clone());
+        let lag = LagrangianSystem::new(Free(1.0)).with_friction(law);
+        let (mut am, mut al) = ([0.0; 3], [0.0; 3]);
+        mech.acceleration(0.0, x, v, &mut am).unwrap();
+        lag.acceleration(0.0, x, v, &mut al).unwrap();
+        (am, al, mech.dissipated_power(0.0, x, v).unwrap(), lag.dissipated_power(0.0, x, v).unwrap())
+    }
+    let cases: [(&str, f64, Pair); 3] = [
+        ("Constant(0.4)", 0.4, both(Constant(0.4), &x, &v)),
+        ("SpeedDependent(0.5)", 0.5 * kin.sqrt(), both(SpeedDependent(0.5), &x, &v)),
+        ("Rayleigh ½·0.4|v|²", 0.4, both(Drag3(0.4), &x, &v)),
+    ];
+    for (name, eta, (am, al, pm, pl)) in cases {
+        for i in 0..3 {
+            assert!((am[i] + eta * v[i]).abs() < 1e-15, "{name} Mechanics: a = {am:?}");
+            assert!((al[i] + eta * v[i]).abs() < 1e-15, "{name} LagrangianSystem: a = {al:?}");
+        }
+        assert!((pm - 2.0 * eta * kin).abs() < 1e-14, "{name} Mechanics power {pm}");
+        assert!((pl - 2.0 * eta * kin).abs() < 1e-14, "{name} LagrangianSystem power {pl}");
     }
 }

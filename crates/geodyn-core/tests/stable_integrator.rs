@@ -290,7 +290,7 @@ impl Rayleigh for Drag {
 /// c = 0.6 is ẍ = −4x − 0.3ẋ, matched to the closed form, with H non-increasing.
 #[test]
 fn lagrangian_systems_use_the_generic_projection() {
-    let sys = LagrangianSystem::new(Spring { m: 2.0, k: 8.0 }).with_rayleigh(Drag(0.6));
+    let sys = LagrangianSystem::new(Spring { m: 2.0, k: 8.0 }).with_friction(Drag(0.6));
     let sol = integrate(&sys, &[1.0], &[0.0], &projected(10.0).tolerances(1e-10, 1e-10).with_trajectory()).unwrap();
     assert!((sol.x[0] - damped_oscillator(4.0, 0.3, 10.0)).abs() < 1e-7, "x(10) = {}", sol.x[0]);
     let h: Vec<f64> = energies(&sys, &sol).iter().map(Energy::total).collect();
@@ -312,7 +312,7 @@ fn tsit45_energy_monitor_modes() {
     assert_eq!(report.initial, 2.0);
     assert_eq!(sol.stats.energy_evaluations, 0);
 
-    let lag = LagrangianSystem::new(Spring { m: 2.0, k: 8.0 }).with_rayleigh(Drag(0.6));
+    let lag = LagrangianSystem::new(Spring { m: 2.0, k: 8.0 }).with_friction(Drag(0.6));
     let base = integrate(&lag, &[1.0], &[0.0], &IntegrateOptions::new(5.0)).unwrap();
     assert!(base.energy.is_none());
     let off = integrate(&lag, &[1.0], &[0.0], &IntegrateOptions::new(5.0).energy_monitor(EnergyMonitor::Off)).unwrap();
