@@ -72,6 +72,15 @@ pub enum Error {
         /// The friction law's type name.
         friction: &'static str,
     },
+    /// A sampling chain's state (or its potential or gradient) became NaN or infinite;
+    /// returned by [`sde::run_chain`](crate::sde::run_chain).
+    #[error("chain {chain} diverged at step {step}: the state became non-finite (reduce the step size)")]
+    ChainDiverged {
+        /// The chain's index.
+        chain: u64,
+        /// The step (0-based, warm-up included) at which it diverged.
+        step: usize,
+    },
     /// An error reported by a backend or a user-supplied function.
     #[error("{0}")]
     Backend(String),

@@ -9,7 +9,9 @@
 //! keeps the discrete energy of dissipative systems non-increasing, and RATTLE on the
 //! graph of the loss with exact friction half-steps for DiMS and RLA (one [`Method`]
 //! enum selects them, or [`integrate::loss_graph_rattle::integrate_particle`] takes a
-//! [`LossGraphParticle`] for the last one, checked at compile time).
+//! [`LossGraphParticle`] for the last one, checked at compile time), and stochastic
+//! dynamics (module [`sde`]): Langevin samplers (ULA, MALA, preconditioned, BAOAB/OBABO,
+//! Riemannian MALA on the loss graph), Euler–Maruyama and gradient flows.
 //!
 //! This crate depends on no autodiff library; see `geodyn-dual` for exact
 //! derivatives from dual numbers.
@@ -24,6 +26,7 @@ pub mod metric;
 pub mod model;
 pub mod objective;
 pub mod scratch;
+pub mod sde;
 
 pub use error::{Error, FailureReason, Result};
 pub use friction::{Constant, FnDissipation, Friction, FrictionFlow, Frictionless, SpeedDependent};
