@@ -108,8 +108,9 @@ fn kernel<'a, O: Objective>(target: &'a Gibbs<O>, scheme: &'a Scheme) -> Box<dyn
         Scheme::Baoab { friction, .. } => Box::new(Underdamped::new(target, Splitting::Baoab, *friction)),
         Scheme::Obabo { friction, .. } => Box::new(Underdamped::new(target, Splitting::Obabo, *friction)),
         Scheme::LossGraphMala { divergence, .. } => {
-            Box::new(LossGraphMala::new(target, *divergence == Divergence::Exact))
+            Box::new(LossGraphMala::new(target, *divergence == Divergence::Exact, true))
         }
+        Scheme::LossGraphLangevin { .. } => Box::new(LossGraphMala::new(target, true, false)),
     }
 }
 

@@ -76,9 +76,10 @@ pub fn loss_graph_divergence<O: Objective + ?Sized>(potential: &O, x: &[f64], ou
     divergence_into(potential, x, &g, &mut w, out)
 }
 
-/// The loss-graph MALA kernel.
+/// The loss-graph MALA kernel (or, unadjusted, the Riemannian Langevin Euler step).
 pub(crate) struct LossGraphMala<'a, O> {
     target: &'a Gibbs<O>,
+    adjusted: bool,
     scratch: Option<DivergenceScratch>,
     x: Point,
     y: Point,
@@ -90,11 +91,12 @@ pub(crate) struct LossGraphMala<'a, O> {
 }
 
 impl<'a, O: Objective> LossGraphMala<'a, O> {
-    pub(crate) fn new(target: &'a Gibbs<O>, divergence: bool) -> Self {
+    pub(crate) fn new(target: &'a Gibbs<O>, divergence: bool, adjusted: bool) -> Self {
         let k = target.dim();
         let v = || vec![0.0; k];
         Self {
             target,
+            adjusted,
             scratch: divergence.then(|| DivergenceScratch { hg: v(), e: v(), hv: v() }),
             x: Point::new(k),
             y: Point::new(k),
@@ -150,7 +152,7 @@ impl<O: Objective> Kernel for LossGraphMala<'_, O> {
     fn step(&mut self, h: f64, x: &mut [f64], noise: &mut Noise) -> Result<Transition> {
         let temperature = self.target.temperature();
         noise.normals(&mut self.z);
-        let u = noise.uniform();
+        let u = if self.adjusted { noise.uniform() } else { 1.0 };
         // G^{-1/2} z = z − c g (g·z), c = (1 − s^{-1/2})/|g|² = 1/(√s(1 + √s)).
         let rs = self.x.s.sqrt();
         let c = 1.0 / (rs * (1.0 + rs));
@@ -162,6 +164,12 @@ impl<O: Objective> Kernel for LossGraphMala<'_, O> {
         let yv = std::mem::take(&mut self.yv);
         let evaluated = self.evaluate(&yv, true);
         self.yv = yv;
+        if !self.adjusted {
+            evaluated?;
+            x.copy_from_slice(&self.yv);
+            std::mem::swap(&mut self.x, &mut self.y);
+            return Ok(Transition::MOVE);
+        }
         match evaluated {
             Ok(()) => {}
             Err(Error::NonFinite { .. }) => return Ok(Transition::REJECT),

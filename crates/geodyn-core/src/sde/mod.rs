@@ -10,7 +10,8 @@
 //! - [`Scheme`]: the samplers — ULA, MALA, their constant-[`Preconditioner`] versions,
 //!   underdamped Langevin by BAOAB and OBABO (exact Ornstein–Uhlenbeck O-step), and
 //!   Riemannian MALA on the loss-graph metric G = I + ∇U∇Uᵀ in O(K) closed forms (with
-//!   or without the divergence term, [`Divergence`]). Its documentation tabulates orders,
+//!   or without the divergence term, [`Divergence`]) and its unadjusted counterpart
+//!   (Riemannian Langevin, divergence term included). Its documentation tabulates orders,
 //!   invariant-measure errors and costs.
 //! - [`run_chain`] / [`run_chains`]: warm-up with optional [`DualAveraging`] of the step
 //!   size (Metropolis schemes), thinning, acceptance and evaluation counts ([`Chain`]);

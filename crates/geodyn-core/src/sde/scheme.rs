@@ -16,6 +16,7 @@ use crate::error::{Error, Result, check_dim};
 /// | [`Baoab`](Scheme::Baoab) | π + O(h²); θ-marginal exact on Gaussians | 2 / 1 | 1 gradient |
 /// | [`Obabo`](Scheme::Obabo) | π + O(h²); momentum marginal exact on Gaussians | 2 / 1 | 1 gradient |
 /// | [`LossGraphMala`](Scheme::LossGraphMala) | π exactly | — | 1 gradient (+ K + 1 HVPs with the divergence) |
+/// | [`LossGraphLangevin`](Scheme::LossGraphLangevin) | π + O(h) | 1 / ½ | 1 gradient + K + 1 HVPs |
 ///
 /// The overdamped schemes are stable for h < 2/λ_max(∇²U) (preconditioned:
 /// λ_max(D∇²U)); the underdamped ones for h ω_max < 2 (ω² the eigenvalues of ∇²U).
@@ -86,6 +87,19 @@ pub enum Scheme {
         /// Whether the drift keeps the divergence term T∇·G⁻¹.
         divergence: Divergence,
     },
+    /// Unadjusted Riemannian Langevin on the loss-graph metric: the
+    /// [`LossGraphMala`](Scheme::LossGraphMala) proposal with the exact divergence term,
+    /// always accepted (Euler–Maruyama on dθ = (−G⁻¹∇U + T∇·G⁻¹)dt + √(2T)G^{−1/2}dW).
+    /// The divergence term is not optional here: without it the invariant density would
+    /// be π·det G. Invariant-measure error O(h); K + 1 HVPs per step, so for small K.
+    /// Explicit: across a steep curved valley the stiffness (H restricted to the
+    /// directions where G⁻¹ ≈ I) limits h, and too large a step escapes along the
+    /// valley instead of failing loudly; prefer [`LossGraphMala`](Scheme::LossGraphMala),
+    /// which is exact and rejects such steps.
+    LossGraphLangevin {
+        /// The step size h > 0.
+        step: f64,
+    },
 }
 
 /// Whether [`Scheme::LossGraphMala`] includes the divergence term T∇·G⁻¹ in its drift.
@@ -110,7 +124,8 @@ impl Scheme {
             | Scheme::PreconditionedMala { step, .. }
             | Scheme::Baoab { step, .. }
             | Scheme::Obabo { step, .. }
-            | Scheme::LossGraphMala { step, .. } => *step,
+            | Scheme::LossGraphMala { step, .. }
+            | Scheme::LossGraphLangevin { step } => *step,
         }
     }
 
@@ -129,6 +144,7 @@ impl Scheme {
             Scheme::Baoab { .. } => "baoab",
             Scheme::Obabo { .. } => "obabo",
             Scheme::LossGraphMala { .. } => "loss-graph-mala",
+            Scheme::LossGraphLangevin { .. } => "loss-graph-langevin",
         }
     }
 
