@@ -29,7 +29,8 @@ pub struct ChainConfig {
     /// The seed; chain c draws from the stream (seed, c) ([`Noise`]).
     pub seed: u64,
     /// Dual-averaging step-size adaptation during the warm-up (Metropolis-adjusted
-    /// schemes only); `None` keeps the scheme's step size.
+    /// schemes only; with no warm-up it has nothing to adapt on); `None` keeps the
+    /// scheme's step size.
     pub adapt: Option<DualAveraging>,
 }
 
