@@ -9,8 +9,9 @@
 
 use geodyn_core::integrate::FirstOrderSystem;
 use geodyn_core::sde::{
-    ChainConfig, Divergence, DualAveraging, EulerMaruyama, Gibbs, GradientFlow, LossGraphFlow, Noise, Preconditioner,
-    RiemannianGradientFlow, Scheme, SdeProblem, loss_graph_divergence, mala_log_ratio, run_chain, run_chains,
+    ChainConfig, Divergence, DualAveraging, EulerMaruyama, Gibbs, GradientFlow, LossGraphFlow, MirrorFlow, Noise,
+    Preconditioner, RiemannianGradientFlow, Scheme, SdeProblem, loss_graph_divergence, mala_log_ratio, run_chain,
+    run_chains,
 };
 use geodyn_core::{Error, IntegrateOptions, LossGraph, Objective, Result, integrate_first_order};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -660,4 +661,77 @@ fn noise_stream_reference_values() {
     // z ≈ (−0.40792, 0.19702, 0.50785), u ≈ 0.49987.
     assert_eq!(z.map(f64::to_bits), [13824392140408262457, 4596266518817744463, 4602749530592788482]);
     assert_eq!(u.to_bits(), 4602676434385897626);
+}
+
+/// The entropic mirror map φ(θ) = Σ θ_i log θ_i on θ > 0 (∇²φ = diag(1/θ_i)).
+struct Entropy(usize);
+
+impl Objective for Entropy {
+    fn dim(&self) -> usize {
+        self.0
+    }
+    fn value(&self, x: &[f64]) -> Result<f64> {
+        Ok(x.iter().map(|t| t * t.ln()).sum())
+    }
+    fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
+        for (g, t) in g.iter_mut().zip(x) {
+            *g = t.ln() + 1.0;
+        }
+        self.value(x)
+    }
+    fn hvp(&self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> {
+        for ((h, v), t) in hv.iter_mut().zip(v).zip(x) {
+            *h = v / t;
+        }
+        Ok(())
+    }
+}
+
+/// A linear potential U(θ) = c·θ.
+struct Linear(Vec<f64>);
+
+impl Objective for Linear {
+    fn dim(&self) -> usize {
+        self.0.len()
+    }
+    fn value(&self, x: &[f64]) -> Result<f64> {
+        Ok(self.0.iter().zip(x).map(|(c, x)| c * x).sum())
+    }
+    fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
+        g.copy_from_slice(&self.0);
+        self.value(x)
+    }
+    fn hvp(&self, _x: &[f64], _v: &[f64], hv: &mut [f64]) -> Result<()> {
+        hv.fill(0.0);
+        Ok(())
+    }
+}
+
+/// Mirror flows: with the entropic map and U = c·θ, θ̇_i = −θ_i c_i, so
+/// θ_i(t) = θ_i(0)e^{−c_i t} (to 1e-8 at t = 2); with a quadratic map ½θᵀBθ the right-hand
+/// side is −B⁻¹∇U (2×2 closed form, to 1e-12); a map whose Hessian is not positive
+/// definite is a typed error.
+#[test]
+fn mirror_flow_matches_closed_forms() {
+    let c = vec![1.0, -0.5, 2.0];
+    let flow = MirrorFlow::new(Entropy(3), Linear(c.clone())).unwrap();
+    let theta0 = [0.5, 1.0, 2.0];
+    let sol = integrate_first_order(&flow, &theta0, &IntegrateOptions::new(2.0).tolerances(1e-12, 1e-12)).unwrap();
+    for i in 0..3 {
+        let exact = theta0[i] * (-c[i] * 2.0).exp();
+        assert!((sol.y[i] - exact).abs() < 1e-8 * exact.max(1.0), "{i}: {} vs {exact}", sol.y[i]);
+    }
+    let b = Quadratic { a: vec![2.0, 0.5, 0.5, 1.0], k: 2 };
+    let u = Quadratic { a: vec![1.0, -0.3, -0.3, 3.0], k: 2 };
+    let flow = MirrorFlow::new(b, u).unwrap();
+    let theta = [0.7, -1.1];
+    let g = [0.7 + 0.33, -0.21 - 3.3];
+    let det = 2.0 - 0.25;
+    let expected = [-(g[0] - 0.5 * g[1]) / det, -(2.0 * g[1] - 0.5 * g[0]) / det];
+    let mut dy = [0.0; 2];
+    flow.rhs(0.0, &theta, &mut dy).unwrap();
+    assert!((dy[0] - expected[0]).abs() < 1e-12 && (dy[1] - expected[1]).abs() < 1e-12, "{dy:?} vs {expected:?}");
+    let indefinite = MirrorFlow::new(Quadratic { a: vec![1.0, 2.0, 2.0, 1.0], k: 2 }, Banana).unwrap();
+    assert!(matches!(indefinite.rhs(0.0, &[1.0, 0.0], &mut dy), Err(Error::LinearSolve { .. })));
+    assert!(matches!(MirrorFlow::new(Entropy(2), Linear(c)), Err(Error::DimensionMismatch { .. })));
 }

@@ -16,8 +16,9 @@
 //! - [`run_chain`] / [`run_chains`]: warm-up with optional [`DualAveraging`] of the step
 //!   size (Metropolis schemes), thinning, acceptance and evaluation counts ([`Chain`]);
 //!   chains in parallel, bit-identical for any thread count.
-//! - [`GradientFlow`], [`LossGraphFlow`], [`RiemannianGradientFlow`]: θ̇ = −∇U,
-//!   θ̇ = −g/(1 + |g|²), θ̇ = −G⁻¹∇U as [`FirstOrderSystem`](crate::FirstOrderSystem)s for
+//! - [`GradientFlow`], [`LossGraphFlow`], [`RiemannianGradientFlow`], [`MirrorFlow`]:
+//!   θ̇ = −∇U, θ̇ = −g/(1 + |g|²), θ̇ = −G⁻¹∇U, θ̇ = −(∇²φ)⁻¹∇U as
+//!   [`FirstOrderSystem`](crate::FirstOrderSystem)s for
 //!   [`integrate_first_order`](crate::integrate_first_order).
 //!
 //! ```
@@ -57,7 +58,7 @@ mod underdamped;
 pub use adapt::{DualAveraging, DualAveragingState};
 pub use chain::{Chain, ChainConfig, run_chain, run_chains};
 pub use euler_maruyama::EulerMaruyama;
-pub use flow::{GradientFlow, LossGraphFlow, RiemannianGradientFlow};
+pub use flow::{GradientFlow, LossGraphFlow, MirrorFlow, RiemannianGradientFlow};
 pub use loss_graph_mala::loss_graph_divergence;
 pub use noise::Noise;
 pub use overdamped::mala_log_ratio;
