@@ -78,9 +78,11 @@ pub enum Scheme {
     /// G = I + ggᵀ, g = ∇U: proposal y = θ + h(−G⁻¹∇U + T∇·G⁻¹) + √(2hT)G^{−1/2}z, all
     /// in closed form (G⁻¹∇U = g/s, G^{−1/2}z = z − c g(g·z), c = 1/(√s(1 + √s)),
     /// det G = s = 1 + |g|²) with a Metropolis test, so π is exact with or without
-    /// the divergence term. The drift is bounded by ½ + O(T) in the steep directions of U,
-    /// where the noise shrinks along g. Helps on curved, steep valleys; on a plain
-    /// Gaussian it is MALA with extra work.
+    /// the divergence term. Without the term the drift g/s is bounded by ½ whatever the
+    /// scale of U, and where U is steep the noise shrinks along g; both help on steep,
+    /// curved valleys. Because the proposal covariance depends on θ, the rejection rate
+    /// falls only like h^{1/2} as h → 0 (MALA's at least like h^{3/2}); on a plain Gaussian
+    /// it is MALA with extra work.
     LossGraphMala {
         /// The step size h > 0.
         step: f64,
