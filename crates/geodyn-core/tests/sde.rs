@@ -764,3 +764,39 @@ fn rejection_rates_as_the_step_vanishes() {
         assert!(ok, "{name}: rejection {rejection:?}, slope {s}");
     }
 }
+
+/// U(x) = x⁴/4: ULA is stable near 0 and explodes from far out (h·3x² > 2).
+struct Quartic;
+
+impl Objective for Quartic {
+    fn dim(&self) -> usize {
+        1
+    }
+    fn value(&self, x: &[f64]) -> Result<f64> {
+        Ok(0.25 * x[0].powi(4))
+    }
+    fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
+        g[0] = x[0].powi(3);
+        self.value(x)
+    }
+    fn hvp(&self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> {
+        hv[0] = 3.0 * x[0] * x[0] * v[0];
+        Ok(())
+    }
+}
+
+/// A diverging chain is an error naming its chain and step, and the other chains'
+/// results are kept: ULA (h = 0.1) on x⁴/4 from 0 samples, from 30 it overflows
+/// within a few steps.
+#[test]
+fn a_diverging_chain_does_not_discard_the_others() {
+    let target = Gibbs::new(Quartic, 1.0).unwrap();
+    let starts = vec![vec![0.0], vec![30.0], vec![0.5]];
+    let results = run_chains(&target, &starts, &Scheme::Ula { step: 0.1 }, &ChainConfig::new(1000, 1), 2);
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[0].as_ref().unwrap().len(), 1000);
+    assert!(matches!(results[1], Err(Error::ChainDiverged { chain: 1, step }) if step < 10), "{:?}", results[1]);
+    assert_eq!(results[2].as_ref().unwrap().chain, 2);
+    let message = results[1].as_ref().unwrap_err().to_string();
+    assert!(message.starts_with("chain 1 diverged at step "), "{message}");
+}
