@@ -57,7 +57,8 @@ impl DualAveraging {
         Ok(())
     }
 
-    /// The adaptation state for the initial step size `h0`.
+    /// The adaptation state for the initial step size `h0` (finite and > 0; the chain
+    /// runner checks it as the scheme's step size).
     pub fn start(&self, h0: f64) -> DualAveragingState {
         DualAveragingState { settings: *self, mu: (10.0 * h0).ln(), h_bar: 0.0, log_h_avg: 0.0, t: 0 }
     }

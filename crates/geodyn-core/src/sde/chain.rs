@@ -89,7 +89,7 @@ impl Chain {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Sample i.
+    /// Sample i (panics if i ≥ [`len`](Self::len), like slice indexing).
     pub fn sample(&self, i: usize) -> &[f64] {
         &self.samples[i * self.dim..(i + 1) * self.dim]
     }

@@ -81,7 +81,7 @@ impl Preconditioner {
     }
 
     /// Writes L z: for z ∼ N(0, I) a draw of N(0, D).
-    pub fn sqrt_apply(&self, z: &[f64], out: &mut [f64]) {
+    pub(crate) fn sqrt_apply(&self, z: &[f64], out: &mut [f64]) {
         let k = self.dim;
         for (i, o) in out.iter_mut().enumerate().take(k) {
             *o = (0..=i).map(|j| self.l[i * k + j] * z[j]).sum();
@@ -89,7 +89,7 @@ impl Preconditioner {
     }
 
     /// Writes D v = L(Lᵀv), using `tmp` (length K) for Lᵀv.
-    pub fn apply(&self, v: &[f64], tmp: &mut [f64], out: &mut [f64]) {
+    pub(crate) fn apply(&self, v: &[f64], tmp: &mut [f64], out: &mut [f64]) {
         let k = self.dim;
         for (j, t) in tmp.iter_mut().enumerate().take(k) {
             *t = (j..k).map(|i| self.l[i * k + j] * v[i]).sum();
@@ -98,7 +98,7 @@ impl Preconditioner {
     }
 
     /// rᵀD⁻¹r = |L⁻¹r|², using `tmp` (length K) for L⁻¹r.
-    pub fn inverse_norm2(&self, r: &[f64], tmp: &mut [f64]) -> f64 {
+    pub(crate) fn inverse_norm2(&self, r: &[f64], tmp: &mut [f64]) -> f64 {
         let k = self.dim;
         for i in 0..k {
             let s: f64 = (0..i).map(|j| self.l[i * k + j] * tmp[j]).sum();
