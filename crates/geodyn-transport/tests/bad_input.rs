@@ -48,6 +48,12 @@ fn transport_rejects_mismatched_dimensions_and_bad_settings() {
         Err(TransportError::DimensionMismatch { .. })
     ));
     assert!(matches!(wasserstein_1d_samples_pow(&[f64::NAN], &[0.0], 2.0), Err(TransportError::NonFinite { .. })));
+    assert!(matches!(wasserstein2_squared_to_gaussian_1d(&a, 0.0, 1.0), Err(TransportError::DimensionMismatch { .. })));
+    assert!(matches!(
+        wasserstein2_squared_to_gaussian_1d(&c, 0.0, -1.0),
+        Err(TransportError::InvalidParameter { name: "s", .. })
+    ));
+    assert!(matches!(wasserstein2_squared_to_gaussian_1d(&c, f64::NAN, 1.0), Err(TransportError::NonFinite { .. })));
     assert!(matches!(sinkhorn(&a, &b, &SinkhornOptions::new(0.1)), Err(TransportError::DimensionMismatch { .. })));
     for eps in [0.0, -1.0, f64::NAN, f64::INFINITY] {
         assert!(matches!(

@@ -296,3 +296,52 @@ fn barycentric_projection_of_exact_and_entropic_plans() {
     println!("entropic (eps 5e-3) vs exact barycentric map: max deviation {dev:e}");
     assert!(dev < 0.1, "{dev}");
 }
+
+#[test]
+fn normal_quantile_reference_values() {
+    // Φ(1), Φ(2), Φ(−3) and two textbook quantiles.
+    let cases = [
+        (0.841_344_746_068_542_9, 1.0),
+        (0.977_249_868_051_820_8, 2.0),
+        (0.001_349_898_031_630_094_6, -3.0),
+        (0.975, 1.959_963_984_540_054),
+        (1e-10, -6.361_340_902_404_056),
+        (0.5, 0.0),
+    ];
+    for (p, z) in cases {
+        let got = normal_quantile(p);
+        assert!((got - z).abs() <= 1e-14 * z.abs().max(1.0), "Φ⁻¹({p}) = {got}, want {z}");
+    }
+    for p in [0.01, 0.2, 0.4] {
+        assert!((normal_quantile(p) + normal_quantile(1.0 - p)).abs() < 1e-12 * normal_quantile(p).abs().max(1.0));
+    }
+    assert_eq!(normal_quantile(0.0), f64::NEG_INFINITY);
+    assert_eq!(normal_quantile(1.0), f64::INFINITY);
+    assert!(normal_quantile(1.5).is_nan() && normal_quantile(f64::NAN).is_nan());
+}
+
+#[test]
+fn one_d_w2_to_a_gaussian_in_closed_form() {
+    let (m, s) = (0.4, 1.7);
+    // A point mass: W2² = (a − m)² + s².
+    let delta = EmpiricalMeasure::from_samples_1d(&[-1.0]).unwrap();
+    let w = wasserstein2_squared_to_gaussian_1d(&delta, m, s).unwrap();
+    assert!((w - (1.4f64.powi(2) + s * s)).abs() < 1e-14, "{w}");
+    // Two symmetric atoms m ± c: W2² = c² − 4csφ(0) + s².
+    let c = 0.9;
+    let two = EmpiricalMeasure::from_samples_1d(&[m - c, m + c]).unwrap();
+    let phi0 = 1.0 / (2.0 * std::f64::consts::PI).sqrt();
+    let want = c * c - 4.0 * c * s * phi0 + s * s;
+    let got = wasserstein2_squared_to_gaussian_1d(&two, m, s).unwrap();
+    assert!((got - want).abs() < 1e-14, "{got} vs {want}");
+    // Samples of the same Gaussian: W2² → 0; and against a point mass (s = 0), W2² = E(x − m)².
+    let mut r = rng(10);
+    let x: Vec<f64> = normals(&mut r, 20_000).iter().map(|z| m + s * z).collect();
+    let mu = EmpiricalMeasure::from_samples_1d(&x).unwrap();
+    let w_same = wasserstein2_squared_to_gaussian_1d(&mu, m, s).unwrap();
+    println!("W2² between 2·10⁴ samples and their Gaussian: {w_same:e}");
+    assert!(w_same < 5e-3 * s * s, "{w_same}");
+    let second_moment = x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / x.len() as f64;
+    let w_point = wasserstein2_squared_to_gaussian_1d(&mu, m, 0.0).unwrap();
+    assert!((w_point - second_moment).abs() < 1e-12 * second_moment, "{w_point} vs {second_moment}");
+}

@@ -13,7 +13,10 @@ mod sinkhorn;
 
 pub use exact::{Assignment, ExactOt, MAX_ASSIGNMENT_SIZE, barycentric_projection, exact_ot, solve_assignment};
 pub use gaussian::{bures_w2, bures_w2_squared, psd_sqrt};
-pub use one_d::{wasserstein_1d, wasserstein_1d_pow, wasserstein_1d_samples_pow};
+pub use one_d::{
+    normal_quantile, wasserstein_1d, wasserstein_1d_pow, wasserstein_1d_samples_pow,
+    wasserstein2_squared_to_gaussian_1d,
+};
 pub use sinkhorn::{
     SinkhornOptions, SinkhornSolution, sinkhorn, sinkhorn_divergence, sinkhorn_with_cost, squared_euclidean_cost,
 };
