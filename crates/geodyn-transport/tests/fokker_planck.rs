@@ -100,3 +100,21 @@ fn ornstein_uhlenbeck_moments_follow_the_closed_form_at_first_order_in_dt() {
     assert!((sm - 1.0).abs() < 0.15 && (sv - 1.0).abs() < 0.15, "{sm} {sv}");
     assert!(errs[2].0 < 5e-3 && errs[2].1 < 5e-3, "{:?}", errs[2]);
 }
+
+#[test]
+fn free_energy_is_relative_entropy_to_the_gibbs_density() {
+    // F_h(ρ) − F_h(π) = β⁻¹ KL_h(ρ‖π) and F_h(π) = −β⁻¹ log Z_h, with Z_h = Σ e^{−βVᵢ} Δx.
+    let beta = 1.5;
+    let fp = FokkerPlanck1d::new(-3.0, 3.0, 120, beta, |x| 0.5 * x * x + 0.2 * x.powi(3).sin()).unwrap();
+    let pi = fp.gibbs();
+    let dx = pi.dx();
+    let z: f64 = fp.potential().iter().map(|v| (-beta * v).exp()).sum::<f64>() * dx;
+    let f_pi = fp.free_energy(&pi).unwrap();
+    assert!((f_pi + z.ln() / beta).abs() < 1e-13, "{f_pi} vs {}", -z.ln() / beta);
+    let rho = GridDensity1d::from_fn(-3.0, 3.0, 120, gaussian(0.5, 0.3)).unwrap();
+    let mut rho = rho;
+    rho.normalize().unwrap();
+    let kl: f64 = rho.values().iter().zip(pi.values()).map(|(r, p)| r * (r / p).ln()).sum::<f64>() * dx;
+    let lhs = fp.free_energy(&rho).unwrap() - f_pi;
+    assert!((lhs - kl / beta).abs() < 1e-12, "{lhs} vs {}", kl / beta);
+}

@@ -345,3 +345,32 @@ fn one_d_w2_to_a_gaussian_in_closed_form() {
     let w_point = wasserstein2_squared_to_gaussian_1d(&mu, m, 0.0).unwrap();
     assert!((w_point - second_moment).abs() < 1e-12 * second_moment, "{w_point} vs {second_moment}");
 }
+
+#[test]
+fn sinkhorn_divergence_tends_to_w2_squared_and_zero_weights_are_allowed() {
+    // On the line the exact W2² is known; S_ε → W2² as ε → 0 (the bias of OT_ε cancels).
+    let mut r = rng(11);
+    let x = normals(&mut r, 15);
+    let y: Vec<f64> = normals(&mut r, 15).iter().map(|v| 0.5 * v + 1.0).collect();
+    let mu = EmpiricalMeasure::from_samples_1d(&x).unwrap();
+    let nu = EmpiricalMeasure::from_samples_1d(&y).unwrap();
+    let w2 = wasserstein_1d_pow(&mu, &nu, 2.0).unwrap();
+    let mut errs = Vec::new();
+    for eps in [0.1, 0.03, 0.01] {
+        let s = sinkhorn_divergence(&mu, &nu, &SinkhornOptions::new(eps).with_tol(1e-8)).unwrap();
+        errs.push((s - w2).abs() / w2);
+    }
+    println!("|S_eps − W2²| / W2² at eps = 0.1, 0.03, 0.01: {errs:?}");
+    // (For discrete measures S_ε − W2² need not be monotone in ε; all three are within 0.1 %.)
+    assert!(errs.iter().all(|&e| e < 2e-3), "{errs:?}");
+    // An atom of zero weight changes nothing (and its plan row is zero).
+    let mut pts = x.clone();
+    pts.push(50.0);
+    let mut w = vec![1.0; 15];
+    w.push(0.0);
+    let padded = EmpiricalMeasure::new(1, pts, w).unwrap();
+    let opts = SinkhornOptions::new(0.05);
+    let (a, b) = (sinkhorn(&mu, &nu, &opts).unwrap(), sinkhorn(&padded, &nu, &opts).unwrap());
+    assert!((a.cost - b.cost).abs() < 1e-9 * a.cost.abs().max(1.0), "{} vs {}", a.cost, b.cost);
+    assert!(b.plan[15 * 15..].iter().all(|&p| p == 0.0));
+}
