@@ -37,8 +37,8 @@ pub use error::{Result, TransportError};
 pub use fokker_planck::{FokkerPlanck1d, FokkerPlanckRun, bernoulli};
 pub use measure::{EmpiricalMeasure, GridDensity1d};
 pub use transport::{
-    Assignment, ExactOt, MAX_ASSIGNMENT_SIZE, SinkhornOptions, SinkhornSolution, barycentric_projection, bures_w2,
-    bures_w2_squared, exact_ot, normal_quantile, psd_sqrt, sinkhorn, sinkhorn_divergence, sinkhorn_with_cost,
-    solve_assignment, squared_euclidean_cost, wasserstein_1d, wasserstein_1d_pow, wasserstein_1d_samples_pow,
-    wasserstein2_squared_to_gaussian_1d,
+    Assignment, ExactOt, MAX_ASSIGNMENT_SIZE, PARALLEL_MIN_ENTRIES, SinkhornOptions, SinkhornSolution,
+    barycentric_projection, bures_w2, bures_w2_squared, exact_ot, normal_quantile, psd_sqrt, sinkhorn,
+    sinkhorn_divergence, sinkhorn_with_cost, solve_assignment, squared_euclidean_cost, wasserstein_1d,
+    wasserstein_1d_pow, wasserstein_1d_samples_pow, wasserstein2_squared_to_gaussian_1d,
 };

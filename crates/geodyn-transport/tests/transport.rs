@@ -374,3 +374,18 @@ fn sinkhorn_divergence_tends_to_w2_squared_and_zero_weights_are_allowed() {
     assert!((a.cost - b.cost).abs() < 1e-9 * a.cost.abs().max(1.0), "{} vs {}", a.cost, b.cost);
     assert!(b.plan[15 * 15..].iter().all(|&p| p == 0.0));
 }
+
+#[test]
+fn parallel_sweeps_give_bitwise_the_sequential_result() {
+    let mut r = rng(12);
+    let (n, m, d) = (300, 280, 2);
+    assert!(n * m >= PARALLEL_MIN_ENTRIES);
+    let mu = EmpiricalMeasure::uniform(d, cloud(&mut r, n, d, 0.0)).unwrap();
+    let nu = EmpiricalMeasure::uniform(d, cloud(&mut r, m, d, 0.2)).unwrap();
+    let opts = SinkhornOptions::new(0.05).with_tol(1e-8);
+    let par = sinkhorn(&mu, &nu, &opts).unwrap();
+    let seq = sinkhorn(&mu, &nu, &opts.clone().with_parallel(false)).unwrap();
+    assert_eq!(par, seq);
+    let row_err: f64 = (0..n).map(|i| (par.plan[i * m..(i + 1) * m].iter().sum::<f64>() - 1.0 / n as f64).abs()).sum();
+    assert!(row_err <= 1e-8, "{row_err}");
+}

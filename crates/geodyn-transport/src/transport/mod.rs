@@ -18,5 +18,6 @@ pub use one_d::{
     wasserstein2_squared_to_gaussian_1d,
 };
 pub use sinkhorn::{
-    SinkhornOptions, SinkhornSolution, sinkhorn, sinkhorn_divergence, sinkhorn_with_cost, squared_euclidean_cost,
+    PARALLEL_MIN_ENTRIES, SinkhornOptions, SinkhornSolution, sinkhorn, sinkhorn_divergence, sinkhorn_with_cost,
+    squared_euclidean_cost,
 };

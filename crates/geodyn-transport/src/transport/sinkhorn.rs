@@ -1,6 +1,12 @@
 //! Entropic optimal transport: log-domain Sinkhorn with ε-scaling, and the debiased Sinkhorn divergence.
 
+use rayon::prelude::*;
+
 use crate::error::{Result, TransportError, check_dim, check_finite, check_weights};
+
+/// Cost matrices with at least this many entries are swept in parallel (when
+/// [`SinkhornOptions::parallel`] is set).
+pub const PARALLEL_MIN_ENTRIES: usize = 1 << 16;
 use crate::measure::EmpiricalMeasure;
 
 /// Settings of [`sinkhorn`] and [`sinkhorn_with_cost`].
@@ -21,12 +27,16 @@ pub struct SinkhornOptions {
     pub scaling: f64,
     /// The first stage's ε₀ (default: the largest cost entry, or ε if that is smaller).
     pub epsilon_start: Option<f64>,
+    /// Sweep the cost matrix on rayon's thread pool (rows for f, column blocks for g) when it has
+    /// at least [`PARALLEL_MIN_ENTRIES`] entries (default true). Every potential entry is computed
+    /// by the same sequential sum either way, so the results are bitwise identical.
+    pub parallel: bool,
 }
 
 impl SinkhornOptions {
     /// Defaults for regularisation `epsilon`: tolerance 1e-9, 100 000 iterations, scaling 0.5.
     pub fn new(epsilon: f64) -> Self {
-        SinkhornOptions { epsilon, tol: 1e-9, max_iter: 100_000, scaling: 0.5, epsilon_start: None }
+        SinkhornOptions { epsilon, tol: 1e-9, max_iter: 100_000, scaling: 0.5, epsilon_start: None, parallel: true }
     }
 
     /// Sets the marginal-error tolerance.
@@ -44,6 +54,12 @@ impl SinkhornOptions {
     /// Sets the ε-scaling factor q ∈ (0, 1].
     pub fn with_scaling(mut self, scaling: f64) -> Self {
         self.scaling = scaling;
+        self
+    }
+
+    /// Turns the parallel sweeps on or off.
+    pub fn with_parallel(mut self, parallel: bool) -> Self {
+        self.parallel = parallel;
         self
     }
 
@@ -137,7 +153,8 @@ pub fn sinkhorn(mu: &EmpiricalMeasure, nu: &EmpiricalMeasure, opts: &SinkhornOpt
 ///
 /// Errors: inconsistent lengths, non-finite costs, invalid weights or options (ε ≤ 0 included), and
 /// [`TransportError::NotConverged`] if `max_iter` iterations do not reach `tol`.
-/// Cost O(n·m) per iteration (two passes per potential, no allocation inside the loop), O(n·m)
+/// Cost O(n·m) per iteration (two passes per potential, no allocation inside the loop; parallel
+/// per [`SinkhornOptions::parallel`]), O(n·m)
 /// memory for the cost and the plan. Iterations grow as ε falls: when the plan approaches a
 /// permutation with cost margin Δ the contraction per iteration is only 1 − O(e^{−Δ/ε}), so for ε
 /// well below the gaps between competing assignments (or a marginal tolerance far below 1e-8) expect
@@ -188,7 +205,7 @@ fn symmetric_cost(mu: &EmpiricalMeasure, opts: &SinkhornOptions) -> Result<f64> 
         let last = stage_eps <= eps;
         let stage_tol = if last { opts.tol } else { opts.tol.max(1e-3) };
         loop {
-            update_f(&c, &f, &log_a, stage_eps, &mut tf);
+            update_f(&c, &f, &log_a, stage_eps, &mut tf, opts.parallel);
             iterations += 1;
             let err: f64 =
                 (0..n).filter(|&i| a[i] > 0.0).map(|i| a[i] * (((f[i] - tf[i]) / stage_eps).exp() - 1.0).abs()).sum();
@@ -223,17 +240,16 @@ fn solve(cost: &[f64], a: &[f64], b: &[f64], opts: &SinkhornOptions) -> Result<S
     let mut f = vec![0.0; n];
     let mut f_new = vec![0.0; n];
     let mut g = vec![0.0; m];
-    // Column scratch for the g-update: running maxima and sums.
-    let mut col_max = vec![0.0; m];
-    let mut col_sum = vec![0.0; m];
+    let mut scratch = ColumnScratch { max: vec![0.0; m], sum: vec![0.0; m] };
+    let par = opts.parallel;
     let mut iterations = 0;
     let mut stage_eps = if opts.scaling < 1.0 { eps0 } else { eps };
     let err = loop {
         let last = stage_eps <= eps;
         let stage_tol = if last { opts.tol } else { opts.tol.max(1e-3) };
         let err = loop {
-            update_g(cost, &f, &log_a, stage_eps, &mut g, &mut col_max, &mut col_sum);
-            update_f(cost, &g, &log_b, stage_eps, &mut f_new);
+            update_g(cost, &f, &log_a, stage_eps, &mut g, &mut scratch, par);
+            update_f(cost, &g, &log_b, stage_eps, &mut f_new, par);
             iterations += 1;
             let err: f64 = (0..n)
                 .filter(|&i| a[i] > 0.0)
@@ -271,44 +287,74 @@ fn dot_positive(v: &[f64], w: &[f64]) -> f64 {
     v.iter().zip(w).filter(|(_, w)| **w > 0.0).map(|(v, w)| v * w).sum()
 }
 
-/// fᵢ = −ε LSE_j[(g_j − C_ij)/ε + log b_j], row by row (two contiguous passes per row).
-fn update_f(cost: &[f64], g: &[f64], log_b: &[f64], eps: f64, f: &mut [f64]) {
+/// fᵢ = −ε LSE_j[(g_j − C_ij)/ε + log b_j], row by row (two contiguous passes per row), rows in
+/// parallel when `par`.
+fn update_f(cost: &[f64], g: &[f64], log_b: &[f64], eps: f64, f: &mut [f64], par: bool) {
     let m = g.len();
     let inv = 1.0 / eps;
-    for (i, fi) in f.iter_mut().enumerate() {
+    let row_op = |(i, fi): (usize, &mut f64)| {
         let row = &cost[i * m..(i + 1) * m];
         let terms = || g.iter().zip(row).zip(log_b).map(|((gj, cij), lb)| (gj - cij) * inv + lb);
         let mx = terms().fold(f64::NEG_INFINITY, f64::max);
         let s: f64 = terms().map(|t| (t - mx).exp()).sum();
         *fi = -eps * (mx + s.ln());
+    };
+    if par && f.len() * m >= PARALLEL_MIN_ENTRIES {
+        f.par_iter_mut().enumerate().for_each(row_op);
+    } else {
+        f.iter_mut().enumerate().for_each(row_op);
     }
 }
 
-/// g_j = −ε LSE_i[(fᵢ − C_ij)/ε + log aᵢ], accumulated over rows so the cost is read contiguously.
-fn update_g(cost: &[f64], f: &[f64], log_a: &[f64], eps: f64, g: &mut [f64], col_max: &mut [f64], col_sum: &mut [f64]) {
+/// Scratch of the g-update: running column maxima and sums.
+struct ColumnScratch {
+    max: Vec<f64>,
+    sum: Vec<f64>,
+}
+
+/// One block of columns for the g-update: (index, ((g, running maxima), running sums)).
+type ColumnBlock<'a> = (usize, ((&'a mut [f64], &'a mut [f64]), &'a mut [f64]));
+
+/// g_j = −ε LSE_i[(fᵢ − C_ij)/ε + log aᵢ], accumulated over rows so the cost is read contiguously;
+/// blocks of columns in parallel when `par`.
+fn update_g(cost: &[f64], f: &[f64], log_a: &[f64], eps: f64, g: &mut [f64], scratch: &mut ColumnScratch, par: bool) {
     let m = g.len();
     let inv = 1.0 / eps;
-    col_max.fill(f64::NEG_INFINITY);
-    col_sum.fill(0.0);
-    for (i, (&fi, &la)) in f.iter().zip(log_a).enumerate() {
-        if la == f64::NEG_INFINITY {
-            continue;
+    let block_op = |(blk, ((gb, mxb), sb)): ColumnBlock<'_>, width: usize| {
+        let j0 = blk * width;
+        let w = gb.len();
+        mxb.fill(f64::NEG_INFINITY);
+        sb.fill(0.0);
+        for (i, (&fi, &la)) in f.iter().zip(log_a).enumerate() {
+            if la == f64::NEG_INFINITY {
+                continue;
+            }
+            let row = &cost[i * m + j0..i * m + j0 + w];
+            let shift = fi * inv + la;
+            mxb.iter_mut().zip(row).for_each(|(mx, cij)| *mx = mx.max(shift - cij * inv));
         }
-        let row = &cost[i * m..(i + 1) * m];
-        let shift = fi * inv + la;
-        col_max.iter_mut().zip(row).for_each(|(mx, cij)| *mx = mx.max(shift - cij * inv));
-    }
-    for (i, (&fi, &la)) in f.iter().zip(log_a).enumerate() {
-        if la == f64::NEG_INFINITY {
-            continue;
+        for (i, (&fi, &la)) in f.iter().zip(log_a).enumerate() {
+            if la == f64::NEG_INFINITY {
+                continue;
+            }
+            let row = &cost[i * m + j0..i * m + j0 + w];
+            let shift = fi * inv + la;
+            for ((sj, cij), mx) in sb.iter_mut().zip(row).zip(mxb.iter()) {
+                *sj += (shift - cij * inv - mx).exp();
+            }
         }
-        let row = &cost[i * m..(i + 1) * m];
-        let shift = fi * inv + la;
-        for ((sj, cij), mx) in col_sum.iter_mut().zip(row).zip(col_max.iter()) {
-            *sj += (shift - cij * inv - mx).exp();
+        for ((gj, mx), sj) in gb.iter_mut().zip(mxb.iter()).zip(sb.iter()) {
+            *gj = -eps * (mx + sj.ln());
         }
-    }
-    for ((gj, mx), sj) in g.iter_mut().zip(col_max.iter()).zip(col_sum.iter()) {
-        *gj = -eps * (mx + sj.ln());
+    };
+    if par && f.len() * m >= PARALLEL_MIN_ENTRIES {
+        let width = 64.max(m.div_ceil(4 * rayon::current_num_threads()));
+        g.par_chunks_mut(width)
+            .zip(scratch.max.par_chunks_mut(width))
+            .zip(scratch.sum.par_chunks_mut(width))
+            .enumerate()
+            .for_each(|x| block_op(x, width));
+    } else {
+        block_op((0, ((g, &mut scratch.max[..]), &mut scratch.sum[..])), m.max(1));
     }
 }
