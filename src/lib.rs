@@ -40,6 +40,10 @@ pub use geodyn_nn as nn;
 /// Sampler plugins (DiMS, RLA, Laplace), the registry and the Laplace posterior; see [`geodyn_samplers`].
 pub use geodyn_samplers as samplers;
 
+/// Measures, optimal transport (1-D quantiles, Bures, Sinkhorn, exact assignment) and the 1-D
+/// Fokker–Planck solver; see [`geodyn_transport`].
+pub use geodyn_transport as transport;
+
 /// The dual-number backend (feature `dual`); see [`geodyn_dual`].
 #[cfg(feature = "dual")]
 pub use geodyn_dual as dual;
