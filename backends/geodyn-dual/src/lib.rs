@@ -58,7 +58,7 @@ pub mod scalar;
 
 pub use embedding::{DualEmbedding, VectorFn};
 pub use lagrangian::{DualLagrangian, DualRayleigh, LagrangianFn, RayleighFn};
-pub use mlp::MlpObjective;
+pub use mlp::{MlpGradientContext, MlpObjective};
 pub use scalar::{DualObjective, ScalarFn};
 
 /// The dual-number crate this backend uses (num-dual 0.15), re-exported so user

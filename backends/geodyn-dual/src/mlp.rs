@@ -33,7 +33,7 @@
 
 use crate::mlp_batched::Mode;
 use geodyn_core::error::{check_dim, check_finite};
-use geodyn_core::{ModelObjective, ModelOutputs, Objective, Result};
+use geodyn_core::{GradientContext, ModelObjective, ModelOutputs, Objective, Result};
 use geodyn_nn::{Activation, Dataset, GaussianPrior, Loss, ModelSpec, NnError, Target};
 use num_dual::{Dual2_64, Dual64};
 use std::cell::RefCell;
@@ -448,13 +448,7 @@ pub struct MlpObjective {
     inputs_t: Vec<f64>,
     loss: Loss,
     prior: GaussianPrior,
-    /// Identifies the objective (clones share it: same network and data) to the
-    /// thread-local base of [`Objective::gradient_near`].
-    id: u64,
 }
-
-/// The next [`MlpObjective::id`].
-static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl MlpObjective {
     /// The objective for `spec` on `data` with `loss` and prior precision λ ≥ 0.
@@ -473,8 +467,7 @@ impl MlpObjective {
         let prior = GaussianPrior::new(prior_precision)?;
         let batched = sorted_by_inputs(&data)?;
         let inputs_t = crate::mlp_batched::transpose_inputs(&batched);
-        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(Self { spec, data, batched, inputs_t, loss, prior, id })
+        Ok(Self { spec, data, batched, inputs_t, loss, prior })
     }
 
     /// The model spec.
@@ -670,7 +663,7 @@ impl MlpObjective {
         crate::mlp_batched::pass(&self.spec, &self.batched, &self.inputs_t, &self.loss, x, v, grad, hv, mode)
     }
 
-    /// ∇f and f from one batched pass that uses the thread's base as `mode` says.
+    /// ∇f and f from one batched pass that uses a gradient context's base as `mode` says.
     fn gradient_mode(&self, x: &[f64], g: &mut [f64], mode: Mode) -> Result<f64> {
         self.check_x(x)?;
         check_dim("g", self.spec.num_params(), g.len())?;
@@ -693,24 +686,13 @@ impl Objective for MlpObjective {
         geodyn_core::error::finite("objective", d + self.prior.value(x))
     }
 
-    /// Also keeps this thread's GELU activations of the pass as the base of
-    /// [`gradient_near`](Objective::gradient_near) (up to 2^18 values per quantity,
-    /// N × the GELU widths summed).
     fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
-        self.gradient_mode(x, g, Mode::Record { id: self.id })
+        self.gradient_mode(x, g, Mode::Plain)
     }
 
-    /// σ and σ' of each GELU row of the data (per block of 256 points) come from a
-    /// Taylor series of order 3 … 8 around this thread's base, which the last
-    /// [`gradient`](Objective::gradient) call set, when every pre-activation z of the
-    /// row moved by at most 1.5e-2/(1 + |z|) from it (truncation below 0.1 ulp; the
-    /// results agree with `gradient(x)` to rounding), and from the full kernel
-    /// otherwise. A call that moved further than its Newton-iterate neighbours (the
-    /// first evaluation of a LossGraphRattle step) also moves the base to its own values,
-    /// with a full evaluation of each row after 32 such moves. A LossGraphRattle step thus
-    /// skips most exp and erfc evaluations, its first evaluation included.
-    fn gradient_near(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
-        self.gradient_mode(x, g, Mode::Near { id: self.id })
+    /// An [`MlpGradientContext`]: Taylor-series reuse of the GELU activations.
+    fn gradient_context(&self) -> Box<dyn GradientContext + '_> {
+        Box::new(MlpGradientContext::new(self))
     }
 
     fn hvp(&self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> {
@@ -752,6 +734,61 @@ impl Objective for MlpObjective {
             geodyn_core::error::finite("objective", f + self.prior.value(x))?,
             geodyn_core::error::finite("curvature vᵀHv", vhv)?,
         ))
+    }
+}
+
+/// The [`GradientContext`] of an [`MlpObjective`]: it owns a *base*, the GELU
+/// activations (Z, σ, σ', φ) of every data point at a recent point θ_b, and expands
+/// around it.
+///
+/// The first call (and the first after [`restart`](GradientContext::restart)) is a full
+/// evaluation, bit for bit [`Objective::gradient`], and records the base (up to 2^18
+/// values per quantity, N × the GELU widths summed; larger problems keep none and every
+/// call is a full evaluation). In later calls σ and σ' of each GELU row of the data (per
+/// block of 256 points) come from a Taylor series of order 3 … 8 around the base when
+/// every pre-activation z of the row moved by at most 1.5e-2/(1 + |z|) from it
+/// (truncation below 0.1 ulp), and from the full kernel otherwise; the results agree
+/// with `gradient(x)` to the rounding of those series, a few ulp of each activation. A
+/// call that moved further than its predecessor predicts (a new integration step rather
+/// than another iterate of the same one) also moves the base to its own values; a row
+/// is evaluated in full again after 32 such moves, which bounds the rounding carried
+/// from base to base to a few ulp. The bits of every call depend only on this
+/// context's calls since its last full start.
+///
+/// Cost: the base is four arrays of N × (GELU widths summed) values plus per-row
+/// predictions, allocated by the first call; a call within an integration step costs
+/// about 60% of a full gradient, one from step to step about 77% (`cargo run --release
+/// -p geodyn-dual --example mlp_cost`). A context far from its base (farther than the
+/// highest order covers) gains nothing and pays the check: use
+/// [`Objective::gradient`] for isolated points.
+#[derive(Debug)]
+pub struct MlpGradientContext<'a> {
+    objective: &'a MlpObjective,
+    base: crate::mlp_batched::Base,
+    /// Whether the next call is a full, recording evaluation.
+    fresh: bool,
+}
+
+impl<'a> MlpGradientContext<'a> {
+    /// A context of `objective` that holds no base yet (its first call records one).
+    pub fn new(objective: &'a MlpObjective) -> Self {
+        Self { objective, base: Default::default(), fresh: true }
+    }
+}
+
+impl GradientContext for MlpGradientContext<'_> {
+    fn gradient(&mut self, x: &[f64], g: &mut [f64]) -> Result<f64> {
+        // Invalid arguments leave the context as it was; a pass that ran (even one whose
+        // results are not finite) leaves its base, whose non-finite rows no series uses.
+        self.objective.check_x(x)?;
+        check_dim("g", self.objective.spec.num_params(), g.len())?;
+        let mode = if self.fresh { Mode::Record(&mut self.base) } else { Mode::Near(&mut self.base) };
+        self.fresh = false;
+        self.objective.gradient_mode(x, g, mode)
+    }
+
+    fn restart(&mut self) {
+        self.fresh = true;
     }
 }
 

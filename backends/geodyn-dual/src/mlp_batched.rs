@@ -26,9 +26,10 @@
 //! involved: every stream is plain f64, σ'(Z) and σ''(Z) come from the forward pass.
 //! Scratch is thread-local and only grows: after warm-up nothing is allocated.
 //!
-//! Gradient passes also keep a *base*: a recording pass ([`Mode::Record`], every
-//! `gradient` call) stores Z, σ, σ' and φ of each GELU layer over all data points, and
-//! a near pass ([`Mode::Near`], `gradient_near`) takes σ and σ' of each segment (one
+//! Gradient passes of a gradient context ([`MlpGradientContext`](crate::MlpGradientContext))
+//! also keep a *base*, which the context owns: a recording pass ([`Mode::Record`], the
+//! context's first call) stores Z, σ, σ' and φ of each GELU layer over all data points,
+//! and a near pass ([`Mode::Near`], its later calls) takes σ and σ' of each segment (one
 //! GELU row over one block of data points) from Taylor series around the base
 //! ([`gelu_series`]; GELU's derivatives are polynomials times φ, so the series need no
 //! exp or erfc), of order 3, 4, 6 or 8 as the segment's pre-activations moved by at most
@@ -86,24 +87,23 @@ struct Work {
     fd: Vec<f64>,
     gf: Vec<f64>,
     lf: Vec<f64>,
-    /// The last recording pass's GELU layers, for [`Mode::Near`].
-    base: Base,
 }
 
-/// What a gradient pass does with the thread's [`Base`].
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Mode {
-    /// Neither reads nor writes it (value, curvature and Hessian-vector passes).
+/// What a gradient pass does with a [`Base`] (owned by the caller: one per
+/// gradient context).
+#[derive(Debug)]
+pub(crate) enum Mode<'b> {
+    /// Uses none (value, plain gradient, curvature and Hessian-vector passes).
     Plain,
     /// Evaluates the activations in full and keeps Z, σ, σ' and φ of every GELU layer
-    /// as the base of later [`Mode::Near`] passes of the objective `id`.
-    Record { id: u64 },
+    /// in the base, for later [`Mode::Near`] passes on the same objective.
+    Record(&'b mut Base),
     /// Takes σ and σ' of each GELU segment from a Taylor expansion around the base
-    /// ([`gelu_series`]) where the base belongs to objective `id` and the segment's
+    /// ([`gelu_series`]) where the base holds a recording and the segment's
     /// pre-activations are within [`SERIES_LIMITS`] of the base's; evaluates the segment
     /// in full otherwise. Passes whose parameters moved far enough for some segment to
     /// need more than the lowest order also re-base: the pass's values become the base.
-    Near { id: u64 },
+    Near(&'b mut Base),
 }
 
 /// The largest |Z − Z_base|·(1 + |Z_base|) of a segment that [`Mode::Near`] expands
@@ -129,10 +129,12 @@ const BASE_CAP: usize = 1 << 18;
 /// Z, σ(Z), σ'(Z) and φ(Z) of every GELU layer at the base point: the last
 /// [`Mode::Record`] pass's, moved along by the [`Mode::Near`] passes that re-base (see
 /// [`pass`]); each laid out layer after layer as [width, N] over all N data points.
-#[derive(Default)]
-struct Base {
-    /// The objective (and so the network shape and the data) they belong to.
-    id: Option<u64>,
+/// Its owner passes it only to passes of one objective (network shape and data).
+#[derive(Default, Debug)]
+pub(crate) struct Base {
+    /// Whether it holds a recording (false before the first and where the problem is
+    /// larger than [`BASE_CAP`]).
+    recorded: bool,
     z: Vec<f64>,
     a: Vec<f64>,
     s1: Vec<f64>,
@@ -365,7 +367,7 @@ pub(crate) fn pass(
     mode: Mode,
 ) -> (f64, f64) {
     debug_assert!(hv.is_none() || (v.is_some() && grad.is_some()), "H v needs v and the gradient pass");
-    debug_assert!(mode == Mode::Plain || v.is_none(), "only passes without a direction use the base");
+    debug_assert!(matches!(mode, Mode::Plain) || v.is_none(), "only passes without a direction use the base");
     let args = PassArgs { spec, data, inputs_t, loss, params, v, grad, hv, mode };
     WORK.with(|w| {
         let mut w = w.borrow_mut();
@@ -392,7 +394,7 @@ struct PassArgs<'a> {
     v: Option<&'a [f64]>,
     grad: Option<&'a mut [f64]>,
     hv: Option<&'a mut [f64]>,
-    mode: Mode,
+    mode: Mode<'a>,
 }
 
 /// [`pass_in`] compiled for AVX2 + FMA, so that the pass's own elementwise loops (tangent
@@ -456,9 +458,8 @@ fn pass_in<const F: bool>(w: &mut Work, args: PassArgs<'_>) -> (f64, f64) {
     let gelu_rows: usize = layers.iter().filter(|l| l.activation == Activation::Gelu).map(|l| l.output).sum();
     let base_len = gelu_rows * n;
     let nblocks = n.div_ceil(BLOCK);
-    let (record, use_base) = match mode {
-        Mode::Record { id } if !curv && base_len <= BASE_CAP => {
-            let b = &mut w.base;
+    let (record, use_base, mut base) = match mode {
+        Mode::Record(b) if !curv && base_len <= BASE_CAP => {
             for buf in [&mut b.z, &mut b.a, &mut b.s1, &mut b.phi] {
                 grow(buf, base_len);
             }
@@ -472,21 +473,23 @@ fn pass_in<const F: bool>(w: &mut Work, args: PassArgs<'_>) -> (f64, f64) {
             grow(&mut b.age, gelu_rows * nblocks);
             b.theta.clear();
             b.theta.extend_from_slice(params);
-            b.id = Some(id);
-            (true, false)
+            b.recorded = true;
+            (true, false, Some(b))
         }
-        Mode::Record { .. } => {
-            w.base.id = None;
-            (false, false)
+        Mode::Record(b) => {
+            b.recorded = false;
+            (false, false, None)
         }
-        Mode::Near { id } => (false, !curv && w.base.id == Some(id) && w.base.z.len() >= base_len),
-        Mode::Plain => (false, false),
+        Mode::Near(b) => {
+            let usable = !curv && b.recorded && b.z.len() >= base_len;
+            (false, usable, usable.then_some(b))
+        }
+        Mode::Plain => (false, false, None),
     };
     // How far the parameters moved from the base, and whether this pass re-bases: when
     // some segment is predicted to need more than the lowest order (a new step, not
     // another Newton iterate of the same one).
-    let (dtheta, rebase) = if use_base {
-        let b = &mut w.base;
+    let (dtheta, rebase) = if let Some(b) = base.as_deref_mut() {
         let dtheta = max_abs_diff(params, &b.theta);
         let rho_max = b.rho[0][..gelu_rows * nblocks].iter().fold(0.0f64, |m, &r| m.max(r));
         let rebase = rho_max * dtheta * SERIES_MARGIN > SERIES_LIMITS[0];
@@ -554,8 +557,7 @@ fn pass_in<const F: bool>(w: &mut Work, args: PassArgs<'_>) -> (f64, f64) {
                 let seg = (base_row + o) * nblocks + c0 / BLOCK;
                 let r = bo..bo + c;
                 let mut full = true;
-                if is_gelu && use_base {
-                    let b = &mut w.base;
+                if let (true, Some(b)) = (is_gelu && use_base, base.as_deref_mut()) {
                     let predicted = b.rho[rebase as usize][seg] * dtheta * SERIES_MARGIN;
                     let tier = SERIES_LIMITS.iter().position(|&lim| predicted <= lim);
                     let tier = tier.filter(|_| !(rebase && b.age[seg] >= MAX_AGE));
@@ -582,9 +584,8 @@ fn pass_in<const F: bool>(w: &mut Work, args: PassArgs<'_>) -> (f64, f64) {
                         }
                     }
                 }
-                if full && is_gelu && (record || rebase) {
+                if let (true, Some(b)) = (full && is_gelu && (record || rebase), base.as_deref_mut()) {
                     // In full, and (re)recorded: this segment's base is exact again.
-                    let b = &mut w.base;
                     geodyn_nn::fastmath::gelu_pdf_slice(&zr[..c], a0, s1, &mut b.phi[r.clone()]);
                     b.z[r.clone()].copy_from_slice(&zr[..c]);
                     b.a[r.clone()].copy_from_slice(a0);
