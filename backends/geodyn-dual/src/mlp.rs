@@ -36,7 +36,6 @@ use geodyn_core::error::{check_dim, check_finite};
 use geodyn_core::{GradientContext, ModelObjective, ModelOutputs, Objective, Result};
 use geodyn_nn::{Activation, Dataset, GaussianPrior, Loss, ModelSpec, NnError, Target};
 use num_dual::{Dual2_64, Dual64};
-use std::cell::RefCell;
 use std::ops::{Add, AddAssign, Mul};
 
 /// Samples per chunk of the forward/backward passes.
@@ -53,7 +52,7 @@ trait ForwardScalar: Copy + Add<Output = Self> + Mul<Output = Self> + AddAssign 
     fn from_re(x: f64) -> Self;
     /// σ(z).
     fn act_value(a: Activation, z: Self) -> Self;
-    /// Runs `f` with this thread's workspace for this scalar type.
+    /// Runs `f` with a workspace for this scalar type from the thread's scratch pool.
     fn with_work<R>(f: impl FnOnce(&mut Work<Self>) -> R) -> R;
 }
 
@@ -64,17 +63,6 @@ trait Scalar: ForwardScalar {
     /// ℓ(f, y) into the return value and ∂ℓ/∂f into `cot`; `tmp` holds ≥ 4m values.
     fn loss(loss: &Loss, f: &[Self], y: Target<'_>, cot: &mut [Self], tmp: &mut [f64]) -> Self;
 }
-
-macro_rules! thread_work {
-    ($t:ty, $name:ident) => {
-        thread_local! {
-            static $name: RefCell<Work<$t>> = RefCell::new(Work::new());
-        }
-    };
-}
-thread_work!(f64, WORK_F64);
-thread_work!(Dual64, WORK_DUAL);
-thread_work!(Dual2_64, WORK_DUAL2);
 
 impl ForwardScalar for f64 {
     #[inline]
@@ -90,10 +78,7 @@ impl ForwardScalar for f64 {
         a.value(z)
     }
     fn with_work<R>(f: impl FnOnce(&mut Work<Self>) -> R) -> R {
-        WORK_F64.with(|w| match w.try_borrow_mut() {
-            Ok(mut w) => f(&mut w),
-            Err(_) => f(&mut Work::new()), // re-entrant call: a fresh (allocating) workspace
-        })
+        geodyn_core::scratch::with_scratch(f)
     }
 }
 
@@ -123,10 +108,7 @@ impl ForwardScalar for Dual64 {
         Dual64::new(s, ds * z.eps)
     }
     fn with_work<R>(f: impl FnOnce(&mut Work<Self>) -> R) -> R {
-        WORK_DUAL.with(|w| match w.try_borrow_mut() {
-            Ok(mut w) => f(&mut w),
-            Err(_) => f(&mut Work::new()),
-        })
+        geodyn_core::scratch::with_scratch(f)
     }
 }
 
@@ -176,10 +158,7 @@ impl ForwardScalar for Dual2_64 {
         Dual2_64::new(s, ds * z.v1, dds * z.v1 * z.v1 + ds * z.v2)
     }
     fn with_work<R>(f: impl FnOnce(&mut Work<Self>) -> R) -> R {
-        WORK_DUAL2.with(|w| match w.try_borrow_mut() {
-            Ok(mut w) => f(&mut w),
-            Err(_) => f(&mut Work::new()),
-        })
+        geodyn_core::scratch::with_scratch(f)
     }
 }
 
@@ -187,7 +166,7 @@ impl ForwardScalar for Dual2_64 {
 // Workspace and the generic passes
 // ---------------------------------------------------------------------------------
 
-/// Per-thread scratch for one scalar type. Buffers only grow.
+/// Scratch for one scalar type, kept in the thread's scratch pool. Buffers only grow.
 struct Work<S> {
     /// Parameters as scalars (θ + εv for duals).
     params: Vec<S>,
@@ -202,6 +181,12 @@ struct Work<S> {
     grad: Vec<S>,
     /// f64 scratch for the loss.
     tmp: Vec<f64>,
+}
+
+impl<S: ForwardScalar> Default for Work<S> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl<S: ForwardScalar> Work<S> {

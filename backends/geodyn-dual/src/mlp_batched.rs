@@ -24,7 +24,8 @@
 //! products forward (W·[A | Ȧ], V·A) and three backward (δ·[A | Ȧ]ᵀ, Wᵀδ) instead of five
 //! and two with a forward second tangent (W·[A | Ȧ | Ä], V·[A | Ȧ]). No dual numbers are
 //! involved: every stream is plain f64, σ'(Z) and σ''(Z) come from the forward pass.
-//! Scratch is thread-local and only grows: after warm-up nothing is allocated.
+//! Scratch comes from the thread's scratch pool (`geodyn_core::scratch`) and only grows:
+//! after warm-up nothing is allocated.
 //!
 //! Gradient passes of a gradient context ([`MlpGradientContext`](crate::MlpGradientContext))
 //! also keep a *base*, which the context owns: a recording pass ([`Mode::Record`], the
@@ -49,7 +50,6 @@ use faer::reborrow::ReborrowMut;
 use faer::{Accum, MatMut, MatRef, Par};
 use geodyn_nn::fastmath::Isa;
 use geodyn_nn::{Activation, Dataset, Loss, ModelSpec};
-use std::cell::RefCell;
 
 /// Whether `f64::mul_add` is a single instruction on the compile-time target (the
 /// baseline copy of the pass fuses only then).
@@ -151,10 +151,6 @@ pub(crate) struct Base {
     rho: [Vec<f64>; 2],
     /// Per segment: re-basings by series since its last full evaluation.
     age: Vec<u32>,
-}
-
-thread_local! {
-    static WORK: RefCell<Work> = RefCell::new(Work::default());
 }
 
 fn grow<T: Copy + Default>(v: &mut Vec<T>, n: usize) {
@@ -369,9 +365,7 @@ pub(crate) fn pass(
     debug_assert!(hv.is_none() || (v.is_some() && grad.is_some()), "H v needs v and the gradient pass");
     debug_assert!(matches!(mode, Mode::Plain) || v.is_none(), "only passes without a direction use the base");
     let args = PassArgs { spec, data, inputs_t, loss, params, v, grad, hv, mode };
-    WORK.with(|w| {
-        let mut w = w.borrow_mut();
-        let w = &mut *w;
+    geodyn_core::scratch::with_scratch::<Work, _>(|w| {
         match geodyn_nn::fastmath::best_isa() {
             // SAFETY: the CPU supports AVX-512 F/DQ/VL, AVX2 and FMA (`best_isa`).
             #[cfg(target_arch = "x86_64")]
@@ -416,7 +410,7 @@ fn pass_avx512(w: &mut Work, args: PassArgs<'_>) -> (f64, f64) {
     pass_in::<true>(w, args)
 }
 
-/// The body of [`pass`] on the thread's scratch `w` (no closure around it, so that it
+/// The body of [`pass`] on the scratch `w` (no closure around it, so that it
 /// inherits the target features of [`pass_avx2`] / [`pass_avx512`] when inlined there).
 #[inline(always)]
 fn pass_in<const F: bool>(w: &mut Work, args: PassArgs<'_>) -> (f64, f64) {
