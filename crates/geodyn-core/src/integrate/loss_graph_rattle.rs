@@ -107,14 +107,14 @@
 //!
 //! Each Newton iteration costs one gradient of the loss (no curvature term: cheaper than
 //! the right-hand side of the Runge–Kutta methods, which needs a Hessian-vector
-//! product). A run evaluates every gradient through one
-//! [`GradientContext`](crate::GradientContext) of its own
-//! ([`Objective::gradient_context`](crate::Objective::gradient_context)), which backends may answer from earlier calls' work,
-//! since the evaluations of a trajectory lie close together: a step's Newton iterates
-//! within (h²/2)|Δλ||g_n| of its first, and its first about h|v| from the last step's.
-//! The run's first evaluation, and the one at a stop event, start the context afresh
-//! (full evaluations); the results of the others may differ from a full evaluation's in
-//! the last bits, and depend only on the run's own inputs. [`SolveStats::rhs_evaluations`] counts these gradient
+//! product). A run evaluates every gradient through one [`GradientContext`] of its own
+//! ([`Objective::gradient_context`](crate::Objective::gradient_context)), which backends
+//! may answer from earlier calls' work, since the evaluations of a trajectory lie close
+//! together: a step's Newton iterates within (h²/2)|Δλ||g_n| of its first, and its first
+//! about h|v| from the last step's. The run's first evaluation, and the one at a stop
+//! event, start the context afresh (full evaluations); the results of the others may
+//! differ from a full evaluation's in the last bits, and depend only on the run's own
+//! inputs. [`SolveStats::rhs_evaluations`] counts these gradient
 //! calls (plus one at t0); a secant finish is not an evaluation and is not counted.  Most
 //! attempted steps cost two gradients (the warm start and one Newton correction, or two
 //! iterates for a secant finish); a warm start that already solves the constraint, or a
