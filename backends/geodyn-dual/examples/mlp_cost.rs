@@ -35,25 +35,28 @@ fn main() {
     time("gradient", &mut || {
         obj.gradient(&theta, &mut g).unwrap();
     });
-    // gradient_near at a point 1e-9 away (a LossGraphRattle Newton iterate): the base is
-    // the gradient call just before it, as in the integrator.
+    // A gradient context at a point 1e-9 away (a LossGraphRattle Newton iterate): the base is
+    // the context's first call just before it, as in the integrator.
     let theta_near: Vec<f64> = theta.iter().zip(&v).map(|(t, v)| t + 1e-9 * v).collect();
+    let mut ctx = obj.gradient_context();
     time("gradient + near", &mut || {
-        obj.gradient(&theta, &mut g).unwrap();
-        obj.gradient_near(&theta_near, &mut g).unwrap();
+        ctx.restart();
+        ctx.gradient(&theta, &mut g).unwrap();
+        ctx.gradient(&theta_near, &mut g).unwrap();
     });
-    // gradient_near along a walk of steps of 1e-4 v (the next LossGraphRattle step's first
+    // A context along a walk of steps of 1e-4 v (the next LossGraphRattle step's first
     // evaluation, which re-bases), each followed by an iterate 1e-9 away.
     let mut walk = theta.clone();
     let mut walk_near = theta.clone();
-    obj.gradient(&theta, &mut g).unwrap();
+    let mut ctx = obj.gradient_context();
+    ctx.gradient(&theta, &mut g).unwrap();
     time("near step + near", &mut || {
         for ((w, wn), v) in walk.iter_mut().zip(walk_near.iter_mut()).zip(&v) {
             *w += 1e-4 * v;
             *wn = *w + 1e-9 * v;
         }
-        obj.gradient_near(&walk, &mut g).unwrap();
-        obj.gradient_near(&walk_near, &mut g).unwrap();
+        ctx.gradient(&walk, &mut g).unwrap();
+        ctx.gradient(&walk_near, &mut g).unwrap();
     });
     time("gradient ×2", &mut || {
         obj.gradient(&theta, &mut g).unwrap();

@@ -1,8 +1,8 @@
 //! Vector functions E: R^K → R^m as [`Embedding`]s: [`VectorFn`] and [`DualEmbedding`].
 
 use crate::chunk::{self, Pass, for_each_chunk};
-use crate::pool::with_buffers;
 use geodyn_core::error::{check_dim, check_finite};
+use geodyn_core::scratch::with_filled_buffers;
 use geodyn_core::{Embedding, Result};
 use num_dual::{Dual2_64, Dual64, DualNum, DualSVec64};
 use std::sync::Arc;
@@ -120,7 +120,7 @@ impl<F: VectorFn> Pass for VjpPass<'_, F> {
         let (k, m) = (self.x.len(), self.u.len());
         let zero = DualSVec64::<N>::from_re(0.0);
         let (f, x, u, out) = (self.f, self.x, self.u, &mut *self.out);
-        with_buffers([k, m], zero, |[xd, ed]| {
+        with_filled_buffers([k, m], zero, |[xd, ed]| {
             chunk::seeded(x, start, xd);
             f.eval(xd, ed);
             for (a, o) in out.iter_mut().skip(start).take(N).enumerate() {
@@ -153,7 +153,7 @@ impl<F: VectorFn> Embedding for DualEmbedding<F> {
     fn jvp(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
         let k = self.f.input_dim();
         let (k, m) = self.check(x, ("v", v, k), ("out", out.len(), self.f.output_dim()))?;
-        with_buffers([k, m], Dual64::from_re(0.0), |[xd, ed]| {
+        with_filled_buffers([k, m], Dual64::from_re(0.0), |[xd, ed]| {
             for ((d, &xi), &vi) in xd.iter_mut().zip(x).zip(v) {
                 *d = Dual64::new(xi, vi);
             }
@@ -176,7 +176,7 @@ impl<F: VectorFn> Embedding for DualEmbedding<F> {
     fn second_directional(&self, x: &[f64], v: &[f64], out: &mut [f64]) -> Result<()> {
         let k = self.f.input_dim();
         let (k, m) = self.check(x, ("v", v, k), ("out", out.len(), self.f.output_dim()))?;
-        with_buffers([k, m], Dual2_64::from_re(0.0), |[xd, ed]| {
+        with_filled_buffers([k, m], Dual2_64::from_re(0.0), |[xd, ed]| {
             for ((d, &xi), &vi) in xd.iter_mut().zip(x).zip(v) {
                 *d = Dual2_64::new(xi, vi, 0.0);
             }

@@ -2,8 +2,8 @@
 //! [`LagrangianFn`] / [`DualLagrangian`] and [`RayleighFn`] / [`DualRayleigh`].
 
 use crate::chunk::{self, Pass, for_each_chunk};
-use crate::pool::with_buffers;
 use geodyn_core::error::{check_dim, check_finite, finite};
+use geodyn_core::scratch::with_filled_buffers;
 use geodyn_core::{Lagrangian, Rayleigh, Result};
 use num_dual::{DualNum, DualSVec64, HyperDualSVec64};
 use std::sync::Arc;
@@ -154,7 +154,7 @@ impl<G: XvEval> Pass for PartialPass<'_, G> {
     fn run<const N: usize>(&mut self, start: usize) -> Result<()> {
         let n = self.x.len();
         let zero = DualSVec64::<N>::from_re(0.0);
-        let r = with_buffers([n, n], zero, |[xd, vd]| {
+        let r = with_filled_buffers([n, n], zero, |[xd, vd]| {
             match self.wrt {
                 Wrt::X => {
                     chunk::seeded(self.x, start, xd);
@@ -190,7 +190,7 @@ fn velocity_hessian_blocks<F: LagrangianFn, const N: usize>(
     let n = x.len();
     let ndir = n + 1;
     let zero = HyperDualSVec64::<N, N>::from_re(0.0);
-    with_buffers([n, n], zero, |[xd, vd]| {
+    with_filled_buffers([n, n], zero, |[xd, vd]| {
         for rb in (0..n).step_by(N) {
             for cb in (rb..ndir).step_by(N) {
                 for (d, &xi) in xd.iter_mut().zip(x) {

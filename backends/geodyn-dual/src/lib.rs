@@ -58,7 +58,7 @@ pub mod scalar;
 
 pub use embedding::{DualEmbedding, VectorFn};
 pub use lagrangian::{DualLagrangian, DualRayleigh, LagrangianFn, RayleighFn};
-pub use mlp::MlpObjective;
+pub use mlp::{MlpGradientContext, MlpObjective};
 pub use scalar::{DualObjective, ScalarFn};
 
 /// The dual-number crate this backend uses (num-dual 0.15), re-exported so user
@@ -67,70 +67,6 @@ pub use num_dual;
 /// The scalar trait user functions are generic over: write
 /// `D: DualNum<Primitive = f64> + Copy`.
 pub use num_dual::DualNum;
-
-/// Thread-local pool of dual-number work buffers, keyed by element type.
-pub(crate) mod pool {
-    use std::any::{Any, TypeId};
-    use std::cell::RefCell;
-
-    // Buffers are stored type-erased as `Box<dyn Any>` holding a `Vec<D>`; they are
-    // handled as `Box<Vec<D>>` while in use so that moving them in and out of the pool
-    // never re-allocates (a bare `Vec<D>` would need a fresh box on every return).
-    type Stack = Vec<Box<dyn Any>>;
-
-    thread_local! {
-        static POOL: RefCell<Vec<(TypeId, Stack)>> = const { RefCell::new(Vec::new()) };
-    }
-
-    #[expect(clippy::box_collection, reason = "the box is the pool's type-erased slot")]
-    fn take<D: 'static>() -> Box<Vec<D>> {
-        let id = TypeId::of::<D>();
-        POOL.try_with(|p| {
-            let mut p = p.borrow_mut();
-            p.iter_mut().find(|(t, _)| *t == id).and_then(|(_, s)| s.pop())
-        })
-        .ok()
-        .flatten()
-        .and_then(|b| b.downcast::<Vec<D>>().ok())
-        .unwrap_or_default()
-    }
-
-    #[expect(clippy::box_collection, reason = "the box is the pool's type-erased slot")]
-    fn give<D: 'static>(b: Box<Vec<D>>) {
-        let id = TypeId::of::<D>();
-        // If the thread is being torn down the buffer is simply dropped.
-        let _ = POOL.try_with(|p| {
-            let mut p = p.borrow_mut();
-            match p.iter_mut().find(|(t, _)| *t == id) {
-                Some((_, s)) => s.push(b),
-                None => p.push((id, vec![b])),
-            }
-        });
-    }
-
-    /// Runs `f` with `B` buffers of dual numbers of the given lengths, every entry set to
-    /// `fill`. Buffers come from (and return to) this thread's pool, so after the first
-    /// call for a type and size nothing is allocated. Re-entrant: a nested call (a user
-    /// function evaluating another backend object) takes further buffers.
-    pub(crate) fn with_buffers<D: Copy + 'static, const B: usize, R>(
-        lens: [usize; B],
-        fill: D,
-        f: impl FnOnce([&mut [D]; B]) -> R,
-    ) -> R {
-        let mut bufs: [Box<Vec<D>>; B] = std::array::from_fn(|_| take::<D>());
-        for (b, &len) in bufs.iter_mut().zip(&lens) {
-            b.clear();
-            b.resize(len, fill);
-        }
-        let out = f(bufs.each_mut().map(|b| b.as_mut_slice()));
-        // Return in reverse order, so the next call takes each buffer back in the same
-        // role (and capacity): the pool stays warm even when the lengths differ.
-        for b in bufs.into_iter().rev() {
-            give(b);
-        }
-        out
-    }
-}
 
 /// Chunked forward mode: seeding, lane extraction and the chunk driver.
 pub(crate) mod chunk {

@@ -33,10 +33,9 @@
 
 use crate::mlp_batched::Mode;
 use geodyn_core::error::{check_dim, check_finite};
-use geodyn_core::{ModelObjective, ModelOutputs, Objective, Result};
+use geodyn_core::{GradientContext, ModelObjective, ModelOutputs, Objective, Result};
 use geodyn_nn::{Activation, Dataset, GaussianPrior, Loss, ModelSpec, NnError, Target};
 use num_dual::{Dual2_64, Dual64};
-use std::cell::RefCell;
 use std::ops::{Add, AddAssign, Mul};
 
 /// Samples per chunk of the forward/backward passes.
@@ -53,7 +52,7 @@ trait ForwardScalar: Copy + Add<Output = Self> + Mul<Output = Self> + AddAssign 
     fn from_re(x: f64) -> Self;
     /// σ(z).
     fn act_value(a: Activation, z: Self) -> Self;
-    /// Runs `f` with this thread's workspace for this scalar type.
+    /// Runs `f` with a workspace for this scalar type from the thread's scratch pool.
     fn with_work<R>(f: impl FnOnce(&mut Work<Self>) -> R) -> R;
 }
 
@@ -64,17 +63,6 @@ trait Scalar: ForwardScalar {
     /// ℓ(f, y) into the return value and ∂ℓ/∂f into `cot`; `tmp` holds ≥ 4m values.
     fn loss(loss: &Loss, f: &[Self], y: Target<'_>, cot: &mut [Self], tmp: &mut [f64]) -> Self;
 }
-
-macro_rules! thread_work {
-    ($t:ty, $name:ident) => {
-        thread_local! {
-            static $name: RefCell<Work<$t>> = RefCell::new(Work::new());
-        }
-    };
-}
-thread_work!(f64, WORK_F64);
-thread_work!(Dual64, WORK_DUAL);
-thread_work!(Dual2_64, WORK_DUAL2);
 
 impl ForwardScalar for f64 {
     #[inline]
@@ -90,10 +78,7 @@ impl ForwardScalar for f64 {
         a.value(z)
     }
     fn with_work<R>(f: impl FnOnce(&mut Work<Self>) -> R) -> R {
-        WORK_F64.with(|w| match w.try_borrow_mut() {
-            Ok(mut w) => f(&mut w),
-            Err(_) => f(&mut Work::new()), // re-entrant call: a fresh (allocating) workspace
-        })
+        geodyn_core::scratch::with_scratch(f)
     }
 }
 
@@ -123,10 +108,7 @@ impl ForwardScalar for Dual64 {
         Dual64::new(s, ds * z.eps)
     }
     fn with_work<R>(f: impl FnOnce(&mut Work<Self>) -> R) -> R {
-        WORK_DUAL.with(|w| match w.try_borrow_mut() {
-            Ok(mut w) => f(&mut w),
-            Err(_) => f(&mut Work::new()),
-        })
+        geodyn_core::scratch::with_scratch(f)
     }
 }
 
@@ -176,10 +158,7 @@ impl ForwardScalar for Dual2_64 {
         Dual2_64::new(s, ds * z.v1, dds * z.v1 * z.v1 + ds * z.v2)
     }
     fn with_work<R>(f: impl FnOnce(&mut Work<Self>) -> R) -> R {
-        WORK_DUAL2.with(|w| match w.try_borrow_mut() {
-            Ok(mut w) => f(&mut w),
-            Err(_) => f(&mut Work::new()),
-        })
+        geodyn_core::scratch::with_scratch(f)
     }
 }
 
@@ -187,7 +166,7 @@ impl ForwardScalar for Dual2_64 {
 // Workspace and the generic passes
 // ---------------------------------------------------------------------------------
 
-/// Per-thread scratch for one scalar type. Buffers only grow.
+/// Scratch for one scalar type, kept in the thread's scratch pool. Buffers only grow.
 struct Work<S> {
     /// Parameters as scalars (θ + εv for duals).
     params: Vec<S>,
@@ -202,6 +181,12 @@ struct Work<S> {
     grad: Vec<S>,
     /// f64 scratch for the loss.
     tmp: Vec<f64>,
+}
+
+impl<S: ForwardScalar> Default for Work<S> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl<S: ForwardScalar> Work<S> {
@@ -448,13 +433,7 @@ pub struct MlpObjective {
     inputs_t: Vec<f64>,
     loss: Loss,
     prior: GaussianPrior,
-    /// Identifies the objective (clones share it: same network and data) to the
-    /// thread-local base of [`Objective::gradient_near`].
-    id: u64,
 }
-
-/// The next [`MlpObjective::id`].
-static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl MlpObjective {
     /// The objective for `spec` on `data` with `loss` and prior precision λ ≥ 0.
@@ -473,8 +452,7 @@ impl MlpObjective {
         let prior = GaussianPrior::new(prior_precision)?;
         let batched = sorted_by_inputs(&data)?;
         let inputs_t = crate::mlp_batched::transpose_inputs(&batched);
-        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(Self { spec, data, batched, inputs_t, loss, prior, id })
+        Ok(Self { spec, data, batched, inputs_t, loss, prior })
     }
 
     /// The model spec.
@@ -670,7 +648,7 @@ impl MlpObjective {
         crate::mlp_batched::pass(&self.spec, &self.batched, &self.inputs_t, &self.loss, x, v, grad, hv, mode)
     }
 
-    /// ∇f and f from one batched pass that uses the thread's base as `mode` says.
+    /// ∇f and f from one batched pass that uses a gradient context's base as `mode` says.
     fn gradient_mode(&self, x: &[f64], g: &mut [f64], mode: Mode) -> Result<f64> {
         self.check_x(x)?;
         check_dim("g", self.spec.num_params(), g.len())?;
@@ -693,24 +671,13 @@ impl Objective for MlpObjective {
         geodyn_core::error::finite("objective", d + self.prior.value(x))
     }
 
-    /// Also keeps this thread's GELU activations of the pass as the base of
-    /// [`gradient_near`](Objective::gradient_near) (up to 2^18 values per quantity,
-    /// N × the GELU widths summed).
     fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
-        self.gradient_mode(x, g, Mode::Record { id: self.id })
+        self.gradient_mode(x, g, Mode::Plain)
     }
 
-    /// σ and σ' of each GELU row of the data (per block of 256 points) come from a
-    /// Taylor series of order 3 … 8 around this thread's base, which the last
-    /// [`gradient`](Objective::gradient) call set, when every pre-activation z of the
-    /// row moved by at most 1.5e-2/(1 + |z|) from it (truncation below 0.1 ulp; the
-    /// results agree with `gradient(x)` to rounding), and from the full kernel
-    /// otherwise. A call that moved further than its Newton-iterate neighbours (the
-    /// first evaluation of a LossGraphRattle step) also moves the base to its own values,
-    /// with a full evaluation of each row after 32 such moves. A LossGraphRattle step thus
-    /// skips most exp and erfc evaluations, its first evaluation included.
-    fn gradient_near(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
-        self.gradient_mode(x, g, Mode::Near { id: self.id })
+    /// An [`MlpGradientContext`]: Taylor-series reuse of the GELU activations.
+    fn gradient_context(&self) -> Box<dyn GradientContext + '_> {
+        Box::new(MlpGradientContext::new(self))
     }
 
     fn hvp(&self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> {
@@ -752,6 +719,61 @@ impl Objective for MlpObjective {
             geodyn_core::error::finite("objective", f + self.prior.value(x))?,
             geodyn_core::error::finite("curvature vᵀHv", vhv)?,
         ))
+    }
+}
+
+/// The [`GradientContext`] of an [`MlpObjective`]: it owns a *base*, the GELU
+/// activations (Z, σ, σ', φ) of every data point at a recent point θ_b, and expands
+/// around it.
+///
+/// The first call (and the first after [`restart`](GradientContext::restart)) is a full
+/// evaluation, bit for bit [`Objective::gradient`], and records the base (up to 2^18
+/// values per quantity, N × the GELU widths summed; larger problems keep none and every
+/// call is a full evaluation). In later calls σ and σ' of each GELU row of the data (per
+/// block of 256 points) come from a Taylor series of order 3 … 8 around the base when
+/// every pre-activation z of the row moved by at most 1.5e-2/(1 + |z|) from it
+/// (truncation below 0.1 ulp), and from the full kernel otherwise; the results agree
+/// with `gradient(x)` to the rounding of those series, a few ulp of each activation. A
+/// call that moved further than its predecessor predicts (a new integration step rather
+/// than another iterate of the same one) also moves the base to its own values; a row
+/// is evaluated in full again after 32 such moves, which bounds the rounding carried
+/// from base to base to a few ulp. The bits of every call depend only on this
+/// context's calls since its last full start.
+///
+/// Cost: the base is four arrays of N × (GELU widths summed) values plus per-row
+/// predictions, allocated by the first call; a call within an integration step costs
+/// about 60% of a full gradient, one from step to step about 77% (`cargo run --release
+/// -p geodyn-dual --example mlp_cost`). A context far from its base (farther than the
+/// highest order covers) gains nothing and pays the check: use
+/// [`Objective::gradient`] for isolated points.
+#[derive(Debug)]
+pub struct MlpGradientContext<'a> {
+    objective: &'a MlpObjective,
+    base: crate::mlp_batched::Base,
+    /// Whether the next call is a full, recording evaluation.
+    fresh: bool,
+}
+
+impl<'a> MlpGradientContext<'a> {
+    /// A context of `objective` that holds no base yet (its first call records one).
+    pub fn new(objective: &'a MlpObjective) -> Self {
+        Self { objective, base: Default::default(), fresh: true }
+    }
+}
+
+impl GradientContext for MlpGradientContext<'_> {
+    fn gradient(&mut self, x: &[f64], g: &mut [f64]) -> Result<f64> {
+        // Invalid arguments leave the context as it was; a pass that ran (even one whose
+        // results are not finite) leaves its base, whose non-finite rows no series uses.
+        self.objective.check_x(x)?;
+        check_dim("g", self.objective.spec.num_params(), g.len())?;
+        let mode = if self.fresh { Mode::Record(&mut self.base) } else { Mode::Near(&mut self.base) };
+        self.fresh = false;
+        self.objective.gradient_mode(x, g, mode)
+    }
+
+    fn restart(&mut self) {
+        self.fresh = true;
     }
 }
 

@@ -1,8 +1,8 @@
 //! Scalar functions f: R^K → R as [`Objective`]s: [`ScalarFn`] and [`DualObjective`].
 
 use crate::chunk::{self, Pass, for_each_chunk};
-use crate::pool::with_buffers;
 use geodyn_core::error::{check_dim, check_finite, finite};
+use geodyn_core::scratch::with_filled_buffers;
 use geodyn_core::{Objective, Result};
 use num_dual::{Dual2_64, DualNum, DualSVec64, HyperDualSVec64};
 use std::sync::Arc;
@@ -120,7 +120,7 @@ impl<F: ScalarFn> Pass for GradPass<'_, F> {
     fn run<const N: usize>(&mut self, start: usize) -> Result<()> {
         let k = self.x.len();
         let zero = DualSVec64::<N>::from_re(0.0);
-        let r = with_buffers([k], zero, |[xd]| {
+        let r = with_filled_buffers([k], zero, |[xd]| {
             chunk::seeded(self.x, start, xd);
             self.f.eval(xd)
         });
@@ -144,7 +144,7 @@ impl<F: ScalarFn> Pass for HvpPass<'_, F> {
     fn run<const N: usize>(&mut self, start: usize) -> Result<()> {
         let k = self.x.len();
         let zero = HyperDualSVec64::<N, 1>::from_re(0.0);
-        let r = with_buffers([k], zero, |[xd]| {
+        let r = with_filled_buffers([k], zero, |[xd]| {
             chunk::seeded_with_direction(self.x, self.v, start, xd);
             self.f.eval(xd)
         });
@@ -193,7 +193,7 @@ impl<F: ScalarFn> Objective for DualObjective<F> {
         check_finite("v", v)?;
         let value = self.gradient(x, g)?;
         // One Dual2 pass seeded (x, v, 0): v2 = d²/dt² f(x + t v) = vᵀ H v.
-        let r = with_buffers([k], Dual2_64::from_re(0.0), |[xd]| {
+        let r = with_filled_buffers([k], Dual2_64::from_re(0.0), |[xd]| {
             for ((d, &xi), &vi) in xd.iter_mut().zip(x).zip(v) {
                 *d = Dual2_64::new(xi, vi, 0.0);
             }

@@ -3,7 +3,7 @@
 //! GGN products, Jacobian products and second directional derivatives, each checked
 //! against an independent computation.
 
-use geodyn_core::{Embedding, Error, ModelObjective, Objective};
+use geodyn_core::{Embedding, Error, GradientContext, ModelObjective, Objective};
 use geodyn_dual::mlp::{CHUNK, MlpObjective};
 use geodyn_nn::{Activation, Adam, Dataset, GaussianPrior, Loss, ModelSpec, data, negative_log_posterior};
 use nalgebra::DVector;
@@ -519,18 +519,19 @@ fn errors_are_typed() {
 }
 
 /// After a warm-up call on this thread, value, gradient, hvp, grad_and_curvature, jvp,
-/// vjp and ggn_vp (and gradient_near after a gradient) allocate nothing (counted by a
-/// global allocator).
+/// vjp and ggn_vp (and a gradient context's calls after its first) allocate nothing
+/// (counted by a global allocator).
 #[test]
 fn no_allocation_after_warm_up() {
     let (o, theta) = regression("2-16-16-1:gelu", 2 * CHUNK + 3, 22);
     let k = o.dim();
     let v = normal_vec(&mut ChaCha8Rng::seed_from_u64(23), k, 1.0);
     let (mut g, mut hv, mut jv, mut jtu) = (vec![0.0; k], vec![0.0; k], vec![0.0; o.num_outputs()], vec![0.0; k]);
+    let mut ctx = o.gradient_context();
     let mut run = || {
         o.value(&theta).unwrap();
         o.gradient(&theta, &mut g).unwrap();
-        o.gradient_near(&theta, &mut g).unwrap();
+        ctx.gradient(&theta, &mut g).unwrap();
         o.hvp(&theta, &v, &mut hv).unwrap();
         o.grad_and_curvature(&theta, &v, &mut g).unwrap();
         o.jvp(&theta, &v, &mut jv).unwrap();
@@ -591,16 +592,17 @@ fn integration_allocates_per_run_not_per_step() {
     }
 }
 
-/// `gradient_near` (Taylor series of the GELU activations around a base that the last
-/// `gradient` call on this thread set and later `gradient_near` calls moved) agrees with
-/// `gradient` to rounding at points 1e-10 … 1e-6 away along a random direction and along
-/// a walk of re-basing steps (L within 1e-14 relative, ∇L within 1e-12 of its largest
-/// entry), and does take the series (the bits differ somewhere). Where no base applies
-/// it is a full evaluation, bit for bit equal to `gradient`: a point 1 away, a base
-/// recorded by another objective, and a base left by a failed (non-finite) pass; value
-/// and Hessian-vector calls in between leave the base alone.
+/// A gradient context (Taylor series of the GELU activations around a base that its
+/// first call records and later calls move) agrees with `gradient` to rounding at points
+/// 1e-10 … 1e-6 away along a random direction and along a walk of re-basing steps (L
+/// within 1e-14 relative, ∇L within 1e-12 of its largest entry), and does take the
+/// series (the bits differ somewhere). Its first call, and the first after `restart`,
+/// equal `gradient` bit for bit; where no base applies a call is a full evaluation, bit
+/// for bit equal to `gradient`: a point 1 away and after a failed (non-finite) first pass.
+/// Value and Hessian-vector calls in between, and another objective's context, leave
+/// the base alone.
 #[test]
-fn gradient_near_agrees_with_gradient() {
+fn gradient_context_agrees_with_gradient() {
     let (o, theta) = regression("2-16-16-1:gelu", 2 * CHUNK + 3, 31);
     let (other, _) = regression("2-16-16-1:gelu", 40, 32);
     let k = o.dim();
@@ -611,19 +613,21 @@ fn gradient_near_agrees_with_gradient() {
         let l = o.gradient(x, &mut g).unwrap();
         (l, g)
     };
-    let near = |x: &[f64]| {
+    let near = |ctx: &mut Box<dyn GradientContext + '_>, x: &[f64]| {
         let mut g = vec![0.0; k];
-        let l = o.gradient_near(x, &mut g).unwrap();
+        let l = ctx.gradient(x, &mut g).unwrap();
         (l, g)
     };
+    let mut ctx = o.gradient_context();
     let mut differs = false;
     for eps in [1e-10, 1e-8, 1e-6] {
         let x = at(eps);
         let (l_ref, g_ref) = full(&x);
-        full(&theta); // the base
+        ctx.restart();
+        assert_eq!(near(&mut ctx, &theta), full(&theta), "a context's first call"); // the base
         o.value(&x).unwrap();
         o.hvp(&x, &dir, &mut vec![0.0; k]).unwrap();
-        let (l, g) = near(&x);
+        let (l, g) = near(&mut ctx, &x);
         let scale = inf_norm(&g_ref);
         let err = g.iter().zip(&g_ref).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
         assert!((l - l_ref).abs() <= 1e-14 * l_ref.abs(), "ε = {eps}: L {l} vs {l_ref}");
@@ -646,10 +650,11 @@ fn gradient_near_agrees_with_gradient() {
         points.push(newton);
     }
     let references: Vec<_> = points.iter().map(|x| full(x)).collect();
-    full(&theta);
+    let mut ctx = o.gradient_context();
+    near(&mut ctx, &theta);
     let mut series_at_the_end = 0;
     for (i, (x, (l_ref, g_ref))) in points.iter().zip(&references).enumerate().skip(1) {
-        let (l, g) = near(x);
+        let (l, g) = near(&mut ctx, x);
         let err = g.iter().zip(g_ref).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
         assert!((l - l_ref).abs() <= 1e-14 * l_ref.abs(), "walk call {i}: L {l} vs {l_ref}");
         assert!(err <= 1e-12 * inf_norm(g_ref), "walk call {i}: ∇L off by {err:e}");
@@ -660,19 +665,27 @@ fn gradient_near_agrees_with_gradient() {
     assert!(series_at_the_end >= 10, "the walk's last calls must take the series ({series_at_the_end} of 19)");
     // No base applies: full evaluations.
     let far = at(1.0);
-    full(&theta);
-    assert_eq!(near(&far), full(&far), "a point far from the base");
+    let mut ctx = o.gradient_context();
+    near(&mut ctx, &theta);
+    assert_eq!(near(&mut ctx, &far), full(&far), "a point far from the base");
+    // Another objective's context does not touch this one's base.
     let x = at(1e-8);
+    let mut ctx = o.gradient_context();
+    let mut alone = o.gradient_context();
+    near(&mut ctx, &theta);
+    near(&mut alone, &theta);
+    let mut other_ctx = other.gradient_context();
+    let y = normal_vec(&mut ChaCha8Rng::seed_from_u64(34), other.dim(), 0.5);
+    other_ctx.gradient(&y, &mut vec![0.0; other.dim()]).unwrap();
+    assert_eq!(near(&mut ctx, &x), near(&mut alone, &x), "another objective's context");
+    // A non-finite recording pass leaves no usable base.
     let reference = full(&x);
-    full(&theta);
-    other
-        .gradient(&normal_vec(&mut ChaCha8Rng::seed_from_u64(34), other.dim(), 0.5), &mut vec![0.0; other.dim()])
-        .unwrap();
-    assert_eq!(near(&x), reference, "a base of another objective");
-    full(&theta);
+    let mut ctx = o.gradient_context();
+    near(&mut ctx, &theta);
     let blown: Vec<f64> = theta.iter().map(|t| 1e200 * t).collect(); // finite θ, overflowing pass
-    assert!(o.gradient(&blown, &mut vec![0.0; k]).is_err());
-    assert_eq!(near(&x), reference, "after a failed pass");
+    ctx.restart();
+    assert!(ctx.gradient(&blown, &mut vec![0.0; k]).is_err());
+    assert_eq!(near(&mut ctx, &x), reference, "after a failed pass");
 }
 
 /// The objective is Sync: gradients and Hv computed concurrently on several threads
@@ -716,8 +729,7 @@ fn adam_fits_the_snelson_like_set() {
 /// costs at most 2.1 loss gradients per attempt (measured 2.03; 2.55 with every solve
 /// ending on an evaluation), H never rises, and the endpoint is within 1e-2 of the
 /// Tsitouras pair's at atol = rtol = 1e-12 (measured 7.1e-3; from this far off the
-/// mode, H(0) = 2.2e5, tightening rtol to 1e-9 only brings it to 6.8e-3, and before
-/// `gradient_near` it was 7.70097258706e-3 with the finish, 7.70097258705e-3 without).
+/// mode, H(0) = 2.2e5, tightening rtol to 1e-9 only brings it to 6.8e-3).
 #[test]
 fn graph_rattle_secant_finish_saves_gradients_not_accuracy() {
     use geodyn_core::{IntegrateOptions, Mechanics, Method, SpeedDependent, integrate};
@@ -737,9 +749,8 @@ fn graph_rattle_secant_finish_saves_gradients_not_accuracy() {
 }
 
 /// A LossGraphRattle run's bits depend only on its own inputs, not on what ran on the thread
-/// before, although every evaluation after its first expands around a thread-local base
-/// that earlier runs moved: the run's first `gradient` records a fresh base and resets
-/// the backend's predictions. DiMS on a GELU network to t = 2 from one velocity, then a
+/// before: every evaluation after its first expands around a base that the run's own
+/// gradient context records and moves. DiMS on a GELU network to t = 2 from one velocity, then a
 /// run from another velocity, then the first again, and the first on a fresh thread:
 /// the same bits each time (samples are thread-count independent because of this).
 #[test]

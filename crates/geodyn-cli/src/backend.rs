@@ -7,7 +7,7 @@
 //! error.
 
 use crate::error::CliError;
-use geodyn_core::{ModelObjective, Objective, Result};
+use geodyn_core::{GradientContext, ModelObjective, Objective, Result};
 use geodyn_dual::MlpObjective;
 use geodyn_nn::{Dataset, Loss, ModelSpec};
 
@@ -150,8 +150,8 @@ impl Objective for NetObjective {
     fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
         each!(self, o => o.gradient(x, g))
     }
-    fn gradient_near(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
-        each!(self, o => o.gradient_near(x, g))
+    fn gradient_context(&self) -> Box<dyn GradientContext + '_> {
+        each!(self, o => o.gradient_context())
     }
     fn hvp(&self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> {
         each!(self, o => o.hvp(x, v, hv))

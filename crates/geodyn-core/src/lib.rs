@@ -41,4 +41,4 @@ pub use mechanics::{
 };
 pub use metric::{Euclidean, LossGraph, Metric, Pullback};
 pub use model::{ModelObjective, ModelOutputs};
-pub use objective::{Embedding, Lagrangian, Objective, Rayleigh, dot};
+pub use objective::{Embedding, FullGradients, GradientContext, Lagrangian, Objective, Rayleigh, dot};

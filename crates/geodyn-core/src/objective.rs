@@ -59,27 +59,24 @@ pub trait Objective: Sync {
     /// Writes the exact Hessian-vector product ∇²f(x) v into `hv`.
     fn hvp(&self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()>;
 
-    /// [`gradient`](Objective::gradient) at a point `x` that the caller expects to lie
-    /// close to the points of this thread's recent `gradient` and `gradient_near` calls
-    /// on this objective, as an integrator's evaluations along one trajectory do
-    /// ([`Method::LossGraphRattle`](crate::Method::LossGraphRattle) calls it for every
-    /// evaluation after a run's first: a step's first iterate lies about h|v| from the
-    /// last step's, its Newton iterates within ~1e-6 of the first). A backend may reuse
-    /// earlier calls' elementwise work where `x` is close enough and must fall back to a
-    /// full evaluation elsewhere, so the result always agrees with `gradient(x)` to
-    /// rounding; its last bits may depend on the calls since the last `gradient`, and
-    /// only on those. The MLP backend expands its activations in Taylor series around a
-    /// base that `gradient` sets and `gradient_near` moves along. The default calls
-    /// `gradient`.
-    fn gradient_near(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
-        self.gradient(x, g)
+    /// A [`GradientContext`] for a run of [`gradient`](Objective::gradient) calls at
+    /// nearby points, such as an integrator's evaluations along one trajectory. The
+    /// default answers every call with `gradient`; backends whose evaluations can reuse
+    /// earlier work return their own (see [`GradientContext`] for the contract).
+    ///
+    /// A boxed trait object rather than an associated type, so that `Objective` stays
+    /// usable as `dyn Objective` (integrators hold `&dyn Objective`) and forwarding
+    /// impls and enum dispatchers simply pass the box on; the box is one allocation per
+    /// context, that is per trajectory, not per evaluation.
+    fn gradient_context(&self) -> Box<dyn GradientContext + '_> {
+        Box::new(FullGradients(self))
     }
 
     /// Writes ∇f(x) into `g` and returns (f(x), vᵀ∇²f(x)v).
     ///
-    /// This is the only derivative the DiMS right-hand side on the loss-graph metric
-    /// needs. The default calls [`gradient`](Objective::gradient) and
-    /// [`hvp`](Objective::hvp) with a thread-local scratch buffer.
+    /// The fused derivative of second-order dynamics on the loss graph (the curvature of
+    /// the loss along the velocity). The default calls [`gradient`](Objective::gradient)
+    /// and [`hvp`](Objective::hvp) with a thread-local scratch buffer.
     fn grad_and_curvature(&self, x: &[f64], v: &[f64], g: &mut [f64]) -> Result<(f64, f64)> {
         let k = self.dim();
         check_dim("v", k, v.len())?;
@@ -89,6 +86,66 @@ pub trait Objective: Sync {
             Ok(dot(v, hv))
         })?;
         Ok((f, vhv))
+    }
+}
+
+/// Gradients of one [`Objective`] at a sequence of nearby points, with whatever the
+/// backend keeps between them owned by the context (one per trajectory): obtained from
+/// [`Objective::gradient_context`].
+///
+/// # Contract
+///
+/// - The first call, and the first after [`restart`](GradientContext::restart), is a
+///   full evaluation: the same bits as [`Objective::gradient`] at that point.
+/// - Later calls may reuse the work of the earlier ones where the point is close enough
+///   to them, and fall back to a full evaluation elsewhere. Their results agree with
+///   `gradient(x)` to rounding (a few ulp of each elementwise term), not necessarily to
+///   the last bit; their bits depend only on the calls made through this context since
+///   its last full start, never on other contexts, other threads or the calls of other
+///   objects.
+/// - Errors are those of `gradient`; after an error the context stays usable.
+///
+/// # Cost and when not to use it
+///
+/// A context may hold a copy of intermediate values of the last evaluations (for a
+/// network: its activations over the data), so creating one can allocate; its calls
+/// allocate nothing after the first. Use it for evaluations that follow each other at
+/// nearby points, one context per sequence. For isolated evaluations, or where results
+/// must equal `gradient` bit for bit, call [`Objective::gradient`] instead.
+///
+/// ```
+/// use geodyn_core::{GradientContext, Objective, Result};
+///
+/// struct Bowl;
+/// impl Objective for Bowl {
+///     fn dim(&self) -> usize { 1 }
+///     fn value(&self, x: &[f64]) -> Result<f64> { Ok(0.5 * x[0] * x[0]) }
+///     fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> { g[0] = x[0]; self.value(x) }
+///     fn hvp(&self, _x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> { hv[0] = v[0]; Ok(()) }
+/// }
+///
+/// let mut ctx = Bowl.gradient_context();
+/// let mut g = [0.0];
+/// assert_eq!(ctx.gradient(&[2.0], &mut g).unwrap(), 2.0);
+/// assert_eq!(g, [2.0]);
+/// ```
+pub trait GradientContext {
+    /// Writes ∇f(x) into `g` and returns f(x), as [`Objective::gradient`] does, under
+    /// the contract above.
+    fn gradient(&mut self, x: &[f64], g: &mut [f64]) -> Result<f64>;
+
+    /// Forgets what earlier calls kept: the next call is a full evaluation again. The
+    /// default does nothing (for contexts that keep nothing).
+    fn restart(&mut self) {}
+}
+
+/// The default [`GradientContext`]: every call is [`Objective::gradient`].
+#[derive(Debug, Clone, Copy)]
+pub struct FullGradients<'a, O: ?Sized>(pub &'a O);
+
+impl<O: Objective + ?Sized> GradientContext for FullGradients<'_, O> {
+    fn gradient(&mut self, x: &[f64], g: &mut [f64]) -> Result<f64> {
+        self.0.gradient(x, g)
     }
 }
 
@@ -184,7 +241,7 @@ macro_rules! forward_objective {
             fn dim(&self) -> usize { (**self).dim() }
             fn value(&self, x: &[f64]) -> Result<f64> { (**self).value(x) }
             fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> { (**self).gradient(x, g) }
-            fn gradient_near(&self, x: &[f64], g: &mut [f64]) -> Result<f64> { (**self).gradient_near(x, g) }
+            fn gradient_context(&self) -> Box<dyn GradientContext + '_> { (**self).gradient_context() }
             fn hvp(&self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> { (**self).hvp(x, v, hv) }
             fn grad_and_curvature(&self, x: &[f64], v: &[f64], g: &mut [f64]) -> Result<(f64, f64)> {
                 (**self).grad_and_curvature(x, v, g)
@@ -204,8 +261,8 @@ impl<T: Objective + Send + ?Sized> Objective for Arc<T> {
     fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
         (**self).gradient(x, g)
     }
-    fn gradient_near(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
-        (**self).gradient_near(x, g)
+    fn gradient_context(&self) -> Box<dyn GradientContext + '_> {
+        (**self).gradient_context()
     }
     fn hvp(&self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> {
         (**self).hvp(x, v, hv)

@@ -107,13 +107,14 @@
 //!
 //! Each Newton iteration costs one gradient of the loss (no curvature term: cheaper than
 //! the right-hand side of the Runge–Kutta methods, which needs a Hessian-vector
-//! product). The run's first is an [`Objective::gradient`]
-//! call; every later one goes through
-//! [`Objective::gradient_near`], which backends may
-//! answer from earlier calls' work, since the evaluations of a trajectory lie close
+//! product). A run evaluates every gradient through one [`GradientContext`] of its own
+//! ([`Objective::gradient_context`](crate::Objective::gradient_context)), which backends
+//! may answer from earlier calls' work, since the evaluations of a trajectory lie close
 //! together: a step's Newton iterates within (h²/2)|Δλ||g_n| of its first, and its first
-//! about h|v| from the last step's. Results of such evaluations may differ from a full
-//! evaluation's in the last bits. [`SolveStats::rhs_evaluations`] counts these gradient
+//! about h|v| from the last step's. The run's first evaluation, and the one at a stop
+//! event, start the context afresh (full evaluations); the results of the others may
+//! differ from a full evaluation's in the last bits, and depend only on the run's own
+//! inputs. [`SolveStats::rhs_evaluations`] counts these gradient
 //! calls (plus one at t0); a secant finish is not an evaluation and is not counted.  Most
 //! attempted steps cost two gradients (the warm start and one Newton correction, or two
 //! iterates for a secant finish); a warm start that already solves the constraint, or a
@@ -167,7 +168,7 @@ use super::options::IntegrateOptions;
 use super::solution::{EnergyTracker, Solution, SolveStats, StatePoint};
 use crate::error::{Error, FailureReason, Result, check_dim, check_finite, evaluation_error};
 use crate::mechanics::{FrictionFlow, LossGraphParticle, SecondOrderSystem};
-use crate::objective::{Objective, dot};
+use crate::objective::{GradientContext, dot};
 
 /// Newton iterations allowed for the multiplier λ before the step is rejected.
 const NEWTON_MAX: usize = 6;
@@ -290,7 +291,7 @@ struct NewtonBuffers<'a> {
 /// other evaluation errors end the run.
 #[allow(clippy::too_many_arguments)]
 fn newton(
-    loss: &dyn Objective,
+    loss: &mut dyn GradientContext,
     NewtonBuffers { th, v, gn, thn, g, gp }: NewtonBuffers<'_>,
     (h, s1, kappa): (f64, f64, f64),
     (y, w_half): (f64, f64),
@@ -311,7 +312,7 @@ fn newton(
         }
         let y_new = y + h * (w_half - 0.5 * h * (kappa + lam_try));
         *grads += 1;
-        match loss.gradient_near(thn, g.as_mut_slice()) {
+        match loss.gradient(thn, g.as_mut_slice()) {
             Ok(l) => l_new = l,
             Err(e @ Error::NonFinite { .. }) => {
                 *failure = Some(evaluation_error(t, e));
@@ -378,7 +379,8 @@ fn run(particle: &LossGraphParticle<'_>, x0: &[f64], v0: &[f64], opts: &Integrat
 /// y = L(θ), w = g·v, T and the booked energy H_n, the state before the last step (for
 /// dense output), the warm start of the multiplier and the step-size control.
 struct Rattle<'a> {
-    loss: &'a dyn Objective,
+    /// The run's gradient evaluations (all of them, so that reuse stays within the run).
+    loss: Box<dyn GradientContext + 'a>,
     kappa: f64,
     l_star: f64,
     friction: FrictionFlow,
@@ -416,11 +418,12 @@ struct Rattle<'a> {
 impl<'a> Rattle<'a> {
     /// One loss gradient at (t0, x0): the initial g, L, w, T and H.
     fn start(particle: &LossGraphParticle<'a>, x0: &[f64], v0: &[f64], opts: &IntegrateOptions) -> Result<Self> {
-        let loss = particle.loss();
-        let n = loss.dim();
+        let objective = particle.loss();
+        let n = objective.dim();
         let z = || vec![0.0; n];
         let t = opts.t0;
         let mut gn = z();
+        let mut loss = objective.gradient_context();
         let y = loss.gradient(x0, &mut gn).map_err(|e| evaluation_error(t, e))?;
         if !(y.is_finite() && gn.iter().all(|z| z.is_finite())) {
             return Err(evaluation_error(t, Error::NonFinite { what: "loss gradient at the initial state" }));
@@ -498,8 +501,16 @@ impl<'a> Rattle<'a> {
             g: &mut self.g,
             gp: &mut self.gp,
         };
-        let (converged, lam_try, l_new) =
-            newton(self.loss, bufs, (h, s1, kappa), (self.y, w_half), self.lam, &mut self.grads, self.t, failure)?;
+        let (converged, lam_try, l_new) = newton(
+            &mut *self.loss,
+            bufs,
+            (h, s1, kappa),
+            (self.y, w_half),
+            self.lam,
+            &mut self.grads,
+            self.t,
+            failure,
+        )?;
         // Velocity update with the tangency multiplier μ, and the energy error.
         if !converged {
             return Ok((f64::INFINITY, None));
@@ -650,6 +661,7 @@ impl Stepper for Rattle<'_> {
         let (xe, mut ve) = self.hermite_at(theta);
         self.energy_calls += 1;
         let at_end = |st: &Self| Located { t: st.t, point: st.point(), energy: Some(st.kin + st.pot(st.y)) };
+        self.loss.restart();
         Ok(match self.loss.gradient(&xe, &mut self.thn) {
             Ok(l) if l.is_finite() => {
                 let gv = dot(&self.thn, &ve);
