@@ -6,24 +6,11 @@ use geodyn_dual::num_dual::{Dual2SVec64, hessian};
 use geodyn_dual::{
     DualEmbedding, DualLagrangian, DualNum, DualObjective, DualRayleigh, LagrangianFn, RayleighFn, ScalarFn, VectorFn,
 };
+use geodyn_testkit::rng::{normals, seeded, uniforms};
 use nalgebra::SVector;
-use rand::rngs::ChaCha8Rng;
-use rand::{RngExt, SeedableRng};
-use rand_distr::StandardNormal;
+use rand::RngExt;
 
 // ---------------------------------------------------------------- helpers
-
-fn rng(seed: u64) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(seed)
-}
-
-fn normals(r: &mut ChaCha8Rng, n: usize) -> Vec<f64> {
-    (0..n).map(|_| r.sample(StandardNormal)).collect()
-}
-
-fn uniforms(r: &mut ChaCha8Rng, n: usize, lo: f64, hi: f64) -> Vec<f64> {
-    (0..n).map(|_| r.random_range(lo..hi)).collect()
-}
 
 fn norm(a: &[f64]) -> f64 {
     dot(a, a).sqrt()
@@ -90,10 +77,10 @@ fn rosenbrock_dense_hessian(x: &[f64]) -> [[f64; 10]; 10] {
 #[test]
 fn rosenbrock10_hvp_equals_dense_hessian_times_v() {
     let f = DualObjective::new(Rosenbrock::<10>);
-    let mut r = rng(1);
+    let mut r = seeded(1);
     for _ in 0..20 {
         let x = uniforms(&mut r, 10, -2.0, 2.0);
-        let v = normals(&mut r, 10);
+        let v = normals(&mut r, 10, 1.0);
         let mut hv = [0.0; 10];
         f.hvp(&x, &v, &mut hv).unwrap();
         let h = rosenbrock_dense_hessian(&x);
@@ -107,11 +94,11 @@ fn rosenbrock10_hvp_equals_dense_hessian_times_v() {
 #[test]
 fn rosenbrock10_hvp_equals_central_difference_of_gradient() {
     let f = DualObjective::new(Rosenbrock::<10>);
-    let mut r = rng(2);
+    let mut r = seeded(2);
     let eps = 1e-5;
     for _ in 0..20 {
         let x = uniforms(&mut r, 10, -2.0, 2.0);
-        let v = normals(&mut r, 10);
+        let v = normals(&mut r, 10, 1.0);
         let mut hv = [0.0; 10];
         f.hvp(&x, &v, &mut hv).unwrap();
         let (mut gp, mut gm) = ([0.0; 10], [0.0; 10]);
@@ -127,7 +114,7 @@ fn rosenbrock10_hvp_equals_central_difference_of_gradient() {
 #[test]
 fn rosenbrock10_gradient_equals_closed_form() {
     let f = DualObjective::new(Rosenbrock::<10>);
-    let mut r = rng(3);
+    let mut r = seeded(3);
     for _ in 0..20 {
         let x = uniforms(&mut r, 10, -2.0, 2.0);
         let mut g = [0.0; 10];
@@ -153,11 +140,11 @@ fn rosenbrock_gradient_and_hvp_all_chunk_widths() {
             if x.len() > 1 { rosenbrock(x) + q } else { q }
         }
     }
-    let mut r = rng(4);
+    let mut r = seeded(4);
     for k in 1..=20 {
         let f = DualObjective::new(Rosen(k));
         let x = uniforms(&mut r, k, -1.5, 1.5);
-        let v = normals(&mut r, k);
+        let v = normals(&mut r, k, 1.0);
         let mut g = vec![0.0; k];
         f.gradient(&x, &mut g).unwrap();
         let mut expect = if k > 1 { rosenbrock_gradient(&x) } else { vec![0.0] };
@@ -181,10 +168,10 @@ fn rosenbrock_gradient_and_hvp_all_chunk_widths() {
 #[test]
 fn rosenbrock10_curvature_equals_v_dot_hvp() {
     let f = DualObjective::new(Rosenbrock::<10>);
-    let mut r = rng(5);
+    let mut r = seeded(5);
     for _ in 0..20 {
         let x = uniforms(&mut r, 10, -2.0, 2.0);
-        let v = normals(&mut r, 10);
+        let v = normals(&mut r, 10, 1.0);
         let (mut g, mut g2, mut hv) = ([0.0; 10], [0.0; 10], [0.0; 10]);
         let (fx, vhv) = f.grad_and_curvature(&x, &v, &mut g).unwrap();
         let fx2 = f.gradient(&x, &mut g2).unwrap();
@@ -227,11 +214,11 @@ fn embed(x: &[f64]) -> Vec<f64> {
 #[test]
 fn embedding_vjp_is_adjoint_of_jvp() {
     let e = DualEmbedding::new(Curvy);
-    let mut r = rng(6);
+    let mut r = seeded(6);
     for _ in 0..50 {
         let x = uniforms(&mut r, 3, -1.0, 1.0);
-        let v = normals(&mut r, 3);
-        let u = normals(&mut r, 4);
+        let v = normals(&mut r, 3, 1.0);
+        let u = normals(&mut r, 4, 1.0);
         let (mut jv, mut jtu) = ([0.0; 4], [0.0; 3]);
         e.jvp(&x, &v, &mut jv).unwrap();
         e.vjp(&x, &u, &mut jtu).unwrap();
@@ -245,11 +232,11 @@ fn embedding_vjp_is_adjoint_of_jvp() {
 #[test]
 fn embedding_jvp_equals_central_difference() {
     let e = DualEmbedding::new(Curvy);
-    let mut r = rng(7);
+    let mut r = seeded(7);
     let eps = 1e-5;
     for _ in 0..20 {
         let x = uniforms(&mut r, 3, -1.0, 1.0);
-        let v = normals(&mut r, 3);
+        let v = normals(&mut r, 3, 1.0);
         let mut jv = [0.0; 4];
         e.jvp(&x, &v, &mut jv).unwrap();
         let (p, m) = (embed(&axpy(&x, eps, &v)), embed(&axpy(&x, -eps, &v)));
@@ -263,11 +250,11 @@ fn embedding_jvp_equals_central_difference() {
 #[test]
 fn embedding_second_directional_equals_second_central_difference() {
     let e = DualEmbedding::new(Curvy);
-    let mut r = rng(8);
+    let mut r = seeded(8);
     let eps = 1e-4;
     for _ in 0..20 {
         let x = uniforms(&mut r, 3, -1.0, 1.0);
-        let v = normals(&mut r, 3);
+        let v = normals(&mut r, 3, 1.0);
         let mut acc = [0.0; 4];
         e.second_directional(&x, &v, &mut acc).unwrap();
         let (p, c, m) = (embed(&axpy(&x, eps, &v)), embed(&x), embed(&axpy(&x, -eps, &v)));
@@ -305,9 +292,9 @@ fn embedding_vjp_equals_componentwise_gradients_k11() {
         }
     }
     let e = DualEmbedding::new(Wide);
-    let mut r = rng(9);
+    let mut r = seeded(9);
     let x = uniforms(&mut r, 11, -1.0, 1.0);
-    let u = normals(&mut r, 2);
+    let u = normals(&mut r, 2, 1.0);
     let mut jtu = [0.0; 11];
     e.vjp(&x, &u, &mut jtu).unwrap();
     let (mut g0, mut g1) = ([0.0; 11], [0.0; 11]);
@@ -360,11 +347,11 @@ fn quartic_grad(x: &[f64]) -> Vec<f64> {
 /// in every block layout (n = 1..=12: one pass of width 2, 4, 8 and 2×2 blocks of 8).
 #[test]
 fn mechanical_lagrangian_terms_equal_closed_form() {
-    let mut r = rng(10);
+    let mut r = seeded(10);
     for n in 1..=12 {
         let l = DualLagrangian::new(Mechanical { n, mass: 2.5 });
         let x = uniforms(&mut r, n, -1.5, 1.5);
-        let v = normals(&mut r, n);
+        let v = normals(&mut r, n, 1.0);
         let (mut lx, mut lvv, mut lvx_v, mut lv) =
             (vec![0.0; n], vec![f64::NAN; n * n], vec![f64::NAN; n], vec![0.0; n]);
         l.euler_lagrange_terms(&x, &v, &mut lx, &mut lvv, &mut lvx_v).unwrap();
@@ -435,11 +422,11 @@ fn coupled_closed_form(x: &[f64], v: &[f64], c: f64) -> (Vec<f64>, Vec<f64>, Vec
 /// mirrored lower block triangle of ∂²L/∂v² for n ≥ 8).
 #[test]
 fn coupled_lagrangian_terms_equal_hand_derived_closed_form() {
-    let mut r = rng(11);
+    let mut r = seeded(11);
     for n in 2..=12 {
         let l = DualLagrangian::new(Coupled { n, c: 0.7 });
         let x = uniforms(&mut r, n, -1.5, 1.5);
-        let v = normals(&mut r, n);
+        let v = normals(&mut r, n, 1.0);
         let (mut lx, mut lvv, mut lvx_v) = (vec![0.0; n], vec![f64::NAN; n * n], vec![f64::NAN; n]);
         l.euler_lagrange_terms(&x, &v, &mut lx, &mut lvv, &mut lvx_v).unwrap();
         let (ex, evv, evx) = coupled_closed_form(&x, &v, 0.7);
@@ -491,11 +478,11 @@ fn rayleigh_velocity_gradient_equals_closed_form() {
             gamma * v2 * (v2 * 0.25 + 0.5)
         }
     }
-    let mut r = rng(12);
+    let mut r = seeded(12);
     for n in [1, 3, 9] {
         let ray = DualRayleigh::new(R(n));
-        let x = normals(&mut r, n);
-        let v = normals(&mut r, n);
+        let x = normals(&mut r, n, 1.0);
+        let v = normals(&mut r, n, 1.0);
         let mut rv = vec![0.0; n];
         ray.velocity_gradient(&x, &v, &mut rv).unwrap();
         let (gamma, v2) = (1.0 + dot(&x, &x), dot(&v, &v));
@@ -686,10 +673,10 @@ fn pullback_sphere_geodesic_acceleration_equals_christoffel_closed_form() {
         }
     }
     let g = Pullback::new(DualEmbedding::new(Sphere), 0.0).unwrap();
-    let mut r = rng(13);
+    let mut r = seeded(13);
     for _ in 0..10 {
         let x = [r.random_range(0.3..2.8), r.random_range(-3.0..3.0)];
-        let v = normals(&mut r, 2);
+        let v = normals(&mut r, 2, 1.0);
         let mut acc = [0.0; 2];
         g.geodesic_acceleration(&x, &v, &mut acc).unwrap();
         let (s, c) = x[0].sin_cos();

@@ -6,10 +6,9 @@
 use geodyn_core::{Embedding, Error, GradientContext, ModelObjective, Objective};
 use geodyn_dual::mlp::{CHUNK, MlpObjective};
 use geodyn_nn::{Activation, Adam, Dataset, GaussianPrior, Loss, ModelSpec, data, negative_log_posterior};
+use geodyn_testkit::rng::{normals, seeded};
 use nalgebra::DVector;
 use num_dual::{Dual2DVec64, DualNum, hessian};
-use rand::rngs::ChaCha8Rng;
-use rand::{RngExt, SeedableRng};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::Mutex;
@@ -59,31 +58,27 @@ fn count_allocs(f: impl FnOnce()) -> usize {
 // Helpers
 // ---------------------------------------------------------------------------------
 
-fn normal_vec(rng: &mut ChaCha8Rng, n: usize, scale: f64) -> Vec<f64> {
-    (0..n).map(|_| scale * rng.sample::<f64, _>(rand_distr::StandardNormal)).collect()
-}
-
 /// A regression objective: `spec` on `n` random inputs, targets sin-like, σ = 0.4, λ = 0.3.
 fn regression(spec: &str, n: usize, seed: u64) -> (MlpObjective, Vec<f64>) {
     let spec: ModelSpec = spec.parse().unwrap();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut rng = seeded(seed);
     let (d, m) = (spec.input_dim(), spec.output_dim());
-    let x = normal_vec(&mut rng, n * d, 1.0);
+    let x = normals(&mut rng, n * d, 1.0);
     let y: Vec<f64> = (0..n * m).map(|i| (1.3 * x[(i / m) * d] + i as f64).sin()).collect();
     let data = Dataset::regression(x, d, y, m).unwrap();
-    let theta = normal_vec(&mut rng, spec.num_params(), 0.7);
+    let theta = normals(&mut rng, spec.num_params(), 0.7);
     (MlpObjective::new(spec, data, Loss::gaussian(0.4).unwrap(), 0.3).unwrap(), theta)
 }
 
 /// A classification objective with C = output width classes and label smoothing 0.1.
 fn classification(spec: &str, n: usize, seed: u64) -> (MlpObjective, Vec<f64>) {
     let spec: ModelSpec = spec.parse().unwrap();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut rng = seeded(seed);
     let (d, c) = (spec.input_dim(), spec.output_dim());
-    let x = normal_vec(&mut rng, n * d, 1.0);
+    let x = normals(&mut rng, n * d, 1.0);
     let labels = (0..n).map(|i| i % c).collect();
     let data = Dataset::classification(x, d, labels, Some(c)).unwrap();
-    let theta = normal_vec(&mut rng, spec.num_params(), 0.7);
+    let theta = normals(&mut rng, spec.num_params(), 0.7);
     (MlpObjective::new(spec, data, Loss::cross_entropy(0.1).unwrap(), 0.3).unwrap(), theta)
 }
 
@@ -180,7 +175,7 @@ fn hvp_matches_central_differences_of_the_gradient() {
         for (o, theta) in
             [regression(s, 17, 30 + i as u64), classification(&s.replace("-1:", "-3:"), 17, 40 + i as u64)]
         {
-            let v = normal_vec(&mut ChaCha8Rng::seed_from_u64(50 + i as u64), o.dim(), 1.0);
+            let v = normals(&mut seeded(50 + i as u64), o.dim(), 1.0);
             let err = rel_err(&hvp(&o, &theta, &v), &fd_hvp(&o, &theta, &v, 1e-5));
             assert!(err < 1e-6, "{s} ({:?}): relative error {err:e}", o.loss());
         }
@@ -252,9 +247,9 @@ fn batched_hvp_equals_the_dual_reverse_pass() {
     ];
     for (i, (o, theta)) in cases.iter().enumerate() {
         let k = theta.len();
-        let mut rng = ChaCha8Rng::seed_from_u64(100 + i as u64);
+        let mut rng = seeded(100 + i as u64);
         for _ in 0..3 {
-            let v = normal_vec(&mut rng, k, 1.0);
+            let v = normals(&mut rng, k, 1.0);
             let (mut g, mut hv) = (vec![0.0; k], vec![0.0; k]);
             let f = o.gradient_and_hvp_dual(theta, &v, &mut g, &mut hv).unwrap();
             let batched = hvp(o, theta, &v);
@@ -284,13 +279,13 @@ fn hvp_equals_dense_hessian_from_nested_duals() {
         let widths = [1, 3, 3, 1];
         let spec = ModelSpec::mlp(&widths, act, Activation::Identity).unwrap();
         assert_eq!(spec.num_params(), 22);
-        let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let xs = normal_vec(&mut rng, 9, 1.0);
+        let mut rng = seeded(7);
+        let xs = normals(&mut rng, 9, 1.0);
         let ys: Vec<f64> = xs.iter().map(|x| x.sin()).collect();
         let (sigma, lambda) = (0.5, 0.2);
         let data = Dataset::regression(xs.clone(), 1, ys.clone(), 1).unwrap();
         let o = MlpObjective::new(spec, data, Loss::gaussian(sigma).unwrap(), lambda).unwrap();
-        let theta = normal_vec(&mut rng, 22, 0.8);
+        let theta = normals(&mut rng, 22, 0.8);
 
         let (f, g, h) = hessian(
             |t: DVector<Dual2DVec64>| independent_loss(t.as_slice(), &widths, act, &xs, &ys, sigma, lambda),
@@ -299,7 +294,7 @@ fn hvp_equals_dense_hessian_from_nested_duals() {
         assert!((o.value(&theta).unwrap() - f).abs() < 1e-12 * f.abs());
         assert!(rel_err(&gradient(&o, &theta), g.as_slice()) < 1e-12);
         let mut vs: Vec<Vec<f64>> = (0..22).map(|j| (0..22).map(|i| f64::from(i == j)).collect()).collect();
-        vs.push(normal_vec(&mut rng, 22, 1.0));
+        vs.push(normals(&mut rng, 22, 1.0));
         for v in vs {
             let dense = &h * DVector::from_vec(v.clone());
             let err = rel_err(&hvp(&o, &theta, &v), dense.as_slice());
@@ -329,7 +324,7 @@ fn hvp_equals_dense_hessian_from_gradient_differences_gelu() {
             assert!((cols[j][i] - cols[i][j]).abs() < 1e-7 * hmax, "H not symmetric at ({i}, {j})");
         }
     }
-    let v = normal_vec(&mut ChaCha8Rng::seed_from_u64(11), k, 1.0);
+    let v = normals(&mut seeded(11), k, 1.0);
     let dense: Vec<f64> = (0..k).map(|i| (0..k).map(|j| cols[j][i] * v[j]).sum()).collect();
     let err = rel_err(&hvp(&o, &theta, &v), &dense);
     assert!(err < 1e-7, "relative error {err:e}");
@@ -339,7 +334,7 @@ fn hvp_equals_dense_hessian_from_gradient_differences_gelu() {
 #[test]
 fn grad_and_curvature_is_value_gradient_and_vhv() {
     let (o, theta) = regression("2-8-8-1:gelu", 40, 5);
-    let v = normal_vec(&mut ChaCha8Rng::seed_from_u64(6), o.dim(), 1.0);
+    let v = normals(&mut seeded(6), o.dim(), 1.0);
     let mut g = vec![0.0; o.dim()];
     let (f, vhv) = o.grad_and_curvature(&theta, &v, &mut g).unwrap();
     assert!((f - o.value(&theta).unwrap()).abs() <= 1e-13 * f.abs());
@@ -361,8 +356,8 @@ fn chunked_passes_add_up() {
     let b = big.select(&(CHUNK + 5..n).collect::<Vec<_>>()).unwrap();
     let loss = Loss::gaussian(0.3).unwrap();
     let [ob, oa, oc] = [big, a, b].map(|d| MlpObjective::new(spec.clone(), d, loss, 0.0).unwrap());
-    let theta = normal_vec(&mut ChaCha8Rng::seed_from_u64(2), spec.num_params(), 1.0);
-    let v = normal_vec(&mut ChaCha8Rng::seed_from_u64(3), spec.num_params(), 1.0);
+    let theta = normals(&mut seeded(2), spec.num_params(), 1.0);
+    let v = normals(&mut seeded(3), spec.num_params(), 1.0);
     let f = ob.value(&theta).unwrap();
     assert!((f - oa.value(&theta).unwrap() - oc.value(&theta).unwrap()).abs() < 1e-12 * f);
     let sum: Vec<f64> = gradient(&oa, &theta).iter().zip(gradient(&oc, &theta)).map(|(a, b)| a + b).collect();
@@ -380,9 +375,9 @@ fn chunked_passes_add_up() {
 #[test]
 fn jvp_and_vjp_are_adjoint_and_match_differences() {
     let (o, theta) = regression("3-7-2:silu", 11, 8);
-    let mut rng = ChaCha8Rng::seed_from_u64(9);
-    let v = normal_vec(&mut rng, o.dim(), 1.0);
-    let u = normal_vec(&mut rng, o.num_outputs(), 1.0);
+    let mut rng = seeded(9);
+    let v = normals(&mut rng, o.dim(), 1.0);
+    let u = normals(&mut rng, o.num_outputs(), 1.0);
     let mut jv = vec![0.0; o.num_outputs()];
     o.jvp(&theta, &v, &mut jv).unwrap();
     let (mut fp, mut fm) = (vec![0.0; o.num_outputs()], vec![0.0; o.num_outputs()]);
@@ -413,7 +408,7 @@ fn ggn_vp_equals_dense_jt_lambda_j() {
                 c
             })
             .collect();
-        let v = normal_vec(&mut ChaCha8Rng::seed_from_u64(14), k, 1.0);
+        let v = normals(&mut seeded(14), k, 1.0);
         let jv: Vec<f64> = (0..no).map(|r| (0..k).map(|j| cols[j][r] * v[j]).sum()).collect();
         let mut f = vec![0.0; no];
         o.outputs(&theta, &mut f).unwrap();
@@ -435,7 +430,7 @@ fn ggn_vp_equals_dense_jt_lambda_j() {
 #[test]
 fn hessian_equals_ggn_for_a_linear_model() {
     let (o, theta) = regression("3-2", 10, 15);
-    let v = normal_vec(&mut ChaCha8Rng::seed_from_u64(16), o.dim(), 1.0);
+    let v = normals(&mut seeded(16), o.dim(), 1.0);
     let mut ggn = vec![0.0; o.dim()];
     o.ggn_vp(&theta, &v, &mut ggn).unwrap();
     assert!(rel_err(&hvp(&o, &theta, &v), &ggn) < 1e-13);
@@ -449,7 +444,7 @@ fn second_directional_derivative_and_curvature_identity() {
     let (o, theta) = regression("2-6-6-1:gelu", 12, 17);
     let e = o.outputs_embedding();
     assert_eq!((e.input_dim(), e.output_dim()), (o.dim(), 12));
-    let v = normal_vec(&mut ChaCha8Rng::seed_from_u64(18), o.dim(), 1.0);
+    let v = normals(&mut seeded(18), o.dim(), 1.0);
     let mut e2 = vec![0.0; 12];
     e.second_directional(&theta, &v, &mut e2).unwrap();
     let h = 1e-5;
@@ -478,9 +473,9 @@ fn second_directional_derivative_and_curvature_identity() {
 #[test]
 fn batched_predictions_match_spec_forward() {
     let (o, theta) = regression("2-6-2:gelu", 5, 19);
-    let mut rng = ChaCha8Rng::seed_from_u64(20);
-    let sets: Vec<f64> = theta.iter().copied().chain(normal_vec(&mut rng, 2 * o.dim(), 1.0)).collect();
-    let inputs = normal_vec(&mut rng, 2 * 300, 1.0); // 300 > CHUNK rows
+    let mut rng = seeded(20);
+    let sets: Vec<f64> = theta.iter().copied().chain(normals(&mut rng, 2 * o.dim(), 1.0)).collect();
+    let inputs = normals(&mut rng, 2 * 300, 1.0); // 300 > CHUNK rows
     let mut got = vec![0.0; 3 * 300 * 2];
     o.predict(&sets, &inputs, &mut got).unwrap();
     let mut want = vec![0.0; 3 * 300 * 2];
@@ -525,7 +520,7 @@ fn errors_are_typed() {
 fn no_allocation_after_warm_up() {
     let (o, theta) = regression("2-16-16-1:gelu", 2 * CHUNK + 3, 22);
     let k = o.dim();
-    let v = normal_vec(&mut ChaCha8Rng::seed_from_u64(23), k, 1.0);
+    let v = normals(&mut seeded(23), k, 1.0);
     let (mut g, mut hv, mut jv, mut jtu) = (vec![0.0; k], vec![0.0; k], vec![0.0; o.num_outputs()], vec![0.0; k]);
     let mut ctx = o.gradient_context();
     let mut run = || {
@@ -556,7 +551,7 @@ fn integration_allocates_per_run_not_per_step() {
     use geodyn_core::{IntegrateOptions, Mechanics, Method, SecondOrderSystem, SpeedDependent, integrate};
     let (o, theta) = regression("1-16-16-1:gelu", 40, 26);
     let k = o.dim();
-    let v0 = normal_vec(&mut ChaCha8Rng::seed_from_u64(27), k, 0.3);
+    let v0 = normals(&mut seeded(27), k, 0.3);
     let l_star = o.value(&theta).unwrap();
     let dims = Mechanics::dims(&o, 1.0, l_star, SpeedDependent(0.1)).unwrap();
 
@@ -606,7 +601,7 @@ fn gradient_context_agrees_with_gradient() {
     let (o, theta) = regression("2-16-16-1:gelu", 2 * CHUNK + 3, 31);
     let (other, _) = regression("2-16-16-1:gelu", 40, 32);
     let k = o.dim();
-    let dir = normal_vec(&mut ChaCha8Rng::seed_from_u64(33), k, 1.0);
+    let dir = normals(&mut seeded(33), k, 1.0);
     let at = |eps: f64| -> Vec<f64> { theta.iter().zip(&dir).map(|(t, d)| t + eps * d).collect() };
     let full = |x: &[f64]| {
         let mut g = vec![0.0; k];
@@ -640,10 +635,10 @@ fn gradient_context_agrees_with_gradient() {
     // steps (more than the re-basings a segment may take before a full evaluation).
     // Every call agrees with `gradient` as above, and the last steps, ~0.03 from θ,
     // still take the series (from a base moved along the walk).
-    let mut rng = ChaCha8Rng::seed_from_u64(35);
+    let mut rng = seeded(35);
     let mut points = vec![theta.clone()];
     for _ in 0..96 {
-        let step = normal_vec(&mut rng, k, 1e-3);
+        let step = normals(&mut rng, k, 1e-3);
         let next: Vec<f64> = points.last().unwrap().iter().zip(&step).map(|(a, b)| a + b).collect();
         let newton: Vec<f64> = next.iter().zip(&dir).map(|(a, b)| a + 1e-9 * b).collect();
         points.push(next);
@@ -675,7 +670,7 @@ fn gradient_context_agrees_with_gradient() {
     near(&mut ctx, &theta);
     near(&mut alone, &theta);
     let mut other_ctx = other.gradient_context();
-    let y = normal_vec(&mut ChaCha8Rng::seed_from_u64(34), other.dim(), 0.5);
+    let y = normals(&mut seeded(34), other.dim(), 0.5);
     other_ctx.gradient(&y, &mut vec![0.0; other.dim()]).unwrap();
     assert_eq!(near(&mut ctx, &x), near(&mut alone, &x), "another objective's context");
     // A non-finite recording pass leaves no usable base.
@@ -693,7 +688,7 @@ fn gradient_context_agrees_with_gradient() {
 #[test]
 fn concurrent_calls_agree() {
     let (o, theta) = regression("2-8-1:silu", 50, 24);
-    let v = normal_vec(&mut ChaCha8Rng::seed_from_u64(25), o.dim(), 1.0);
+    let v = normals(&mut seeded(25), o.dim(), 1.0);
     let g0 = gradient(&o, &theta);
     let h0 = hvp(&o, &theta, &v);
     std::thread::scope(|s| {
@@ -714,7 +709,7 @@ fn adam_fits_the_snelson_like_set() {
     let split = data::snelson_like(data::SNELSON_LIKE_SEED);
     let spec: ModelSpec = "1-16-16-1:tanh".parse().unwrap();
     let o = MlpObjective::new(spec.clone(), split.train.clone(), Loss::gaussian(0.25).unwrap(), 1.0).unwrap();
-    let mut theta = spec.init_params(&mut ChaCha8Rng::seed_from_u64(0));
+    let mut theta = spec.init_params(&mut seeded(0));
     let r = Adam { lr: 1e-2, max_epochs: 3000, ..Adam::default() }.minimize(&o, &mut theta).unwrap();
     assert!(r.value < 0.3 * r.history[0], "{} -> {}", r.history[0], r.value);
     let mut f = vec![0.0; o.num_outputs()];
@@ -735,7 +730,7 @@ fn graph_rattle_secant_finish_saves_gradients_not_accuracy() {
     use geodyn_core::{IntegrateOptions, Mechanics, Method, SpeedDependent, integrate};
     let (o, theta) = regression("1-16-16-1:gelu", 40, 26);
     let k = o.dim();
-    let v0 = normal_vec(&mut ChaCha8Rng::seed_from_u64(27), k, 0.3);
+    let v0 = normals(&mut seeded(27), k, 0.3);
     let l_star = o.value(&theta).unwrap();
     let dims = Mechanics::dims(&o, 1.0, l_star, SpeedDependent(0.1)).unwrap();
     let sol = integrate(&dims, &theta, &v0, &IntegrateOptions::new(5.0).method(Method::LossGraphRattle)).unwrap();
@@ -758,8 +753,8 @@ fn graph_rattle_runs_do_not_depend_on_earlier_runs() {
     use geodyn_core::{IntegrateOptions, Mechanics, Method, SpeedDependent, integrate};
     let (o, theta) = regression("1-16-16-1:gelu", 60, 36);
     let k = o.dim();
-    let va = normal_vec(&mut ChaCha8Rng::seed_from_u64(37), k, 0.05);
-    let vb = normal_vec(&mut ChaCha8Rng::seed_from_u64(38), k, 0.3);
+    let va = normals(&mut seeded(37), k, 0.05);
+    let vb = normals(&mut seeded(38), k, 0.3);
     let l_star = o.value(&theta).unwrap();
     let dims = Mechanics::dims(&o, 1.0, l_star, SpeedDependent(0.1)).unwrap();
     let opts = IntegrateOptions::new(2.0).method(Method::LossGraphRattle);

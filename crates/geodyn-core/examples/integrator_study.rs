@@ -2,10 +2,9 @@
 //! `cargo run --release -p geodyn-core --example integrator_study`.
 //! They print right-hand-side counts and energy behaviour of Tsit5 and the
 //! energy-projected method at equal tolerances; nothing is timed.
-#[path = "../tests/stable_support/mod.rs"]
-mod stable_support;
 use geodyn_core::*;
-use stable_support::*;
+use geodyn_testkit::objectives::AnisotropicQuartic;
+use geodyn_testkit::rng::{uniform_vec, unit_vec};
 
 /// Independent recount on the accepted states: (steps where H rose, largest rise).
 fn increases<S: SecondOrderSystem>(sys: &S, sol: &Solution) -> (usize, f64) {
@@ -25,7 +24,7 @@ fn stiff_dims_long_horizon() {
     let k = 8;
     for &(eta0, seed) in &[(0.1, 1u64), (0.01, 2), (0.1, 3)] {
         let sys = Mechanics::dims(AnisotropicQuartic::stiff(), 1.0, 0.0, SpeedDependent(eta0)).unwrap();
-        let (x0, v0) = (vec![0.0; k], unit_velocity(k, seed));
+        let (x0, v0) = (vec![0.0; k], unit_vec(k, seed));
         for &t1 in &[100.0, 300.0, 1000.0] {
             let reference = integrate(&sys, &x0, &v0, &IntegrateOptions::new(t1).tolerances(1e-12, 1e-13)).unwrap();
             let h_ref = reference.energy.unwrap().last;
@@ -49,7 +48,7 @@ fn stiff_dims_long_horizon() {
 fn stiff_dims_accuracy() {
     let k = 8;
     let sys = Mechanics::dims(AnisotropicQuartic::stiff(), 1.0, 0.0, SpeedDependent(0.1)).unwrap();
-    let (x0, v0) = (vec![0.0; k], unit_velocity(k, 1));
+    let (x0, v0) = (vec![0.0; k], unit_vec(k, 1));
     for &t1 in &[5.0, 20.0, 50.0] {
         let r = integrate(&sys, &x0, &v0, &IntegrateOptions::new(t1).tolerances(1e-13, 1e-13)).unwrap();
         for &(atol, rtol) in &[(1e-6, 1e-7), (1e-8, 1e-9), (1e-10, 1e-10)] {
@@ -71,8 +70,8 @@ fn geodesic_kinetic_drift() {
     let k = 8;
     let sys = Mechanics::geodesic(LossGraph::new(AnisotropicQuartic::stiff()));
     for seed in 1..6u64 {
-        let x0: Vec<f64> = pseudo_random(k, 100 + seed).iter().map(|z| 0.05 * z).collect();
-        let v0 = unit_velocity(k, seed);
+        let x0: Vec<f64> = uniform_vec(k, 100 + seed).iter().map(|z| 0.05 * z).collect();
+        let v0 = unit_vec(k, seed);
         let t0 = sys.energy(&x0, &v0).unwrap().kinetic;
         let mut line = format!("seed {seed} T0 {t0:.3e}:");
         for (name, o) in ["tsit45", "projected"].iter().zip(both(&IntegrateOptions::new(1.0))) {
@@ -98,20 +97,14 @@ fn rhs_count_matrix() {
     for seed in 1..11u64 {
         let stiff = AnisotropicQuartic::stiff;
         let mild = || AnisotropicQuartic::new(6, 0.1, 10.0, 1.0);
-        let x8: Vec<f64> = pseudo_random(8, 100 + seed).iter().map(|z| 0.05 * z).collect();
-        let x6: Vec<f64> = pseudo_random(6, 100 + seed).iter().map(|z| 0.3 * z).collect();
-        add(
-            "geodesic stiff [0,1]",
-            run(&Mechanics::geodesic(LossGraph::new(stiff())), &x8, &unit_velocity(8, seed), 1.0),
-        );
-        add(
-            "geodesic mild [0,1]",
-            run(&Mechanics::geodesic(LossGraph::new(mild())), &x6, &unit_velocity(6, seed), 1.0),
-        );
+        let x8: Vec<f64> = uniform_vec(8, 100 + seed).iter().map(|z| 0.05 * z).collect();
+        let x6: Vec<f64> = uniform_vec(6, 100 + seed).iter().map(|z| 0.3 * z).collect();
+        add("geodesic stiff [0,1]", run(&Mechanics::geodesic(LossGraph::new(stiff())), &x8, &unit_vec(8, seed), 1.0));
+        add("geodesic mild [0,1]", run(&Mechanics::geodesic(LossGraph::new(mild())), &x6, &unit_vec(6, seed), 1.0));
         let d = Mechanics::dims(mild(), 1.0, 0.0, SpeedDependent(0.1)).unwrap();
-        add("dims mild [0,50]", run(&d, &[0.0; 6], &unit_velocity(6, seed), 50.0));
+        add("dims mild [0,50]", run(&d, &[0.0; 6], &unit_vec(6, seed), 50.0));
         let d = Mechanics::dims(stiff(), 1.0, 0.0, SpeedDependent(0.1)).unwrap();
-        add("dims stiff [0,50]", run(&d, &[0.0; 8], &unit_velocity(8, seed), 50.0));
+        add("dims stiff [0,50]", run(&d, &[0.0; 8], &unit_vec(8, seed), 50.0));
     }
     for (k, [a, b]) in totals {
         println!("{k}: tsit45 {a}, projected {b} ({:.3})", b as f64 / a as f64);

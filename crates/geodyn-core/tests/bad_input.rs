@@ -1,10 +1,8 @@
 //! Bad input gives typed errors, never a panic.
-mod common;
-use common::*;
 use geodyn_core::{
-    Error, FailureReason, IntegrateOptions, IntrinsicPotential, LossGraph, Mechanics, Objective, Result,
-    SpeedDependent, integrate,
+    Error, FailureReason, IntegrateOptions, IntrinsicPotential, LossGraph, Mechanics, SpeedDependent, integrate,
 };
+use geodyn_testkit::objectives::*;
 
 fn sys() -> Mechanics<LossGraph<SphereLoss>, SpeedDependent, IntrinsicPotential> {
     Mechanics::dims(SphereLoss(3), 1.0, 0.0, SpeedDependent(0.5)).unwrap()
@@ -68,23 +66,6 @@ fn step_limit_is_typed_error_with_time() {
 /// reached and the objective's error, instead of returning garbage.
 #[test]
 fn objective_failure_is_reported_with_time() {
-    struct Cliff;
-    impl Objective for Cliff {
-        fn dim(&self) -> usize {
-            1
-        }
-        fn value(&self, x: &[f64]) -> Result<f64> {
-            if x[0] > 2.0 { Err(Error::NonFinite { what: "loss" }) } else { Ok(-x[0]) }
-        }
-        fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
-            g[0] = -1.0;
-            self.value(x)
-        }
-        fn hvp(&self, _x: &[f64], _v: &[f64], hv: &mut [f64]) -> Result<()> {
-            hv[0] = 0.0;
-            Ok(())
-        }
-    }
     let s = Mechanics::dims(Cliff, 1.0, 0.0, geodyn_core::Frictionless).unwrap();
     let e = integrate(&s, &[0.0], &[1.0], &IntegrateOptions::new(10.0)).unwrap_err();
     match e {

@@ -1,10 +1,11 @@
 //! Mechanics and integration against invariants and closed forms.
-mod common;
-use common::*;
 use geodyn_core::{
     Constant, Euclidean, Frictionless, IntegrateOptions, LossGraph, Mechanics, Metric, Pullback, SecondOrderSystem,
     SpeedDependent, StopReason, integrate,
 };
+use geodyn_testkit::embeddings::*;
+use geodyn_testkit::numerics::*;
+use geodyn_testkit::objectives::*;
 
 const X0: [f64; 3] = [1.1, 0.2, -0.1];
 const V0: [f64; 3] = [0.3, 1.0, 0.5];

@@ -1,51 +1,6 @@
 //! LagrangianSystem against Newtonian mechanics and the damped oscillator.
 use geodyn_core::{IntegrateOptions, Lagrangian, LagrangianSystem, Rayleigh, Result, SecondOrderSystem, integrate};
-
-/// L = ½ m v² − V(x) with V = ½ k x² + ¼ q x⁴ (hand-derived derivatives).
-struct Newton {
-    m: f64,
-    k: f64,
-    q: f64,
-}
-
-impl Lagrangian for Newton {
-    fn dim(&self) -> usize {
-        1
-    }
-    fn value(&self, x: &[f64], v: &[f64]) -> Result<f64> {
-        Ok(0.5 * self.m * v[0] * v[0] - 0.5 * self.k * x[0] * x[0] - 0.25 * self.q * x[0].powi(4))
-    }
-    fn velocity_gradient(&self, _x: &[f64], v: &[f64], lv: &mut [f64]) -> Result<()> {
-        lv[0] = self.m * v[0];
-        Ok(())
-    }
-    fn euler_lagrange_terms(
-        &self,
-        x: &[f64],
-        _v: &[f64],
-        lx: &mut [f64],
-        lvv: &mut [f64],
-        lvx_v: &mut [f64],
-    ) -> Result<()> {
-        lx[0] = -self.k * x[0] - self.q * x[0].powi(3);
-        lvv[0] = self.m;
-        lvx_v[0] = 0.0;
-        Ok(())
-    }
-}
-
-/// R = ½ c v².
-struct Linear(f64);
-
-impl Rayleigh for Linear {
-    fn value(&self, _x: &[f64], v: &[f64]) -> Result<f64> {
-        Ok(0.5 * self.0 * v[0] * v[0])
-    }
-    fn velocity_gradient(&self, _x: &[f64], v: &[f64], rv: &mut [f64]) -> Result<()> {
-        rv[0] = self.0 * v[0];
-        Ok(())
-    }
-}
+use geodyn_testkit::lagrangians::{Drag, Newton};
 
 /// L = ½mv² − V(x) gives Newton's ẍ = −V'(x)/m pointwise, and the energy
 /// ½mv² + V is the energy function v·∂L/∂v − L.
@@ -85,7 +40,7 @@ fn rayleigh_damping_matches_damped_oscillator() {
     let (m, k, c): (f64, f64, f64) = (1.5, 6.0, 0.9);
     let g = c / (2.0 * m);
     let wd = (k / m - g * g).sqrt();
-    let sys = LagrangianSystem::new(Newton { m, k, q: 0.0 }).with_friction(Linear(c));
+    let sys = LagrangianSystem::new(Newton { m, k, q: 0.0 }).with_friction(Drag(c));
     let (x0, v0) = (1.0, -0.4);
     let opts = IntegrateOptions::new(12.0).tolerances(1e-12, 1e-12).uniform_outputs(25);
     let sol = integrate(&sys, &[x0], &[v0], &opts).unwrap();

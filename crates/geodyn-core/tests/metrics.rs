@@ -1,7 +1,9 @@
 //! Metric closed forms against dense formulas.
-mod common;
-use common::*;
 use geodyn_core::{Euclidean, LossGraph, Metric, Objective, Pullback, dot};
+use geodyn_testkit::embeddings::*;
+use geodyn_testkit::numerics::*;
+use geodyn_testkit::objectives::*;
+use geodyn_testkit::rng::uniform_vec;
 
 /// Dense Christoffel contraction Γ(v,v)_k = Σ_ij Γ^k_ij v_i v_j of G = I + ggᵀ, from
 /// the Levi-Civita formula Γ^k_ij = ½ G^{kl}(∂_i G_lj + ∂_j G_li − ∂_l G_ij) with
@@ -46,9 +48,9 @@ fn loss_graph_closed_forms_equal_dense_formulas() {
     let loss = Wiggly::new(k);
     let metric = LossGraph::new(&loss);
     for seed in 0..5 {
-        let x = pseudo_random(k, seed);
-        let v = pseudo_random(k, 100 + seed);
-        let w = pseudo_random(k, 200 + seed);
+        let x = uniform_vec(k, seed);
+        let v = uniform_vec(k, 100 + seed);
+        let w = uniform_vec(k, 200 + seed);
         let g = loss.grad_vec(&x);
         let h = loss.hessian(&x);
         let gm = dense_metric(&g);
@@ -81,8 +83,8 @@ fn loss_graph_equals_pullback_of_graph_embedding() {
     let lg = LossGraph::new(&loss);
     let pb = Pullback::new(GraphEmbedding(&loss), 0.0).unwrap();
     for seed in 0..5 {
-        let x = pseudo_random(k, 10 + seed);
-        let v = pseudo_random(k, 110 + seed);
+        let x = uniform_vec(k, 10 + seed);
+        let v = uniform_vec(k, 110 + seed);
         let (mut a, mut b) = (vec![0.0; k], vec![0.0; k]);
         lg.apply(&x, &v, &mut a).unwrap();
         pb.apply(&x, &v, &mut b).unwrap();
@@ -134,8 +136,8 @@ fn pullback_rejects_bad_lambda() {
 #[test]
 fn default_grad_and_curvature_is_consistent() {
     let loss = Wiggly::new(4);
-    let x = pseudo_random(4, 3);
-    let v = pseudo_random(4, 4);
+    let x = uniform_vec(4, 3);
+    let v = uniform_vec(4, 4);
     let mut g = vec![0.0; 4];
     let (f, vhv) = loss.grad_and_curvature(&x, &v, &mut g).unwrap();
     let h = loss.hessian(&x);
@@ -179,8 +181,8 @@ impl<O: Objective> Objective for Counting<O> {
 fn loss_graph_geodesic_rhs_is_one_derivative_call() {
     use geodyn_core::{Mechanics, SecondOrderSystem};
     let k = 6;
-    let x = pseudo_random(k, 11);
-    let v = pseudo_random(k, 12);
+    let x = uniform_vec(k, 11);
+    let v = uniform_vec(k, 12);
     let metric = LossGraph::new(Wiggly::new(k));
     let (mut a1, mut a2) = (vec![0.0; k], vec![0.0; k]);
     metric.geodesic_acceleration(&x, &v, &mut a1).unwrap();

@@ -3,80 +3,32 @@
 //! against the second-order path they generalise.
 use geodyn_core::integrate::{FirstOrderSystem, integrate_first_order};
 use geodyn_core::{
-    Constant, Error, Euclidean, IntegrateOptions, Mechanics, Method, Objective, Result, SecondOrderSystem, StopReason,
-    integrate,
+    Constant, Error, Euclidean, IntegrateOptions, Mechanics, Method, Result, SecondOrderSystem, StopReason, integrate,
 };
+use geodyn_testkit::closed_form::{Decay, PlaneDims, damped_mode};
+use geodyn_testkit::numerics::fitted_order;
+use geodyn_testkit::objectives::AxisQuadratic;
 
-/// The linear loss L(θ) = aᵀθ in R², a = (0.3, −0.4): its graph is a plane, so DiMS on it,
-/// ẍ = −(ẋᵀHẋ + κ) g/(1+|g|²) − ηẋ with H = 0 and g = a, is the linear system
-/// ẍ = c − ηẋ with c = −κa/(1+|a|²).
-struct Linear;
-
-const A: [f64; 2] = [0.3, -0.4];
-
-impl Objective for Linear {
-    fn dim(&self) -> usize {
-        2
-    }
-    fn value(&self, x: &[f64]) -> Result<f64> {
-        Ok(A[0] * x[0] + A[1] * x[1])
-    }
-    fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
-        g.copy_from_slice(&A);
-        self.value(x)
-    }
-    fn hvp(&self, _x: &[f64], _v: &[f64], hv: &mut [f64]) -> Result<()> {
-        hv.fill(0.0);
-        Ok(())
-    }
+/// ẏ = −Λy with Λ = diag(1, 3).
+fn decay() -> Decay {
+    Decay(vec![1.0, 3.0])
 }
 
-const KAPPA: f64 = 1.0;
-const ETA: f64 = 0.5;
 const X0: [f64; 2] = [0.2, -0.1];
 const V0: [f64; 2] = [1.0, 0.6];
 
-/// The closed form of ẍ = c − ηẋ: ẋ(t) = c/η + (v0 − c/η)e^{−ηt},
-/// x(t) = x0 + (c/η)t + (v0 − c/η)(1 − e^{−ηt})/η.
-fn exact(t: f64) -> ([f64; 2], [f64; 2]) {
-    let aa = A[0] * A[0] + A[1] * A[1];
-    let (mut x, mut v) = ([0.0; 2], [0.0; 2]);
-    for j in 0..2 {
-        let c = -KAPPA * A[j] / (1.0 + aa);
-        let drift = c / ETA;
-        let decay = (-ETA * t).exp();
-        v[j] = drift + (V0[j] - drift) * decay;
-        x[j] = X0[j] + drift * t + (V0[j] - drift) * (1.0 - decay) / ETA;
-    }
-    (x, v)
+/// DiMS on the linear loss L(θ) = aᵀθ in R², a = (0.3, −0.4), κ = 1, η = 0.5: its graph
+/// is a plane, so it is the linear system ẍ = c − ηẋ with c = −κa/(1+|a|²)
+/// ([`PlaneDims`]); the closed form from (X0, V0) at time t.
+fn exact(t: f64) -> (Vec<f64>, Vec<f64>) {
+    PlaneDims::standard().exact(&X0, &V0, t)
 }
 
-/// The potential ½(x₁² + 5.3x₂²) in R², for the damped anisotropic oscillator
-/// ẍ = −k diag(1, 5.3) x − ηẋ (as `Mechanics::new(Euclidean, Constant(η))` with V = k·L):
-/// two modes of incommensurate frequencies, so that the energy projection, which
-/// corrects one scalar, does not remove the leading error of either mode.
-struct Ellipse;
-
+/// The potential ½(x₁² + 5.3x₂²) in R² ([`AxisQuadratic`]), for the damped anisotropic
+/// oscillator ẍ = −k diag(1, 5.3) x − ηẋ (as `Mechanics::new(Euclidean, Constant(η))`
+/// with V = k·L): two modes of incommensurate frequencies, so that the energy projection,
+/// which corrects one scalar, does not remove the leading error of either mode.
 const STIFF: [f64; 2] = [1.0, 5.3];
-
-impl Objective for Ellipse {
-    fn dim(&self) -> usize {
-        2
-    }
-    fn value(&self, x: &[f64]) -> Result<f64> {
-        Ok(0.5 * (STIFF[0] * x[0] * x[0] + STIFF[1] * x[1] * x[1]))
-    }
-    fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
-        g[0] = STIFF[0] * x[0];
-        g[1] = STIFF[1] * x[1];
-        self.value(x)
-    }
-    fn hvp(&self, _x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> {
-        hv[0] = STIFF[0] * v[0];
-        hv[1] = STIFF[1] * v[1];
-        Ok(())
-    }
-}
 
 const K_SPRING: f64 = 4.0;
 const ETA_OSC: f64 = 0.1;
@@ -86,22 +38,9 @@ const ETA_OSC: f64 = 0.1;
 fn oscillator_exact(t: f64) -> ([f64; 2], [f64; 2]) {
     let (mut x, mut v) = ([0.0; 2], [0.0; 2]);
     for j in 0..2 {
-        let (g, w) = (0.5 * ETA_OSC, (K_SPRING * STIFF[j] - 0.25 * ETA_OSC * ETA_OSC).sqrt());
-        let (c, s, e) = ((w * t).cos(), (w * t).sin(), (-g * t).exp());
-        x[j] = e * (c + g / w * s);
-        v[j] = e * (-g * (c + g / w * s) + (-w * s + g * c));
+        (x[j], v[j]) = damped_mode(K_SPRING * STIFF[j], ETA_OSC, t);
     }
     (x, v)
-}
-
-/// The least-squares slope of ln(error) against ln(h).
-fn slope(points: &[(f64, f64)]) -> f64 {
-    let n = points.len() as f64;
-    let (lx, ly): (Vec<f64>, Vec<f64>) = points.iter().map(|&(h, e)| (h.ln(), e.ln())).unzip();
-    let (mx, my) = (lx.iter().sum::<f64>() / n, ly.iter().sum::<f64>() / n);
-    let sxy: f64 = lx.iter().zip(&ly).map(|(x, y)| (x - mx) * (y - my)).sum();
-    let sxx: f64 = lx.iter().map(|x| (x - mx) * (x - mx)).sum();
-    sxy / sxx
 }
 
 /// The error |(x, v)(T) − exact| of the damped oscillator at T = 10 (three periods) with
@@ -110,7 +49,9 @@ fn slope(points: &[(f64, f64)]) -> f64 {
 fn oscillator_error(method: Method, steps: usize) -> (f64, f64) {
     let t1 = 10.0;
     let h = t1 / steps as f64;
-    let osc = Mechanics::new(Euclidean::new(2), Constant(ETA_OSC)).with_potential(Ellipse, K_SPRING, 0.0).unwrap();
+    let osc = Mechanics::new(Euclidean::new(2), Constant(ETA_OSC))
+        .with_potential(AxisQuadratic(STIFF.to_vec()), K_SPRING, 0.0)
+        .unwrap();
     let opts = IntegrateOptions::new(t1).method(method).fixed_step(h);
     let sol = integrate(&osc, &[1.0, 1.0], &[0.0, 0.0], &opts).unwrap();
     assert_eq!(sol.t, t1);
@@ -126,7 +67,7 @@ fn oscillator_error(method: Method, steps: usize) -> (f64, f64) {
 fn error_with_fixed_steps(method: Method, steps: usize) -> (f64, f64) {
     let t1 = 4.0;
     let h = t1 / steps as f64;
-    let dims = Mechanics::dims(Linear, KAPPA, 0.0, Constant(ETA)).unwrap();
+    let dims = PlaneDims::standard().system();
     let opts = IntegrateOptions::new(t1).method(method).fixed_step(h);
     let sol = integrate(&dims, &X0, &V0, &opts).unwrap();
     assert_eq!(sol.t, t1);
@@ -144,7 +85,7 @@ fn error_with_fixed_steps(method: Method, steps: usize) -> (f64, f64) {
 fn assert_order(method: Method, error: fn(Method, usize) -> (f64, f64), steps: &[usize], order: f64) {
     let points: Vec<(f64, f64)> = steps.iter().map(|&n| error(method, n)).collect();
     assert!(points.iter().all(|&(_, e)| e > 1e-12), "{method:?}: errors at rounding level {points:?}");
-    let p = slope(&points);
+    let p = fitted_order(&points);
     eprintln!("{method:?}: fitted order {p:.3}");
     assert!((p - order).abs() <= 0.3, "{method:?}: fitted order {p:.3}, errors {points:?}");
 }
@@ -179,37 +120,23 @@ fn loss_graph_rattle_has_order_two_with_fixed_steps() {
 /// A fixed step must be positive and finite.
 #[test]
 fn a_non_positive_fixed_step_is_a_typed_error() {
-    let dims = Mechanics::dims(Linear, KAPPA, 0.0, Constant(ETA)).unwrap();
+    let dims = PlaneDims::standard().system();
     for h in [0.0, -1.0, f64::NAN] {
         let err = integrate(&dims, &X0, &V0, &IntegrateOptions::new(1.0).fixed_step(h)).unwrap_err();
         assert!(matches!(err, Error::InvalidParameter { name: "fixed_step", .. }), "{err:?}");
     }
 }
 
-/// Exponential decay ẏ = −Λy with Λ = diag(1, 3).
-struct Decay;
-
-impl FirstOrderSystem for Decay {
-    fn dim(&self) -> usize {
-        2
-    }
-    fn rhs(&self, _t: f64, y: &[f64], dy: &mut [f64]) -> Result<()> {
-        dy[0] = -y[0];
-        dy[1] = -3.0 * y[1];
-        Ok(())
-    }
-}
-
-/// Adaptive Tsit5 on ẏ = −Λy matches y(t) = e^{−Λt}y0 at the end and at every output
+/// Adaptive Tsit5 on ẏ = −Λy, Λ = diag(1, 3) ([`Decay`]), matches y(t) = e^{−Λt}y0 at the end and at every output
 /// time (dense output) to the tolerance's order, and the records follow the contract:
 /// outputs at t0 are the initial state, the trajectory starts there and has one point
 /// per accepted step.
 #[test]
 fn first_order_decay_matches_the_closed_form() {
     let y0 = [1.0, -2.0];
-    let exact = |t: f64| [y0[0] * (-t).exp(), y0[1] * (-3.0 * t).exp()];
+    let exact = |t: f64| decay().exact(&y0, t);
     let opts = IntegrateOptions::new(3.0).tolerances(1e-10, 1e-10).uniform_outputs(7).with_trajectory();
-    let sol = integrate_first_order(&Decay, &y0, &opts).unwrap();
+    let sol = integrate_first_order(&decay(), &y0, &opts).unwrap();
     assert_eq!((sol.t, sol.stop), (3.0, StopReason::FinalTime));
     let close = |t: f64, y: &[f64]| {
         let e = exact(t);
@@ -276,7 +203,7 @@ fn second_order_tsit5_is_the_first_order_path_on_x_and_v() {
             self.0.evaluate(t, x, v, dv).map(|_| ())
         }
     }
-    let dims = Mechanics::dims(Linear, KAPPA, 0.0, Constant(ETA)).unwrap();
+    let dims = PlaneDims::standard().system();
     let opts = IntegrateOptions::new(4.0).tolerances(1e-9, 1e-9).uniform_outputs(5);
     let second = integrate(&dims, &X0, &V0, &opts).unwrap();
     let first = integrate_first_order(&AsFirstOrder(&dims), &[X0, V0].concat(), &opts).unwrap();
@@ -295,14 +222,14 @@ fn second_order_tsit5_is_the_first_order_path_on_x_and_v() {
 /// is a typed error, not a panic.
 #[test]
 fn first_order_bad_input_is_a_typed_error() {
-    let unsupported = |opts: IntegrateOptions| integrate_first_order(&Decay, &[1.0, 1.0], &opts).unwrap_err();
+    let unsupported = |opts: IntegrateOptions| integrate_first_order(&decay(), &[1.0, 1.0], &opts).unwrap_err();
     for m in [Method::ProjectedTsit5, Method::ProjectedDopri5, Method::LossGraphRattle] {
         assert!(matches!(unsupported(IntegrateOptions::new(1.0).method(m)), Error::Unsupported { .. }), "{m:?}");
     }
     assert!(matches!(unsupported(IntegrateOptions::new(1.0).stop_below_kinetic(1e-3)), Error::Unsupported { .. }));
-    let err = integrate_first_order(&Decay, &[1.0], &IntegrateOptions::new(1.0)).unwrap_err();
+    let err = integrate_first_order(&decay(), &[1.0], &IntegrateOptions::new(1.0)).unwrap_err();
     assert!(matches!(err, Error::DimensionMismatch { .. }), "{err:?}");
-    let err = integrate_first_order(&Decay, &[1.0, f64::NAN], &IntegrateOptions::new(1.0)).unwrap_err();
+    let err = integrate_first_order(&decay(), &[1.0, f64::NAN], &IntegrateOptions::new(1.0)).unwrap_err();
     assert!(matches!(err, Error::NonFinite { .. }), "{err:?}");
 }
 
@@ -334,7 +261,7 @@ fn first_order_tsit5_has_order_five_with_fixed_steps() {
         })
         .collect();
     assert!(points.iter().all(|&(_, e)| e > 1e-12), "errors at rounding level {points:?}");
-    let p = slope(&points);
+    let p = fitted_order(&points);
     eprintln!("first-order Tsit5: fitted order {p:.3}");
     assert!((p - 5.0).abs() <= 0.3, "fitted order {p:.3}: {points:?}");
 }

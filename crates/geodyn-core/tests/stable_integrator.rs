@@ -1,14 +1,16 @@
 //! The energy-projected integrator (`Method::ProjectedTsit5`) against the invariants of
 //! dissipative mechanics (dH/dt = −2ηT ≤ 0, T conserved along geodesics), DiMS
 //! Theorem 2, closed forms, and diffsol's Tsit45 at equal tolerances.
-mod stable_support;
 
 use geodyn_core::{
-    Constant, Energy, EnergyMonitor, Error, Euclidean, FailureReason, Frictionless, IntegrateOptions, Lagrangian,
-    LagrangianSystem, LossGraph, Mechanics, Method, Objective, Rayleigh, Result, SecondOrderSystem, Solution,
-    StopReason, integrate,
+    Constant, Energy, EnergyMonitor, Error, Euclidean, FailureReason, Frictionless, IntegrateOptions, LagrangianSystem,
+    LossGraph, Mechanics, Method, Objective, Result, SecondOrderSystem, Solution, StopReason, integrate,
 };
-use stable_support::{AnisotropicQuartic, check_theorem_2, energies, pseudo_random, stiff_dims, unit_velocity};
+use geodyn_testkit::closed_form::damped_mode;
+use geodyn_testkit::lagrangians::{Drag, Newton};
+use geodyn_testkit::objectives::{AnisotropicQuartic, AxisQuadratic, Cliff};
+use geodyn_testkit::rng::{uniform_vec, unit_vec};
+use geodyn_testkit::stiff::{check_theorem_2, energies, stiff_dims};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -25,7 +27,7 @@ fn long_runs() -> &'static (Solution, Solution) {
     static RUNS: OnceLock<(Solution, Solution)> = OnceLock::new();
     RUNS.get_or_init(|| {
         let sys = stiff_dims(0.1);
-        let (x0, v0) = (vec![0.0; K], unit_velocity(K, 1));
+        let (x0, v0) = (vec![0.0; K], unit_vec(K, 1));
         let o = IntegrateOptions::new(1000.0).with_trajectory();
         let tsit = integrate(&sys, &x0, &v0, &o).unwrap();
         let proj = integrate(&sys, &x0, &v0, &o.method(Method::ProjectedTsit5)).unwrap();
@@ -36,9 +38,9 @@ fn long_runs() -> &'static (Solution, Solution) {
 /// Lemma 1 discretely: on stiff DiMS over t ∈ [0, 1000] at the paper's tolerances the
 /// projected method's H_{n+1} ≤ H_n at every accepted step (recomputed independently,
 /// up to rounding), while Tsit5 at the same tolerances raises H at many steps
-/// (measured: 28 733 of 166 747, by up to 4.0e-6). H(1000) stays near the reference
-/// 7.0378e-4 (both methods at atol 1e-12 agree on it to 6 digits; Tsit5 at the paper's
-/// tolerance gives 1.54e-3).
+/// (measured: 3 872 of 101 031, by up to 6.5e-6). H(1000) stays near the reference
+/// 7.0793e-4 (Tsit5 and the projected method at atol = rtol = 1e-12 agree on it to 6
+/// digits; the projected method at the paper's tolerance gives 7.169e-4, Tsit5 7.68e-4).
 #[test]
 fn dims_energy_never_increases_where_tsit45_injects_energy() {
     let sys = stiff_dims(0.1);
@@ -54,11 +56,17 @@ fn dims_energy_never_increases_where_tsit45_injects_energy() {
     assert!(report.max_increase <= 8.0 * f64::EPSILON * report.initial, "{report:?}");
     assert_eq!(report.relative_drift, None, "a dissipative run reports no drift");
     assert_eq!(report.states, proj.stats.accepted_steps + 1);
-    let reference = 7.0378e-4;
+    let reference = 7.0793e-4;
     assert!((report.last - reference).abs() < 0.1 * reference, "H(1000) = {:e}", report.last);
 
     let h: Vec<f64> = energies(&sys, tsit).iter().map(Energy::total).collect();
     let rises = h.windows(2).filter(|w| w[1] > w[0]).count();
+    let max_rise = h.windows(2).map(|w| w[1] - w[0]).fold(0.0f64, f64::max);
+    eprintln!(
+        "Tsit5 raised H at {rises} of {} steps, by up to {max_rise:e}; projected H(1000) = {:e}",
+        h.len() - 1,
+        report.last
+    );
     assert!(rises > 1000, "Tsit5 raised H at {rises} steps");
     let monitored = tsit.energy.expect("Mechanics reports V for free: Tsit5 is monitored by default");
     assert!(monitored.max_increase > 1e-6, "{monitored:?}");
@@ -85,19 +93,19 @@ fn projected_solve_statistics_on_stiff_dims() {
 /// state keeps H ≤ H(t0).
 #[test]
 fn first_time_kinetic_below_eps_respects_theorem_2() {
-    check_theorem_2(projected, |seed| unit_velocity(K, seed), 1e-6);
+    check_theorem_2(projected, |seed| unit_vec(K, seed), 1e-6);
 }
 
 /// RLA: geodesics of the loss-graph metric (κ = η = 0) conserve T = ½ẋᵀGẋ. On the stiff
 /// loss over [0, 1] at the paper's tolerances the projected method keeps every accepted
-/// state's T within 1e-6 relative (measured ~1e-14); Tsit5 drifts by 4e-5 … 4e-4
+/// state's T within 1e-6 relative (measured ≤ 5.4e-15); Tsit5 drifts by 4.5e-5 … 2.3e-3
 /// on the same geodesics.
 #[test]
 fn geodesics_conserve_kinetic_energy_to_1e_minus_6() {
     let sys = Mechanics::geodesic(LossGraph::new(AnisotropicQuartic::stiff()));
     for seed in 1..6u64 {
-        let x0: Vec<f64> = pseudo_random(K, 100 + seed).iter().map(|z| 0.05 * z).collect();
-        let v0 = unit_velocity(K, seed);
+        let x0: Vec<f64> = uniform_vec(K, 100 + seed).iter().map(|z| 0.05 * z).collect();
+        let v0 = unit_vec(K, seed);
         let kin0 = sys.energy(&x0, &v0).unwrap().kinetic;
         let sol = integrate(&sys, &x0, &v0, &projected(1.0).with_trajectory()).unwrap();
         for e in energies(&sys, &sol) {
@@ -108,6 +116,7 @@ fn geodesics_conserve_kinetic_energy_to_1e_minus_6() {
 
         let tsit = integrate(&sys, &x0, &v0, &IntegrateOptions::new(1.0)).unwrap();
         let kin1 = sys.energy(&tsit.x, &tsit.v).unwrap().kinetic;
+        eprintln!("seed {seed}: projected drift {drift:e}, Tsit5 drift {:e}", (kin1 - kin0) / kin0);
         assert!((kin1 - kin0).abs() > 1e-5 * kin0, "seed {seed}: Tsit5 drift {:e}", (kin1 - kin0) / kin0);
     }
 }
@@ -117,7 +126,7 @@ fn geodesics_conserve_kinetic_energy_to_1e_minus_6() {
 #[test]
 fn conservative_dims_conserves_total_energy() {
     let sys = Mechanics::dims(AnisotropicQuartic::stiff(), 1.0, 0.0, Frictionless).unwrap();
-    let (x0, v0) = (vec![0.0; K], unit_velocity(K, 7));
+    let (x0, v0) = (vec![0.0; K], unit_vec(K, 7));
     let sol = integrate(&sys, &x0, &v0, &projected(100.0).with_trajectory()).unwrap();
     let h0 = sys.energy(&x0, &v0).unwrap().total();
     for e in energies(&sys, &sol) {
@@ -126,31 +135,10 @@ fn conservative_dims_conserves_total_energy() {
     assert!(sol.energy.unwrap().relative_drift.unwrap() <= 1e-12);
 }
 
-/// V(x) = ½x², so that κV gives the linear restoring force −κx.
-struct HalfSquare;
-
-impl Objective for HalfSquare {
-    fn dim(&self) -> usize {
-        1
-    }
-    fn value(&self, x: &[f64]) -> Result<f64> {
-        Ok(0.5 * x[0] * x[0])
-    }
-    fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
-        g[0] = x[0];
-        self.value(x)
-    }
-    fn hvp(&self, _x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> {
-        hv[0] = v[0];
-        Ok(())
-    }
-}
-
 /// ẍ = −kx − γẋ from x = 1, ẋ = 0: x(t) = e^{−γt/2}(cos ωt + γ/(2ω) sin ωt),
 /// ω = √(k − γ²/4).
 fn damped_oscillator(k: f64, gamma: f64, t: f64) -> f64 {
-    let w = (k - 0.25 * gamma * gamma).sqrt();
-    (-0.5 * gamma * t).exp() * ((w * t).cos() + gamma / (2.0 * w) * (w * t).sin())
+    damped_mode(k, gamma, t).0
 }
 
 /// Convergence: on the damped linear oscillator ẍ = −4x − 0.3ẋ the error at t = 20 and
@@ -159,7 +147,8 @@ fn damped_oscillator(k: f64, gamma: f64, t: f64) -> f64 {
 #[test]
 fn converges_to_damped_oscillator_closed_form() {
     let (k, gamma) = (4.0, 0.3);
-    let sys = Mechanics::new(Euclidean::new(1), Constant(gamma)).with_potential(HalfSquare, k, 0.0).unwrap();
+    let sys =
+        Mechanics::new(Euclidean::new(1), Constant(gamma)).with_potential(AxisQuadratic(vec![1.0]), k, 0.0).unwrap();
     let times: Vec<f64> = (1..=40).map(|i| 0.5 * i as f64 - 0.123).collect();
     let mut errors = Vec::new();
     for &tol in &[1e-4, 1e-6, 1e-8, 1e-10, 1e-12] {
@@ -207,29 +196,12 @@ fn outputs_trajectory_and_statistics_follow_the_contract() {
 #[test]
 fn failures_are_typed_errors_with_time() {
     let sys = stiff_dims(0.1);
-    let e = integrate(&sys, &[0.0; K], &unit_velocity(K, 1), &projected(100.0).max_steps(5)).unwrap_err();
+    let e = integrate(&sys, &[0.0; K], &unit_vec(K, 1), &projected(100.0).max_steps(5)).unwrap_err();
     assert!(
         matches!(e, Error::Integration { t, reason: FailureReason::StepLimit { max_steps: 5 } } if t > 0.0 && t < 100.0),
         "{e:?}"
     );
 
-    struct Cliff;
-    impl Objective for Cliff {
-        fn dim(&self) -> usize {
-            1
-        }
-        fn value(&self, x: &[f64]) -> Result<f64> {
-            if x[0] > 2.0 { Err(Error::NonFinite { what: "loss" }) } else { Ok(-x[0]) }
-        }
-        fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
-            g[0] = -1.0;
-            self.value(x)
-        }
-        fn hvp(&self, _x: &[f64], _v: &[f64], hv: &mut [f64]) -> Result<()> {
-            hv[0] = 0.0;
-            Ok(())
-        }
-    }
     let s = Mechanics::dims(Cliff, 1.0, 0.0, Frictionless).unwrap();
     match integrate(&s, &[0.0], &[1.0], &projected(10.0)).unwrap_err() {
         Error::Integration { t, reason: FailureReason::Evaluation(inner) } => {
@@ -240,57 +212,12 @@ fn failures_are_typed_errors_with_time() {
     }
 }
 
-/// L = ½mv² − ½kx² (hand-derived Euler–Lagrange terms).
-struct Spring {
-    m: f64,
-    k: f64,
-}
-
-impl Lagrangian for Spring {
-    fn dim(&self) -> usize {
-        1
-    }
-    fn value(&self, x: &[f64], v: &[f64]) -> Result<f64> {
-        Ok(0.5 * self.m * v[0] * v[0] - 0.5 * self.k * x[0] * x[0])
-    }
-    fn velocity_gradient(&self, _x: &[f64], v: &[f64], lv: &mut [f64]) -> Result<()> {
-        lv[0] = self.m * v[0];
-        Ok(())
-    }
-    fn euler_lagrange_terms(
-        &self,
-        x: &[f64],
-        _v: &[f64],
-        lx: &mut [f64],
-        lvv: &mut [f64],
-        lvx_v: &mut [f64],
-    ) -> Result<()> {
-        lx[0] = -self.k * x[0];
-        lvv[0] = self.m;
-        lvx_v[0] = 0.0;
-        Ok(())
-    }
-}
-
-/// R = ½cv²: friction force −cv.
-struct Drag(f64);
-
-impl Rayleigh for Drag {
-    fn value(&self, _x: &[f64], v: &[f64]) -> Result<f64> {
-        Ok(0.5 * self.0 * v[0] * v[0])
-    }
-    fn velocity_gradient(&self, _x: &[f64], v: &[f64], rv: &mut [f64]) -> Result<()> {
-        rv[0] = self.0 * v[0];
-        Ok(())
-    }
-}
-
 /// A LagrangianSystem (no fused energies, no promise of quadratic kinetic energy) goes
 /// through the generic path (energy calls, secant solve for the scaling): m = 2, k = 8,
 /// c = 0.6 is ẍ = −4x − 0.3ẋ, matched to the closed form, with H non-increasing.
 #[test]
 fn lagrangian_systems_use_the_generic_projection() {
-    let sys = LagrangianSystem::new(Spring { m: 2.0, k: 8.0 }).with_friction(Drag(0.6));
+    let sys = LagrangianSystem::new(Newton { m: 2.0, k: 8.0, q: 0.0 }).with_friction(Drag(0.6));
     let sol = integrate(&sys, &[1.0], &[0.0], &projected(10.0).tolerances(1e-10, 1e-10).with_trajectory()).unwrap();
     assert!((sol.x[0] - damped_oscillator(4.0, 0.3, 10.0)).abs() < 1e-7, "x(10) = {}", sol.x[0]);
     let h: Vec<f64> = energies(&sys, &sol).iter().map(Energy::total).collect();
@@ -306,13 +233,14 @@ fn tsit45_energy_monitor_modes() {
     assert_eq!(IntegrateOptions::default().method, Method::Tsit5);
     assert_eq!(IntegrateOptions::default().energy_monitor, EnergyMonitor::WhenFree);
 
-    let mech = Mechanics::new(Euclidean::new(1), Constant(0.3)).with_potential(HalfSquare, 4.0, 0.0).unwrap();
+    let mech =
+        Mechanics::new(Euclidean::new(1), Constant(0.3)).with_potential(AxisQuadratic(vec![1.0]), 4.0, 0.0).unwrap();
     let sol = integrate(&mech, &[1.0], &[0.0], &IntegrateOptions::new(5.0)).unwrap();
     let report = sol.energy.expect("free for Mechanics");
     assert_eq!(report.initial, 2.0);
     assert_eq!(sol.stats.energy_evaluations, 0);
 
-    let lag = LagrangianSystem::new(Spring { m: 2.0, k: 8.0 }).with_friction(Drag(0.6));
+    let lag = LagrangianSystem::new(Newton { m: 2.0, k: 8.0, q: 0.0 }).with_friction(Drag(0.6));
     let base = integrate(&lag, &[1.0], &[0.0], &IntegrateOptions::new(5.0)).unwrap();
     assert!(base.energy.is_none());
     let off = integrate(&lag, &[1.0], &[0.0], &IntegrateOptions::new(5.0).energy_monitor(EnergyMonitor::Off)).unwrap();
@@ -337,7 +265,7 @@ fn dopri5_variant_keeps_the_invariants_and_converges() {
     let dp5 = |t1: f64| IntegrateOptions::new(t1).method(Method::ProjectedDopri5);
 
     let sys = stiff_dims(0.1);
-    let (x0, v0) = (vec![0.0; K], unit_velocity(K, 1));
+    let (x0, v0) = (vec![0.0; K], unit_vec(K, 1));
     let sol = integrate(&sys, &x0, &v0, &dp5(200.0).with_trajectory()).unwrap();
     assert_eq!(sol.t, 200.0);
     let h: Vec<f64> = energies(&sys, &sol).iter().map(Energy::total).collect();
@@ -349,15 +277,16 @@ fn dopri5_variant_keeps_the_invariants_and_converges() {
 
     let geo = Mechanics::geodesic(LossGraph::new(AnisotropicQuartic::stiff()));
     for seed in 1..4u64 {
-        let x0: Vec<f64> = pseudo_random(K, 100 + seed).iter().map(|z| 0.05 * z).collect();
-        let v0 = unit_velocity(K, seed);
+        let x0: Vec<f64> = uniform_vec(K, 100 + seed).iter().map(|z| 0.05 * z).collect();
+        let v0 = unit_vec(K, seed);
         let sol = integrate(&geo, &x0, &v0, &dp5(1.0)).unwrap();
         let drift = sol.energy.unwrap().relative_drift.expect("no dissipation: the drift is reported");
         assert!(drift <= 1e-6, "seed {seed}: drift {drift:e}");
     }
 
     let (k, gamma) = (4.0, 0.3);
-    let osc = Mechanics::new(Euclidean::new(1), Constant(gamma)).with_potential(HalfSquare, k, 0.0).unwrap();
+    let osc =
+        Mechanics::new(Euclidean::new(1), Constant(gamma)).with_potential(AxisQuadratic(vec![1.0]), k, 0.0).unwrap();
     let times: Vec<f64> = (1..=40).map(|i| 0.5 * i as f64 - 0.123).collect();
     let mut errors = Vec::new();
     for &tol in &[1e-4, 1e-6, 1e-8, 1e-10] {
@@ -395,14 +324,14 @@ impl Objective for Walled {
     }
     fn value(&self, x: &[f64]) -> Result<f64> {
         self.check(x)?;
-        HalfSquare.value(x)
+        AxisQuadratic(vec![1.0]).value(x)
     }
     fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
         self.check(x)?;
-        HalfSquare.gradient(x, g)
+        AxisQuadratic(vec![1.0]).gradient(x, g)
     }
     fn hvp(&self, x: &[f64], v: &[f64], hv: &mut [f64]) -> Result<()> {
-        HalfSquare.hvp(x, v, hv)
+        AxisQuadratic(vec![1.0]).hvp(x, v, hv)
     }
 }
 

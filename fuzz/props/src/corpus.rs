@@ -214,7 +214,7 @@ pub fn seeds(name: &str) -> Vec<(String, Vec<u8>)> {
             ];
             for (i, (file, flags)) in cases.iter().enumerate() {
                 let mut bytes = vec![*flags, i as u8];
-                bytes.extend(xorshift_bytes(i as u64 + 1, 96));
+                bytes.extend(frozen_seed_filler(i as u64 + 1, 96));
                 add(file, bytes);
             }
             add("zeros", vec![0; 64]);
@@ -225,10 +225,13 @@ pub fn seeds(name: &str) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// `n` bytes of xorshift64* from `seed`: the filler of the `integrate` seeds. It is
-/// frozen (not a general generator; the mutator uses `rand`): the committed
-/// `fuzz/corpus/integrate/seed-*` files hold exactly these bytes.
-fn xorshift_bytes(seed: u64, n: usize) -> impl Iterator<Item = u8> {
+/// The frozen generator of the committed `integrate` seeds: `n` bytes of xorshift64*
+/// from `seed`, the filler after each seed's two header bytes. It is not a random-number
+/// helper (the mutator and every test draw from ChaCha8 via `rand`; the tests' helper is
+/// `geodyn_testkit::rng`) and must never change: the committed
+/// `fuzz/corpus/integrate/seed-*` files hold exactly these bytes, which
+/// `committed_seeds_are_the_builtin_seeds` checks byte for byte.
+fn frozen_seed_filler(seed: u64, n: usize) -> impl Iterator<Item = u8> {
     let mut x = seed ^ 0x9E37_79B9_7F4A_7C15 | 1;
     (0..n).map(move |_| {
         x ^= x >> 12;

@@ -4,8 +4,7 @@
 use geodyn_dfdx::DfdxMlpObjective;
 use geodyn_dual::MlpObjective;
 use geodyn_nn::{Dataset, Loss, ModelSpec};
-use rand::rngs::ChaCha8Rng;
-use rand::{RngExt, SeedableRng};
+use geodyn_testkit::rng::{TestRng, normals, seeded};
 
 /// Both backends' objectives for one problem, a parameter vector and a direction.
 pub struct Pair {
@@ -15,16 +14,12 @@ pub struct Pair {
     pub v: Vec<f64>,
 }
 
-pub fn normal_vec(rng: &mut ChaCha8Rng, n: usize, scale: f64) -> Vec<f64> {
-    (0..n).map(|_| scale * rng.sample::<f64, _>(rand_distr::StandardNormal)).collect()
-}
-
 /// Regression: `spec` on `n` random inputs, sin-like targets, Gaussian σ = 0.4, λ = 0.3.
 pub fn regression(spec: &str, n: usize, seed: u64) -> Pair {
     let spec: ModelSpec = spec.parse().unwrap();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut rng = seeded(seed);
     let (d, m) = (spec.input_dim(), spec.output_dim());
-    let x = normal_vec(&mut rng, n * d, 1.0);
+    let x = normals(&mut rng, n * d, 1.0);
     let y: Vec<f64> = (0..n * m).map(|i| (1.3 * x[(i / m) * d] + i as f64).sin()).collect();
     let data = Dataset::regression(x, d, y, m).unwrap();
     pair(spec, data, Loss::gaussian(0.4).unwrap(), &mut rng)
@@ -33,17 +28,17 @@ pub fn regression(spec: &str, n: usize, seed: u64) -> Pair {
 /// Classification: C = output width classes, cross-entropy with label smoothing 0.1.
 pub fn classification(spec: &str, n: usize, seed: u64) -> Pair {
     let spec: ModelSpec = spec.parse().unwrap();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut rng = seeded(seed);
     let (d, c) = (spec.input_dim(), spec.output_dim());
-    let x = normal_vec(&mut rng, n * d, 1.0);
+    let x = normals(&mut rng, n * d, 1.0);
     let labels = (0..n).map(|i| (i * 7 + 3) % c).collect();
     let data = Dataset::classification(x, d, labels, Some(c)).unwrap();
     pair(spec, data, Loss::cross_entropy(0.1).unwrap(), &mut rng)
 }
 
-fn pair(spec: ModelSpec, data: Dataset, loss: Loss, rng: &mut ChaCha8Rng) -> Pair {
-    let theta = normal_vec(rng, spec.num_params(), 0.7);
-    let v = normal_vec(rng, spec.num_params(), 1.0);
+fn pair(spec: ModelSpec, data: Dataset, loss: Loss, rng: &mut TestRng) -> Pair {
+    let theta = normals(rng, spec.num_params(), 0.7);
+    let v = normals(rng, spec.num_params(), 1.0);
     Pair {
         dual: MlpObjective::new(spec.clone(), data.clone(), loss, 0.3).unwrap(),
         dfdx: DfdxMlpObjective::new(spec, data, loss, 0.3).unwrap(),

@@ -336,17 +336,9 @@ fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
 mod tests {
     use super::*;
 
-    /// A deterministic pseudo-random stream in (−1, 1) (no rand in unit tests).
+    /// `n` values uniform in [−scale, scale) from the tests' seeded stream.
     fn stream(seed: u64, n: usize, scale: f64) -> Vec<f64> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                scale * ((s >> 11) as f64 / (1u64 << 52) as f64 - 1.0)
-            })
-            .collect()
+        geodyn_testkit::rng::uniforms(&mut geodyn_testkit::rng::seeded(seed), n, -scale, scale)
     }
 
     /// Largest errors of `gelu_series::<F, P>` over z ∈ [−9, 9] (every Cody piece and the
