@@ -539,13 +539,13 @@ fn no_allocation_after_warm_up() {
     assert_eq!(n, 0, "allocations after warm-up");
 }
 
-/// No heap allocation per right-hand side, through the mechanics and the integrators
-/// (issue 4): the DiMS right-hand side ẍ = −(ẋᵀHẋ + κ)g/(1+|g|²) − η0√T ẋ on an MLP
-/// (one `grad_and_curvature`) allocates nothing after warm-up, and an integration
-/// allocates a fixed set of buffers per run: over [0, 50] it takes 60–114 more steps and
-/// 126–690 more evaluations than over [0, 0.02] (measured), with exactly as many
-/// allocations (9 for LossGraphRattle, 24–26 for the Runge–Kutta methods). Checked for every
-/// method; with a per-step allocation the longer run would count more.
+/// No heap allocation per right-hand side, through the mechanics and the integrators:
+/// the DiMS right-hand side ẍ = −(ẋᵀHẋ + κ)g/(1+|g|²) − η0√T ẋ on an MLP (one
+/// `grad_and_curvature`) allocates nothing after warm-up, and an integration allocates a
+/// fixed set of buffers per run (for LossGraphRattle including its gradient context):
+/// over [0, 50] it takes tens of steps and hundreds of evaluations more than over
+/// [0, 0.02], with exactly as many allocations. Checked for every method; with a
+/// per-step allocation the longer run would count more.
 #[test]
 fn integration_allocates_per_run_not_per_step() {
     use geodyn_core::{IntegrateOptions, Mechanics, Method, SecondOrderSystem, SpeedDependent, integrate};
