@@ -687,35 +687,10 @@ fn pullback_sphere_geodesic_acceleration_equals_christoffel_closed_form() {
 
 // ---------------------------------------------------------------- no allocation
 
-/// Counts heap allocations made by the current thread (tests run on several threads).
-struct CountingAlloc;
-
-thread_local! {
-    static ALLOCS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        unsafe { std::alloc::System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
-        unsafe { std::alloc::System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, size: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        unsafe { std::alloc::System.realloc(ptr, layout, size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
+static GLOBAL: geodyn_testkit::alloc::CountingAlloc = geodyn_testkit::alloc::CountingAlloc;
 
-fn allocations_during(f: impl FnOnce()) -> usize {
-    let before = ALLOCS.with(|c| c.get());
-    f();
-    ALLOCS.with(|c| c.get()) - before
-}
+use geodyn_testkit::alloc::count_allocs as allocations_during;
 
 /// After one warm-up call per method, every derivative call makes zero heap allocations
 /// (dual-number work buffers come from the thread-local pool).

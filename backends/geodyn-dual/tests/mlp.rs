@@ -6,53 +6,17 @@
 use geodyn_core::{Embedding, Error, GradientContext, ModelObjective, Objective};
 use geodyn_dual::mlp::{CHUNK, MlpObjective};
 use geodyn_nn::{Activation, Adam, Dataset, GaussianPrior, Loss, ModelSpec, data, negative_log_posterior};
+use geodyn_testkit::alloc::count_allocs;
 use geodyn_testkit::rng::{normals, seeded};
 use nalgebra::DVector;
 use num_dual::{Dual2DVec64, DualNum, hessian};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 // ---------------------------------------------------------------------------------
-// An allocation counter (per thread, switched on around the calls under test).
+// The allocation counter (geodyn_testkit::alloc), installed for this binary.
 // ---------------------------------------------------------------------------------
-
-struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-/// Held while a thread counts, so that two tests never count at the same time (each
-/// would see the other's allocations in the shared counter).
-static COUNTING_ALONE: Mutex<()> = Mutex::new(());
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.try_with(|c| c.get()).unwrap_or(false) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Allocations made by `f` on this thread.
-fn count_allocs(f: impl FnOnce()) -> usize {
-    let _alone = COUNTING_ALONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let before = ALLOCS.load(Ordering::Relaxed);
-    COUNTING.with(|c| c.set(true));
-    f();
-    COUNTING.with(|c| c.set(false));
-    ALLOCS.load(Ordering::Relaxed) - before
-}
+static GLOBAL: geodyn_testkit::alloc::CountingAlloc = geodyn_testkit::alloc::CountingAlloc;
 
 // ---------------------------------------------------------------------------------
 // Helpers

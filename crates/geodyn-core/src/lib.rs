@@ -17,6 +17,7 @@
 //! derivatives from dual numbers.
 #![deny(missing_docs)]
 
+mod cg;
 pub mod error;
 pub mod friction;
 pub mod integrate;

@@ -11,6 +11,7 @@
 //! - [`Pullback`]: any embedding E, G = JᵀJ + λI, with the geodesic acceleration
 //!   −G⁻¹Jᵀ E''\[v,v\] solved matrix-free by conjugate gradients.
 
+use crate::cg::{self, CgLabels};
 use crate::error::{Error, Result, check_dim, check_finite};
 use crate::objective::{Embedding, Objective, dot};
 use crate::scratch::with_buffers;
@@ -269,50 +270,15 @@ impl<E: Embedding> Pullback<E> {
             return Ok(());
         }
         let tol = self.cg.rel_tol * bnorm;
-        with_buffers::<3, _>(k, |[r, p, ap]| {
+        let labels = CgLabels {
+            what: "pullback metric (conjugate gradients)",
+            operator: "G",
+            symbol: 'G',
+            hint: "; use lambda > 0",
+        };
+        with_buffers::<3, _>(k, |scratch| {
             with_buffers::<1, _>(m, |[jv]| {
-                r.copy_from_slice(b);
-                p.copy_from_slice(b);
-                let mut rr = dot(r, r);
-                for _ in 0..max_iter {
-                    if rr.sqrt() <= tol {
-                        return Ok(());
-                    }
-                    self.apply_with(x, p, jv, ap)?;
-                    let pap = dot(p, ap);
-                    // NaN-safe: NaN curvature is a failure too
-                    if pap.is_nan() || pap <= 0.0 {
-                        return Err(Error::LinearSolve {
-                            what: "pullback metric (conjugate gradients)",
-                            detail: format!(
-                                "G is not positive definite along the search direction (pᵀGp = {pap:e}); use lambda > 0"
-                            ),
-                        });
-                    }
-                    let alpha = rr / pap;
-                    for i in 0..k {
-                        out[i] += alpha * p[i];
-                        r[i] -= alpha * ap[i];
-                    }
-                    let rr_new = dot(r, r);
-                    let beta = rr_new / rr;
-                    rr = rr_new;
-                    for i in 0..k {
-                        p[i] = r[i] + beta * p[i];
-                    }
-                }
-                if rr.sqrt() <= tol {
-                    Ok(())
-                } else {
-                    Err(Error::LinearSolve {
-                        what: "pullback metric (conjugate gradients)",
-                        detail: format!(
-                            "no convergence in {max_iter} iterations: residual {:e} > {:e}",
-                            rr.sqrt(),
-                            tol
-                        ),
-                    })
-                }
+                cg::solve(|v, gv| self.apply_with(x, v, jv, gv), b, tol, max_iter, scratch, out, labels)
             })
         })
     }

@@ -14,46 +14,11 @@ use geodyn_core::sde::{
     run_chains,
 };
 use geodyn_core::{Error, IntegrateOptions, LossGraph, Objective, Result, integrate_first_order};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// An allocation counter, switched on per thread around the calls under test.
-struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-/// Held while a thread counts, so that two tests never count at the same time.
-static COUNTING_ALONE: Mutex<()> = Mutex::new(());
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.try_with(|c| c.get()).unwrap_or(false) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use geodyn_testkit::alloc::count_allocs;
+use geodyn_testkit::objectives::PlaneLoss;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Allocations made by `f` on this thread.
-fn count_allocs(f: impl FnOnce()) -> usize {
-    let _alone = COUNTING_ALONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let before = ALLOCS.load(Ordering::Relaxed);
-    COUNTING.with(|c| c.set(true));
-    f();
-    COUNTING.with(|c| c.set(false));
-    ALLOCS.load(Ordering::Relaxed) - before
-}
+static GLOBAL: geodyn_testkit::alloc::CountingAlloc = geodyn_testkit::alloc::CountingAlloc;
 
 /// U(x) = ½ xᵀAx with a dense symmetric A (row-major).
 struct Quadratic {
@@ -687,26 +652,6 @@ impl Objective for Entropy {
     }
 }
 
-/// A linear potential U(θ) = c·θ.
-struct Linear(Vec<f64>);
-
-impl Objective for Linear {
-    fn dim(&self) -> usize {
-        self.0.len()
-    }
-    fn value(&self, x: &[f64]) -> Result<f64> {
-        Ok(self.0.iter().zip(x).map(|(c, x)| c * x).sum())
-    }
-    fn gradient(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
-        g.copy_from_slice(&self.0);
-        self.value(x)
-    }
-    fn hvp(&self, _x: &[f64], _v: &[f64], hv: &mut [f64]) -> Result<()> {
-        hv.fill(0.0);
-        Ok(())
-    }
-}
-
 /// Mirror flows: with the entropic map and U = c·θ, θ̇_i = −θ_i c_i, so
 /// θ_i(t) = θ_i(0)e^{−c_i t} (to 1e-8 at t = 2); with a quadratic map ½θᵀBθ the right-hand
 /// side is −B⁻¹∇U (2×2 closed form, to 1e-12); a map whose Hessian is not positive
@@ -714,7 +659,7 @@ impl Objective for Linear {
 #[test]
 fn mirror_flow_matches_closed_forms() {
     let c = vec![1.0, -0.5, 2.0];
-    let flow = MirrorFlow::new(Entropy(3), Linear(c.clone())).unwrap();
+    let flow = MirrorFlow::new(Entropy(3), PlaneLoss(c.clone())).unwrap();
     let theta0 = [0.5, 1.0, 2.0];
     let sol = integrate_first_order(&flow, &theta0, &IntegrateOptions::new(2.0).tolerances(1e-12, 1e-12)).unwrap();
     for i in 0..3 {
@@ -733,7 +678,7 @@ fn mirror_flow_matches_closed_forms() {
     assert!((dy[0] - expected[0]).abs() < 1e-12 && (dy[1] - expected[1]).abs() < 1e-12, "{dy:?} vs {expected:?}");
     let indefinite = MirrorFlow::new(Quadratic { a: vec![1.0, 2.0, 2.0, 1.0], k: 2 }, Banana).unwrap();
     assert!(matches!(indefinite.rhs(0.0, &[1.0, 0.0], &mut dy), Err(Error::LinearSolve { .. })));
-    assert!(matches!(MirrorFlow::new(Entropy(2), Linear(c)), Err(Error::DimensionMismatch { .. })));
+    assert!(matches!(MirrorFlow::new(Entropy(2), PlaneLoss(c)), Err(Error::DimensionMismatch { .. })));
 }
 
 /// How the mean rejection probability 1 − E[min(1, α)] falls as h → 0 on the 2-D

@@ -9,10 +9,12 @@
 //!   solutions;
 //! - [`stiff`]: the stiff DiMS problem of the DiMS paper's experiments and the checks of
 //!   its Theorem 2 that every structure-preserving integrator is held to;
+//! - [`alloc`]: the heap-allocation counter of the allocation tests;
 //! - [`numerics`]: small reference routines (dense solve, error norms, quadrature,
 //!   fitted orders of convergence).
 #![deny(missing_docs)]
 
+pub mod alloc;
 pub mod closed_form;
 pub mod embeddings;
 pub mod lagrangians;

@@ -1,7 +1,8 @@
 //! Deterministic gradient flows: the zero-noise limit of the Langevin dynamics, as
 //! [`FirstOrderSystem`]s for [`integrate_first_order`](crate::integrate_first_order).
 
-use crate::error::{Error, Result, check_dim};
+use crate::cg::{self, CgLabels};
+use crate::error::{Result, check_dim};
 use crate::integrate::FirstOrderSystem;
 use crate::metric::{CgOptions, Metric};
 use crate::objective::{Objective, dot};
@@ -131,7 +132,7 @@ impl<M: Metric, O: Objective> FirstOrderSystem for RiemannianGradientFlow<M, O> 
 /// For the entropic map φ = Σθ_i log θ_i (∇²φ = diag(1/θ_i)) the flow is
 /// θ̇_i = −θ_i ∂_iU, which keeps θ positive. A Hessian that is not positive definite
 /// along a search direction (θ outside φ's domain, for instance) fails the
-/// evaluation with [`Error::LinearSolve`].
+/// evaluation with [`Error::LinearSolve`](crate::Error::LinearSolve).
 #[derive(Debug, Clone)]
 pub struct MirrorFlow<P, O> {
     mirror: P,
@@ -143,7 +144,7 @@ impl<P: Objective, O: Objective> MirrorFlow<P, O> {
     /// The mirror flow of `potential` under the mirror map `mirror` (CG defaults:
     /// relative tolerance 1e-12, at most 10K + 50 iterations).
     ///
-    /// Returns [`Error::DimensionMismatch`] if the two dimensions differ.
+    /// Returns [`Error::DimensionMismatch`](crate::Error::DimensionMismatch) if the two dimensions differ.
     pub fn new(mirror: P, potential: O) -> Result<Self> {
         check_dim("mirror map", potential.dim(), mirror.dim())?;
         Ok(Self { mirror, potential, cg: CgOptions::default() })
@@ -177,45 +178,16 @@ fn hessian_solve<P: Objective>(
     y: &[f64],
     b: &[f64],
     cg: CgOptions,
-    [r, p, ap]: [&mut [f64]; 3],
+    scratch: [&mut [f64]; 3],
     out: &mut [f64],
 ) -> Result<()> {
-    let k = b.len();
-    out.fill(0.0);
-    r.copy_from_slice(b);
-    p.copy_from_slice(b);
     let tol = cg.rel_tol * dot(b, b).sqrt();
-    let mut rr = dot(r, r);
-    for _ in 0..cg.max_iter.unwrap_or(10 * k + 50) {
-        if rr.sqrt() <= tol {
-            return Ok(());
-        }
-        phi.hvp(y, p, ap)?;
-        let pap = dot(p, ap);
-        if pap.is_nan() || pap <= 0.0 {
-            return Err(Error::LinearSolve {
-                what: "mirror flow (conjugate gradients on the mirror map's Hessian)",
-                detail: format!("the Hessian is not positive definite along the search direction (pᵀHp = {pap:e})"),
-            });
-        }
-        let alpha = rr / pap;
-        for i in 0..k {
-            out[i] += alpha * p[i];
-            r[i] -= alpha * ap[i];
-        }
-        let rr_new = dot(r, r);
-        let beta = rr_new / rr;
-        rr = rr_new;
-        for i in 0..k {
-            p[i] = r[i] + beta * p[i];
-        }
-    }
-    if rr.sqrt() <= tol {
-        Ok(())
-    } else {
-        Err(Error::LinearSolve {
-            what: "mirror flow (conjugate gradients on the mirror map's Hessian)",
-            detail: format!("no convergence: residual {:e} > {tol:e}", rr.sqrt()),
-        })
-    }
+    let max_iter = cg.max_iter.unwrap_or(10 * b.len() + 50);
+    let labels = CgLabels {
+        what: "mirror flow (conjugate gradients on the mirror map's Hessian)",
+        operator: "the Hessian",
+        symbol: 'H',
+        hint: "",
+    };
+    cg::solve(|v, hv| phi.hvp(y, v, hv), b, tol, max_iter, scratch, out, labels)
 }
