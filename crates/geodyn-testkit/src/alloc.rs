@@ -2,7 +2,7 @@
 //!
 //! A test binary installs it once as its global allocator,
 //!
-//! ```ignore
+//! ```text
 //! #[global_allocator]
 //! static GLOBAL: geodyn_testkit::alloc::CountingAlloc = geodyn_testkit::alloc::CountingAlloc;
 //! ```
