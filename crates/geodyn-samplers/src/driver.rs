@@ -54,24 +54,40 @@ pub fn run_selected(
             velocities.len()
         )));
     }
+    par_map(threads, indices, |i| {
+        let r = sampler.sample_one(objective, theta_map, &velocities[i], i)?;
+        on_done(&r).map_err(SamplerError::Callback)?;
+        Ok(r)
+    })
+}
+
+/// Runs [`Sampler::sample_chain`] for chain i ↦ `velocities[i]` (its initial velocity or
+/// momentum, which the plugin may ignore) on `threads` worker threads (0: rayon's
+/// default). Chain i's states are in `result[i]`, in chain order; like the samples of
+/// [`run_samples`], they depend only on (seed, i), not on the thread count.
+pub fn run_chains(
+    sampler: &dyn Sampler,
+    objective: &dyn Objective,
+    theta_map: &[f64],
+    velocities: &[Vec<f64>],
+    threads: usize,
+) -> Result<Vec<Vec<SampleRecord>>> {
+    let all: Vec<usize> = (0..velocities.len()).collect();
+    par_map(threads, &all, |i| sampler.sample_chain(objective, theta_map, &velocities[i], i))
+}
+
+/// `f` over `indices` on a pool of `threads` threads, one index per job; results follow
+/// `indices`' order; if a job fails, one of the failures is returned.
+fn par_map<T: Send>(threads: usize, indices: &[usize], f: impl Fn(usize) -> Result<T> + Sync) -> Result<Vec<T>> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .map_err(|e| SamplerError::InvalidSetting(format!("cannot start {threads} threads: {e}")))?;
     pool.install(|| {
-        // One sample per rayon job (`with_max_len(1)`): with rayon's default adaptive
+        // One index per rayon job (`with_max_len(1)`): with rayon's default adaptive
         // splitting a thread runs a leaf of several samples sequentially and the other
         // threads, once idle, cannot steal from it; samples differ in length by 2x, so
-        // the last leaf left cores idle (16 RLA samples on 2 threads: 1.58x). Single-sample
-        // jobs make the schedule greedy: an idle thread always takes the next sample.
-        indices
-            .par_iter()
-            .with_max_len(1)
-            .map(|&i| {
-                let r = sampler.sample_one(objective, theta_map, &velocities[i], i)?;
-                on_done(&r).map_err(SamplerError::Callback)?;
-                Ok(r)
-            })
-            .collect::<Result<Vec<_>>>()
+        // the last leaf left cores idle. Single-sample jobs make the schedule greedy: an idle thread always takes the next sample.
+        indices.par_iter().with_max_len(1).map(|&i| f(i)).collect::<Result<Vec<_>>>()
     })
 }

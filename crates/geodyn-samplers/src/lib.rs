@@ -17,7 +17,7 @@ pub mod mode;
 pub mod registry;
 pub mod sampler;
 
-pub use driver::{initial_velocity, run_samples, run_selected};
+pub use driver::{initial_velocity, run_chains, run_samples, run_selected};
 pub use error::{Result, SamplerError};
 pub use laplace::{
     EvidenceInputs, GgnSpectrum, LaplacePosterior, log_evidence, regression_laplace_at, tune_hyperparameters,

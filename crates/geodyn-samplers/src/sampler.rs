@@ -322,6 +322,22 @@ pub trait Sampler: Send + Sync {
         velocity: &[f64],
         index: usize,
     ) -> Result<SampleRecord>;
+
+    /// The kept states of chain `index`, in chain order, one record each: what a
+    /// Markov-chain plugin (Langevin, MALA, SGLD) returns after its burn-in and thinning,
+    /// keying its noise by its configured seed and `index`, as
+    /// [`geodyn_core::sde::run_chain`] does. [`run_chains`](crate::driver::run_chains)
+    /// calls it. The default is the one record of [`sample_one`](Sampler::sample_one),
+    /// so trajectory plugins (one sample per index) need not implement it.
+    fn sample_chain(
+        &self,
+        objective: &dyn Objective,
+        theta_map: &[f64],
+        velocity: &[f64],
+        index: usize,
+    ) -> Result<Vec<SampleRecord>> {
+        Ok(vec![self.sample_one(objective, theta_map, velocity, index)?])
+    }
 }
 
 /// DiMS: the dissipative minima sampler. Integrates ẍ = −(ẋᵀHẋ + κ) g/(1+|g|²) − η0√T ẋ
