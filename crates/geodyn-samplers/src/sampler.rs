@@ -303,6 +303,35 @@ pub struct SampleRecord {
     pub kinetic_drift: Option<f64>,
 }
 
+impl SampleRecord {
+    /// The record of a sample obtained without integrating dynamics (a Laplace draw, a
+    /// Markov-chain state): no end time, no stop event, no ODE work counts, no energy
+    /// diagnostics; `final_kinetic` is whatever kinetic energy the plugin reports (0 if
+    /// none).
+    pub fn without_dynamics(
+        index: usize,
+        theta: Vec<f64>,
+        final_loss: f64,
+        final_kinetic: f64,
+        wall_time_s: f64,
+    ) -> Self {
+        Self {
+            index,
+            theta,
+            final_loss,
+            final_kinetic,
+            final_time: 0.0,
+            stopped_by_event: false,
+            rhs_evaluations: 0,
+            accepted_steps: 0,
+            rejected_steps: 0,
+            wall_time_s,
+            max_energy_increase: None,
+            kinetic_drift: None,
+        }
+    }
+}
+
 /// A sampler plugin: maps the MAP θ* and an initial velocity v ~ N(0, P⁻¹) to sample
 /// `index`.
 ///
@@ -475,19 +504,6 @@ impl Sampler for Laplace {
         let theta: Vec<f64> = theta_map.iter().zip(velocity).map(|(a, b)| a + b).collect();
         let final_loss = objective.value(&theta)?;
         let final_kinetic = LossGraph::new(objective).kinetic(theta_map, velocity)?;
-        Ok(SampleRecord {
-            index,
-            theta,
-            final_loss,
-            final_kinetic,
-            final_time: 0.0,
-            stopped_by_event: false,
-            rhs_evaluations: 0,
-            accepted_steps: 0,
-            rejected_steps: 0,
-            wall_time_s: start.elapsed().as_secs_f64(),
-            max_energy_increase: None,
-            kinetic_drift: None,
-        })
+        Ok(SampleRecord::without_dynamics(index, theta, final_loss, final_kinetic, start.elapsed().as_secs_f64()))
     }
 }

@@ -338,20 +338,8 @@ impl Sampler for MalaChains {
         (0..chain.len())
             .map(|i| {
                 let theta = chain.sample(i).to_vec();
-                Ok(SampleRecord {
-                    index,
-                    final_loss: objective.value(&theta)?,
-                    theta,
-                    final_kinetic: 0.0,
-                    final_time: 0.0,
-                    stopped_by_event: false,
-                    rhs_evaluations: 0,
-                    accepted_steps: 0,
-                    rejected_steps: 0,
-                    wall_time_s: 0.0,
-                    max_energy_increase: None,
-                    kinetic_drift: None,
-                })
+                let final_loss = objective.value(&theta)?;
+                Ok(SampleRecord::without_dynamics(index, theta, final_loss, 0.0, 0.0))
             })
             .collect()
     }
